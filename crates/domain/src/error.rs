@@ -1,0 +1,36 @@
+//! Errors of the domain rules. Each variant has a stable `code` that the API turns into the
+//! problem `type`; messages are lowercase and tell a person what to change.
+
+use crate::order::{OrderAction, OrderStatus};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// A field does not parse; `field` names it as the client wrote it.
+    #[error("{field}: {reason}")]
+    InvalidField { field: &'static str, reason: String },
+    #[error("money overflow: the amount exceeds the largest supported value")]
+    MoneyOverflow,
+    #[error("not enough stock: {available} available, {requested} requested")]
+    InsufficientStock { available: u32, requested: u32 },
+    #[error("stock on hand cannot go below the {reserved} units reserved for open orders")]
+    StockBelowReserved { reserved: u32 },
+    #[error("an order that is {from} cannot be {action}")]
+    IllegalTransition { from: OrderStatus, action: OrderAction },
+}
+
+impl DomainError {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        DomainError::InvalidField { field, reason: reason.into() }
+    }
+
+    /// Stable machine-readable code of the error kind.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DomainError::InvalidField { .. } => "validation",
+            DomainError::MoneyOverflow => "money-overflow",
+            DomainError::InsufficientStock { .. } => "insufficient-stock",
+            DomainError::StockBelowReserved { .. } => "stock-below-reserved",
+            DomainError::IllegalTransition { .. } => "illegal-transition",
+        }
+    }
+}
