@@ -1,1 +1,166 @@
-//! placeholder
+//! The marketplace transaction core: the use cases of DESIGN.md §3–4 with authorisation, over
+//! the store. Every public method takes the calling [`Principal`] first and asks [`authz`]
+//! before it reads or writes anything; no handler decides access on its own.
+
+pub mod authz;
+pub mod clock;
+pub mod error;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use jembatan_domain::{
+    CheckoutId, CheckoutRequest, Merchant, MerchantId, MerchantName, Nib, OrderAction, OrderId, OrderStatus,
+    Origin, Principal, Province, SkuId, StockLevel, TypedId,
+};
+use jembatan_store::catalogue::{NewProduct, ProductRecord, SkuRecord};
+use jembatan_store::orders::{CheckoutRecord, OrderRecord};
+use jembatan_store::{Idem, Store, StoreError, WriteCtx};
+
+pub use authz::Access;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::CoreError;
+
+/// What an operator gives to register a merchant.
+#[derive(Debug, Clone)]
+pub struct NewMerchant {
+    pub name: MerchantName,
+    pub origin: Origin,
+    pub province: Province,
+    pub nib: Option<Nib>,
+}
+
+#[derive(Clone)]
+pub struct Core {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    tokens: tokens::TokenCache,
+}
+
+impl Core {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Core {
+        Core { store, clock, tokens: tokens::TokenCache::default() }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn ctx(&self, who: &Principal) -> WriteCtx {
+        WriteCtx { actor: who.clone(), now: self.clock.now() }
+    }
+
+    pub async fn create_merchant(
+        &self,
+        who: &Principal,
+        input: NewMerchant,
+        idem: Option<Idem<Merchant>>,
+    ) -> Result<Merchant, CoreError> {
+        authz::check(who, Access::CreateMerchant)?;
+        let id: MerchantId = jembatan_store::new_id();
+        let merchant =
+            Merchant::new(id, input.name, input.origin, input.province, input.nib, self.clock.now())?;
+        Ok(self.store.create_merchant(self.ctx(who), merchant, idem).await?)
+    }
+
+    pub async fn merchant(&self, who: &Principal, id: MerchantId) -> Result<Merchant, CoreError> {
+        authz::check(who, Access::ReadMerchant(id))?;
+        self.store.merchant(id).await?.ok_or_else(|| not_found("merchant", id))
+    }
+
+    pub async fn create_product(
+        &self,
+        who: &Principal,
+        product: NewProduct,
+        idem: Option<Idem<ProductRecord>>,
+    ) -> Result<ProductRecord, CoreError> {
+        authz::check(who, Access::WriteCatalogue(product.merchant_id))?;
+        Ok(self.store.create_product(self.ctx(who), product, idem).await?)
+    }
+
+    pub async fn sku(&self, who: &Principal, id: SkuId) -> Result<SkuRecord, CoreError> {
+        let sku = self.store.sku(id).await?.ok_or_else(|| not_found("sku", id))?;
+        authz::check(who, Access::ReadCatalogue(sku.merchant_id))?;
+        Ok(sku)
+    }
+
+    pub async fn set_stock(
+        &self,
+        who: &Principal,
+        sku_id: SkuId,
+        on_hand: StockLevel,
+        idem: Option<Idem<SkuRecord>>,
+    ) -> Result<SkuRecord, CoreError> {
+        let sku = self.store.sku(sku_id).await?.ok_or_else(|| not_found("sku", sku_id))?;
+        authz::check(who, Access::WriteCatalogue(sku.merchant_id))?;
+        Ok(self.store.set_stock(self.ctx(who), sku.merchant_id, sku_id, on_hand, idem).await?)
+    }
+
+    /// A channel checks out a cart on a buyer's behalf; the channel of the checkout is the
+    /// caller's own, whatever the body says.
+    pub async fn checkout(
+        &self,
+        who: &Principal,
+        request: CheckoutRequest,
+        idem: Option<Idem<CheckoutRecord>>,
+    ) -> Result<CheckoutRecord, CoreError> {
+        authz::check(who, Access::Checkout(request.channel))?;
+        Ok(self.store.checkout(self.ctx(who), request, idem).await?)
+    }
+
+    pub async fn order(&self, who: &Principal, id: OrderId) -> Result<OrderRecord, CoreError> {
+        let order = self.store.order(id).await?.ok_or_else(|| not_found("order", id))?;
+        authz::check(who, Access::ReadOrder { merchant: order.merchant_id, channel: order.channel })?;
+        Ok(order)
+    }
+
+    pub async fn orders_of_merchant(
+        &self,
+        who: &Principal,
+        merchant_id: MerchantId,
+        status: Option<OrderStatus>,
+        before: Option<OrderId>,
+        limit: u32,
+    ) -> Result<Vec<OrderRecord>, CoreError> {
+        authz::check(who, Access::ListOrders(merchant_id))?;
+        if self.store.merchant(merchant_id).await?.is_none() {
+            return Err(not_found("merchant", merchant_id));
+        }
+        Ok(self.store.orders_of_merchant(merchant_id, status, before, limit).await?)
+    }
+
+    pub async fn transition_order(
+        &self,
+        who: &Principal,
+        id: OrderId,
+        action: OrderAction,
+        idem: Option<Idem<OrderRecord>>,
+    ) -> Result<OrderRecord, CoreError> {
+        let order = self.store.order(id).await?.ok_or_else(|| not_found("order", id))?;
+        authz::check(
+            who,
+            Access::TransitionOrder { merchant: order.merchant_id, channel: order.channel, action },
+        )?;
+        Ok(self.store.transition_order(self.ctx(who), id, action, idem).await?)
+    }
+
+    /// The payment provider reports a checkout paid. (Signed provider callbacks and escrow
+    /// replace this entry point with the payments work; the state change is the same.)
+    pub async fn mark_checkout_paid(
+        &self,
+        who: &Principal,
+        id: CheckoutId,
+        idem: Option<Idem<CheckoutRecord>>,
+    ) -> Result<CheckoutRecord, CoreError> {
+        authz::check(who, Access::ConfirmPayment)?;
+        Ok(self.store.mark_checkout_paid(self.ctx(who), id, idem).await?)
+    }
+}
+
+fn not_found<T: TypedId>(entity: &'static str, id: T) -> CoreError {
+    CoreError::Store(StoreError::not_found(entity, id))
+}

@@ -68,6 +68,7 @@ impl StockLevel {
     pub fn reserve(self, quantity: Quantity) -> Result<StockLevel, DomainError> {
         if self.units_available() < quantity.units() {
             return Err(DomainError::InsufficientStock {
+                sku: None,
                 available: self.units_available(),
                 requested: quantity.units(),
             });
@@ -145,7 +146,7 @@ mod tests {
                         let q = Quantity::new(q.into()).unwrap();
                         match level.reserve(q) {
                             Ok(next) => { level = next; open.push(q); }
-                            Err(DomainError::InsufficientStock { available, requested }) => {
+                            Err(DomainError::InsufficientStock { available, requested, .. }) => {
                                 prop_assert!(available < requested);
                             }
                             Err(e) => prop_assert!(false, "unexpected {e}"),

@@ -1,0 +1,263 @@
+//! Products, SKUs and stock levels.
+
+use std::collections::HashSet;
+
+use jembatan_domain::{
+    Category, DomainError, MerchantId, NewSku, Price, ProductId, ProductTitle, SkuCode, SkuId, StockLevel,
+    Timestamp,
+};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::error::StoreError;
+use crate::exec::{Idem, Store, WriteCtx};
+use crate::journal::{self, Change};
+use crate::{new_id, rows};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProduct {
+    pub merchant_id: MerchantId,
+    pub title: ProductTitle,
+    pub category: Category,
+    pub skus: Vec<NewSku>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkuRecord {
+    pub id: SkuId,
+    pub merchant_id: MerchantId,
+    pub product_id: ProductId,
+    pub code: SkuCode,
+    pub price: Price,
+    pub stock: StockLevel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductRecord {
+    pub id: ProductId,
+    pub merchant_id: MerchantId,
+    pub title: ProductTitle,
+    pub category: Category,
+    pub created_at: Timestamp,
+    pub skus: Vec<SkuRecord>,
+}
+
+const SKU_COLUMNS: &str = "merchant_id, sku_id, product_id, code, price_idr, stock_on_hand, stock_reserved";
+
+impl Store {
+    pub async fn create_product(
+        &self,
+        ctx: WriteCtx,
+        product: NewProduct,
+        idem: Option<Idem<ProductRecord>>,
+    ) -> Result<ProductRecord, StoreError> {
+        let mut codes = HashSet::new();
+        for sku in &product.skus {
+            if !codes.insert(sku.code.clone()) {
+                return Err(DomainError::invalid(
+                    "skus.code",
+                    format!("`{}` appears twice", sku.code.as_str()),
+                )
+                .into());
+            }
+        }
+        self.write(idem, move |conn| Box::pin(insert_product(conn, ctx, product))).await
+    }
+
+    pub async fn sku(&self, id: SkuId) -> Result<Option<SkuRecord>, StoreError> {
+        let sql = format!("SELECT {SKU_COLUMNS} FROM skus WHERE sku_id = $1");
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(self.pool()).await?;
+        row.map(|r| decode_sku(&r)).transpose()
+    }
+
+    pub async fn product(&self, id: ProductId) -> Result<Option<ProductRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT merchant_id, product_id, title, category, created_at_ms FROM products WHERE product_id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let merchant_id: MerchantId = rows::id(&row, "merchant_id")?;
+        let sql = format!(
+            "SELECT {SKU_COLUMNS} FROM skus WHERE merchant_id = $1 AND product_id = $2 ORDER BY sku_id"
+        );
+        let skus = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(merchant_id.to_string())
+            .bind(id.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        Ok(Some(ProductRecord {
+            id,
+            merchant_id,
+            title: rows::parsed("title", ProductTitle::parse(&rows::text(&row, "title")?))?,
+            category: rows::parsed("category", Category::parse(&rows::text(&row, "category")?))?,
+            created_at: Timestamp::from_unix_ms(rows::int(&row, "created_at_ms")?),
+            skus: skus.iter().map(decode_sku).collect::<Result<_, _>>()?,
+        }))
+    }
+
+    /// Sets the units on hand of a merchant's SKU. A single conditional update: it cannot drop
+    /// below what open orders have reserved, whatever runs concurrently.
+    pub async fn set_stock(
+        &self,
+        ctx: WriteCtx,
+        merchant_id: MerchantId,
+        sku_id: SkuId,
+        on_hand: StockLevel,
+        idem: Option<Idem<SkuRecord>>,
+    ) -> Result<SkuRecord, StoreError> {
+        self.write(idem, move |conn| {
+            Box::pin(async move {
+                let units = i64::from(on_hand.units_on_hand());
+                let sql = format!(
+                    "UPDATE skus SET stock_on_hand = $3
+                     WHERE merchant_id = $1 AND sku_id = $2 AND stock_reserved <= $3
+                     RETURNING {SKU_COLUMNS}"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(merchant_id.to_string())
+                    .bind(sku_id.to_string())
+                    .bind(units)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let Some(row) = row else {
+                    let reserved: Option<i64> =
+                        sqlx::query("SELECT stock_reserved FROM skus WHERE merchant_id = $1 AND sku_id = $2")
+                            .bind(merchant_id.to_string())
+                            .bind(sku_id.to_string())
+                            .fetch_optional(&mut *conn)
+                            .await?
+                            .map(|r| r.try_get("stock_reserved"))
+                            .transpose()?;
+                    return Err(match reserved {
+                        None => StoreError::not_found("sku", sku_id),
+                        Some(reserved) => {
+                            DomainError::StockBelowReserved { reserved: reserved as u32 }.into()
+                        }
+                    });
+                };
+                let sku = decode_sku(&row)?;
+                assert_eq!(sku.stock.units_on_hand(), on_hand.units_on_hand());
+                let change = Change {
+                    event_type: "sku.stock_set",
+                    action: "sku.set_stock",
+                    entity_type: "sku",
+                    entity_id: sku_id.to_string(),
+                    merchant_id: Some(merchant_id),
+                    channel: None,
+                    payload: serde_json::json!({
+                        "sku_id": sku_id.to_string(),
+                        "stock_on_hand": sku.stock.units_on_hand(),
+                        "stock_reserved": sku.stock.units_reserved(),
+                    }),
+                };
+                journal::record(conn, &ctx, change).await?;
+                Ok(sku)
+            })
+        })
+        .await
+    }
+}
+
+async fn insert_product(
+    conn: &mut AnyConnection,
+    ctx: WriteCtx,
+    product: NewProduct,
+) -> Result<ProductRecord, StoreError> {
+    let merchant_exists = sqlx::query("SELECT 1 AS one FROM merchants WHERE merchant_id = $1")
+        .bind(product.merchant_id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
+    if !merchant_exists {
+        return Err(StoreError::not_found("merchant", product.merchant_id));
+    }
+    let product_id: ProductId = new_id();
+    sqlx::query(
+        "INSERT INTO products (merchant_id, product_id, title, category, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(product.merchant_id.to_string())
+    .bind(product_id.to_string())
+    .bind(product.title.as_str())
+    .bind(product.category.as_str())
+    .bind(ctx.now.unix_ms())
+    .execute(&mut *conn)
+    .await?;
+    let mut skus = Vec::with_capacity(product.skus.len());
+    for sku in product.skus {
+        let taken = sqlx::query("SELECT sku_id FROM skus WHERE merchant_id = $1 AND code = $2")
+            .bind(product.merchant_id.to_string())
+            .bind(sku.code.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        if let Some(taken) = taken {
+            let other = rows::text(&taken, "sku_id")?;
+            return Err(StoreError::Conflict(format!(
+                "sku code `{}` is already used by {other} of this merchant",
+                sku.code.as_str()
+            )));
+        }
+        let sku_id: SkuId = new_id();
+        sqlx::query(
+            "INSERT INTO skus (merchant_id, sku_id, product_id, code, price_idr, stock_on_hand, stock_reserved)
+             VALUES ($1, $2, $3, $4, $5, $6, 0)",
+        )
+        .bind(product.merchant_id.to_string())
+        .bind(sku_id.to_string())
+        .bind(product_id.to_string())
+        .bind(sku.code.as_str())
+        .bind(sku.price.money().rupiah())
+        .bind(i64::from(sku.stock.units_on_hand()))
+        .execute(&mut *conn)
+        .await?;
+        skus.push(SkuRecord {
+            id: sku_id,
+            merchant_id: product.merchant_id,
+            product_id,
+            code: sku.code,
+            price: sku.price,
+            stock: StockLevel::from_stored(i64::from(sku.stock.units_on_hand()), 0),
+        });
+    }
+    skus.sort_by_key(|s| s.id);
+    let change = Change {
+        event_type: "product.created",
+        action: "product.create",
+        entity_type: "product",
+        entity_id: product_id.to_string(),
+        merchant_id: Some(product.merchant_id),
+        channel: None,
+        payload: serde_json::json!({
+            "product_id": product_id.to_string(),
+            "category": product.category.as_str(),
+            "sku_ids": skus.iter().map(|s| s.id.to_string()).collect::<Vec<_>>(),
+        }),
+    };
+    journal::record(conn, &ctx, change).await?;
+    Ok(ProductRecord {
+        id: product_id,
+        merchant_id: product.merchant_id,
+        title: product.title,
+        category: product.category,
+        created_at: ctx.now,
+        skus,
+    })
+}
+
+pub(crate) fn decode_sku(row: &AnyRow) -> Result<SkuRecord, StoreError> {
+    let on_hand = rows::int(row, "stock_on_hand")?;
+    let reserved = rows::int(row, "stock_reserved")?;
+    if reserved < 0 || reserved > on_hand {
+        return rows::parsed("stock", Err(DomainError::invalid("stock", "reserved exceeds on hand")));
+    }
+    Ok(SkuRecord {
+        id: rows::id(row, "sku_id")?,
+        merchant_id: rows::id(row, "merchant_id")?,
+        product_id: rows::id(row, "product_id")?,
+        code: rows::parsed("code", SkuCode::parse(&rows::text(row, "code")?))?,
+        price: rows::parsed("price_idr", Price::from_rupiah(rows::int(row, "price_idr")?))?,
+        stock: StockLevel::from_stored(on_hand, reserved),
+    })
+}

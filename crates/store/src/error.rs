@@ -1,0 +1,24 @@
+//! Errors of the store: what was not found or conflicts, domain rules the data broke, and
+//! database failures (which the API reports as 5xx without their cause).
+
+use jembatan_domain::DomainError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{entity} {id} not found")]
+    NotFound { entity: &'static str, id: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("the store is shutting down")]
+    Unavailable,
+}
+
+impl StoreError {
+    pub fn not_found(entity: &'static str, id: impl ToString) -> StoreError {
+        StoreError::NotFound { entity, id: id.to_string() }
+    }
+}

@@ -1,0 +1,88 @@
+//! Merchants.
+
+use jembatan_domain::{Merchant, MerchantId, MerchantName, Nib, Origin, Province, Timestamp};
+use sqlx::any::AnyRow;
+
+use crate::error::StoreError;
+use crate::exec::{Idem, Store, WriteCtx};
+use crate::journal::{self, Change};
+use crate::rows;
+
+const COLUMNS: &str = "merchant_id, name, origin, province, nib, created_at_ms";
+
+impl Store {
+    pub async fn create_merchant(
+        &self,
+        ctx: WriteCtx,
+        merchant: Merchant,
+        idem: Option<Idem<Merchant>>,
+    ) -> Result<Merchant, StoreError> {
+        self.write(idem, move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO merchants (merchant_id, name, origin, province, nib, created_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(merchant.id.to_string())
+                .bind(merchant.name.as_str())
+                .bind(merchant.origin.as_str())
+                .bind(merchant.province.as_str())
+                .bind(merchant.nib.as_ref().map(|n| n.as_str().to_owned()))
+                .bind(merchant.created_at.unix_ms())
+                .execute(&mut *conn)
+                .await?;
+                let change = Change {
+                    event_type: "merchant.created",
+                    action: "merchant.create",
+                    entity_type: "merchant",
+                    entity_id: merchant.id.to_string(),
+                    merchant_id: Some(merchant.id),
+                    channel: None,
+                    payload: serde_json::json!({
+                        "merchant_id": merchant.id.to_string(),
+                        "origin": merchant.origin.as_str(),
+                        "province": merchant.province.as_str(),
+                    }),
+                };
+                journal::record(conn, &ctx, change).await?;
+                Ok(merchant)
+            })
+        })
+        .await
+    }
+
+    pub async fn merchant(&self, id: MerchantId) -> Result<Option<Merchant>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM merchants WHERE merchant_id = $1");
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(self.pool()).await?;
+        row.map(|r| decode(&r)).transpose()
+    }
+
+    /// Merchants in id order after `after`, at most `limit`.
+    pub async fn merchants(
+        &self,
+        after: Option<MerchantId>,
+        limit: u32,
+    ) -> Result<Vec<Merchant>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM merchants WHERE merchant_id > $1 ORDER BY merchant_id LIMIT $2");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after.map(|a| a.to_string()).unwrap_or_default())
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(decode).collect()
+    }
+}
+
+fn decode(row: &AnyRow) -> Result<Merchant, StoreError> {
+    let nib: Option<String> = sqlx::Row::try_get(row, "nib")?;
+    Ok(Merchant {
+        id: rows::id(row, "merchant_id")?,
+        name: rows::parsed("name", MerchantName::parse(&rows::text(row, "name")?))?,
+        origin: rows::parsed("origin", Origin::parse(&rows::text(row, "origin")?))?,
+        province: rows::parsed("province", Province::parse(&rows::text(row, "province")?))?,
+        nib: nib.map(|n| rows::parsed("nib", Nib::parse(&n))).transpose()?,
+        created_at: Timestamp::from_unix_ms(rows::int(row, "created_at_ms")?),
+    })
+}

@@ -1,0 +1,513 @@
+//! Checkouts and orders: reservation of stock, one order per merchant, and the order state
+//! machine carried out with conditional updates.
+
+use jembatan_domain::{
+    BuyerId, Channel, CheckoutId, CheckoutRequest, DomainError, MerchantId, Money, OrderAction, OrderDraft,
+    OrderId, OrderStatus, PaymentMethod, Price, PricedSku, Quantity, ShippingAddress, SkuId, StockEffect,
+    Timestamp, plan_orders,
+};
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+use crate::error::StoreError;
+use crate::exec::{Idem, Store, WriteCtx};
+use crate::journal::{self, Change};
+use crate::{new_id, rows};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLineRecord {
+    pub line_no: u32,
+    pub sku_id: SkuId,
+    pub quantity: Quantity,
+    pub unit_price: Price,
+    pub line_total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRecord {
+    pub id: OrderId,
+    pub merchant_id: MerchantId,
+    pub checkout_id: CheckoutId,
+    pub channel: Channel,
+    pub buyer_id: BuyerId,
+    pub status: OrderStatus,
+    pub payment_method: PaymentMethod,
+    pub total: Money,
+    pub shipping_address: ShippingAddress,
+    pub lines: Vec<OrderLineRecord>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRecord {
+    pub id: CheckoutId,
+    pub channel: Channel,
+    pub buyer_id: BuyerId,
+    pub payment_method: PaymentMethod,
+    pub total: Money,
+    pub created_at: Timestamp,
+    pub orders: Vec<OrderRecord>,
+}
+
+const ORDER_COLUMNS: &str = "merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr, \
+     recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms";
+
+impl Store {
+    /// Reserves stock for every line (in SKU id order) and writes one order per merchant. Either
+    /// every line is reserved and every order written, or nothing is.
+    pub async fn checkout(
+        &self,
+        ctx: WriteCtx,
+        request: CheckoutRequest,
+        idem: Option<Idem<CheckoutRecord>>,
+    ) -> Result<CheckoutRecord, StoreError> {
+        self.write(idem, move |conn| Box::pin(checkout_unit(conn, ctx, request))).await
+    }
+
+    pub async fn order(&self, id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        load_order(&mut conn, id).await
+    }
+
+    pub async fn checkout_record(&self, id: CheckoutId) -> Result<Option<CheckoutRecord>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        load_checkout(&mut conn, id).await
+    }
+
+    /// One merchant's orders, newest first, optionally of one status, after the cursor `before`.
+    pub async fn orders_of_merchant(
+        &self,
+        merchant_id: MerchantId,
+        status: Option<OrderStatus>,
+        before: Option<OrderId>,
+        limit: u32,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        // `~` sorts after every id character, so it stands for "no cursor".
+        let before = before.map(|b| b.to_string()).unwrap_or_else(|| "~".to_owned());
+        let mut conn = self.pool().acquire().await?;
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders
+             WHERE merchant_id = $1 AND order_id < $2 AND ($3 = '' OR status = $3)
+             ORDER BY order_id DESC LIMIT $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(merchant_id.to_string())
+            .bind(before)
+            .bind(status.map(|s| s.as_str()).unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut orders = rows.iter().map(decode_order).collect::<Result<Vec<_>, _>>()?;
+        attach_lines(&mut conn, merchant_id, &mut orders).await?;
+        Ok(orders)
+    }
+
+    /// Applies `action` to an order: the status moves only if it is still what was read, and the
+    /// order's reserved stock is released or sold in the same unit.
+    pub async fn transition_order(
+        &self,
+        ctx: WriteCtx,
+        order_id: OrderId,
+        action: OrderAction,
+        idem: Option<Idem<OrderRecord>>,
+    ) -> Result<OrderRecord, StoreError> {
+        self.write(idem, move |conn| Box::pin(transition_unit(conn, ctx, order_id, action))).await
+    }
+
+    /// The payment of a checkout arrived: every order of it becomes paid.
+    pub async fn mark_checkout_paid(
+        &self,
+        ctx: WriteCtx,
+        checkout_id: CheckoutId,
+        idem: Option<Idem<CheckoutRecord>>,
+    ) -> Result<CheckoutRecord, StoreError> {
+        self.write(idem, move |conn| {
+            Box::pin(async move {
+                let checkout = load_checkout(conn, checkout_id)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("checkout", checkout_id))?;
+                for order in &checkout.orders {
+                    transition_unit(conn, ctx.clone(), order.id, OrderAction::Pay).await?;
+                }
+                load_checkout(conn, checkout_id)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("checkout", checkout_id))
+            })
+        })
+        .await
+    }
+}
+
+async fn checkout_unit(
+    conn: &mut AnyConnection,
+    ctx: WriteCtx,
+    request: CheckoutRequest,
+) -> Result<CheckoutRecord, StoreError> {
+    let mut priced = Vec::with_capacity(request.lines().len());
+    // Lines come in SKU id order: rows are locked in one global order, so concurrent checkouts
+    // cannot deadlock on PostgreSQL.
+    for line in request.lines() {
+        let units = i64::from(line.quantity.units());
+        let reserved = sqlx::query(
+            "UPDATE skus SET stock_reserved = stock_reserved + $1
+             WHERE sku_id = $2 AND stock_on_hand - stock_reserved >= $1
+             RETURNING merchant_id, price_idr",
+        )
+        .bind(units)
+        .bind(line.sku_id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = reserved else {
+            let stock =
+                sqlx::query("SELECT stock_on_hand - stock_reserved AS available FROM skus WHERE sku_id = $1")
+                    .bind(line.sku_id.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            return Err(match stock {
+                None => DomainError::invalid("items.sku_id", format!("{} is not a SKU on sale", line.sku_id))
+                    .into(),
+                Some(row) => DomainError::InsufficientStock {
+                    sku: Some(line.sku_id),
+                    available: rows::int(&row, "available")?.max(0) as u32,
+                    requested: line.quantity.units(),
+                }
+                .into(),
+            });
+        };
+        priced.push(PricedSku {
+            sku_id: line.sku_id,
+            merchant_id: rows::id(&row, "merchant_id")?,
+            price: rows::parsed("price_idr", Price::from_rupiah(rows::int(&row, "price_idr")?))?,
+        });
+    }
+    let drafts = plan_orders(&request, &priced)?;
+    let checkout_id: CheckoutId = new_id();
+    let mut total = Money::ZERO;
+    for draft in &drafts {
+        total = total.checked_add(draft.total)?;
+    }
+    sqlx::query(
+        "INSERT INTO checkouts (checkout_id, channel, buyer_id, payment_method, total_idr, orders_count, created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(checkout_id.to_string())
+    .bind(request.channel.as_str())
+    .bind(request.buyer_id.as_str())
+    .bind(request.payment_method.as_str())
+    .bind(total.rupiah())
+    .bind(drafts.len() as i64)
+    .bind(ctx.now.unix_ms())
+    .execute(&mut *conn)
+    .await?;
+    let mut orders = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        orders.push(insert_order(conn, &ctx, &request, checkout_id, draft).await?);
+    }
+    let change = Change {
+        event_type: "checkout.created",
+        action: "checkout.create",
+        entity_type: "checkout",
+        entity_id: checkout_id.to_string(),
+        merchant_id: None,
+        channel: Some(request.channel),
+        payload: serde_json::json!({
+            "checkout_id": checkout_id.to_string(),
+            "channel": request.channel.as_str(),
+            "total": total.rupiah(),
+            "order_ids": orders.iter().map(|o: &OrderRecord| o.id.to_string()).collect::<Vec<_>>(),
+        }),
+    };
+    journal::record(conn, &ctx, change).await?;
+    Ok(CheckoutRecord {
+        id: checkout_id,
+        channel: request.channel,
+        buyer_id: request.buyer_id,
+        payment_method: request.payment_method,
+        total,
+        created_at: ctx.now,
+        orders,
+    })
+}
+
+async fn insert_order(
+    conn: &mut AnyConnection,
+    ctx: &WriteCtx,
+    request: &CheckoutRequest,
+    checkout_id: CheckoutId,
+    draft: OrderDraft,
+) -> Result<OrderRecord, StoreError> {
+    let order_id: OrderId = new_id();
+    let address = &request.shipping_address;
+    sqlx::query(
+        "INSERT INTO orders (merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr,
+             recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms, version)
+         VALUES ($1, $2, $3, $4, $5, 'awaiting_payment', $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 1)",
+    )
+    .bind(draft.merchant_id.to_string())
+    .bind(order_id.to_string())
+    .bind(checkout_id.to_string())
+    .bind(request.channel.as_str())
+    .bind(request.buyer_id.as_str())
+    .bind(request.payment_method.as_str())
+    .bind(draft.total.rupiah())
+    .bind(&address.recipient_name)
+    .bind(address.phone.as_str())
+    .bind(&address.street)
+    .bind(&address.city)
+    .bind(address.province.as_str())
+    .bind(&address.postal_code)
+    .bind(ctx.now.unix_ms())
+    .execute(&mut *conn)
+    .await?;
+    let mut lines = Vec::with_capacity(draft.lines.len());
+    for (index, line) in draft.lines.into_iter().enumerate() {
+        let line_no = index as u32 + 1;
+        sqlx::query(
+            "INSERT INTO order_lines (merchant_id, order_id, line_no, sku_id, quantity, unit_price_idr, line_total_idr)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(draft.merchant_id.to_string())
+        .bind(order_id.to_string())
+        .bind(i64::from(line_no))
+        .bind(line.sku_id.to_string())
+        .bind(i64::from(line.quantity.units()))
+        .bind(line.unit_price.money().rupiah())
+        .bind(line.line_total.rupiah())
+        .execute(&mut *conn)
+        .await?;
+        lines.push(OrderLineRecord {
+            line_no,
+            sku_id: line.sku_id,
+            quantity: line.quantity,
+            unit_price: line.unit_price,
+            line_total: line.line_total,
+        });
+    }
+    let change = Change {
+        event_type: "order.created",
+        action: "order.create",
+        entity_type: "order",
+        entity_id: order_id.to_string(),
+        merchant_id: Some(draft.merchant_id),
+        channel: Some(request.channel),
+        payload: serde_json::json!({
+            "order_id": order_id.to_string(),
+            "checkout_id": checkout_id.to_string(),
+            "merchant_id": draft.merchant_id.to_string(),
+            "status": OrderStatus::AwaitingPayment.as_str(),
+            "total": draft.total.rupiah(),
+        }),
+    };
+    journal::record(conn, ctx, change).await?;
+    Ok(OrderRecord {
+        id: order_id,
+        merchant_id: draft.merchant_id,
+        checkout_id,
+        channel: request.channel,
+        buyer_id: request.buyer_id.clone(),
+        status: OrderStatus::AwaitingPayment,
+        payment_method: request.payment_method,
+        total: draft.total,
+        shipping_address: address.clone(),
+        lines,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    })
+}
+
+async fn transition_unit(
+    conn: &mut AnyConnection,
+    ctx: WriteCtx,
+    order_id: OrderId,
+    action: OrderAction,
+) -> Result<OrderRecord, StoreError> {
+    let order = load_order(conn, order_id).await?.ok_or_else(|| StoreError::not_found("order", order_id))?;
+    let next = order.status.apply(action)?;
+    let moved = sqlx::query(
+        "UPDATE orders SET status = $3, updated_at_ms = $4, version = version + 1
+         WHERE merchant_id = $1 AND order_id = $2 AND status = $5",
+    )
+    .bind(order.merchant_id.to_string())
+    .bind(order_id.to_string())
+    .bind(next.as_str())
+    .bind(ctx.now.unix_ms())
+    .bind(order.status.as_str())
+    .execute(&mut *conn)
+    .await?;
+    if moved.rows_affected() != 1 {
+        return Err(StoreError::Conflict(format!(
+            "order {order_id} changed while being {action}: read it again and retry"
+        )));
+    }
+    let stock_sql = match action.stock_effect() {
+        StockEffect::None => None,
+        StockEffect::Release => Some(
+            "UPDATE skus SET stock_reserved = stock_reserved - $3
+             WHERE merchant_id = $1 AND sku_id = $2 AND stock_reserved >= $3",
+        ),
+        StockEffect::CommitSale => Some(
+            "UPDATE skus SET stock_on_hand = stock_on_hand - $3, stock_reserved = stock_reserved - $3
+             WHERE merchant_id = $1 AND sku_id = $2 AND stock_reserved >= $3",
+        ),
+    };
+    if let Some(sql) = stock_sql {
+        let mut lines = order.lines.clone();
+        lines.sort_by_key(|l| l.sku_id);
+        for line in &lines {
+            let done = sqlx::query(sql)
+                .bind(order.merchant_id.to_string())
+                .bind(line.sku_id.to_string())
+                .bind(i64::from(line.quantity.units()))
+                .execute(&mut *conn)
+                .await?;
+            // The order reserved these units itself; if they are not there, stock was corrupted.
+            if done.rows_affected() != 1 {
+                tracing::error!(%order_id, sku_id = %line.sku_id, "reserved stock missing for order");
+                return Err(StoreError::Conflict(format!(
+                    "stock of {} does not hold the units reserved by order {order_id}",
+                    line.sku_id
+                )));
+            }
+        }
+    }
+    let (event_type, audit_action) = match action {
+        OrderAction::Pay => ("order.paid", "order.pay"),
+        OrderAction::Ship => ("order.shipped", "order.ship"),
+        OrderAction::Deliver => ("order.delivered", "order.deliver"),
+        OrderAction::Confirm => ("order.completed", "order.confirm"),
+        OrderAction::Cancel => ("order.cancelled", "order.cancel"),
+    };
+    let change = Change {
+        event_type,
+        action: audit_action,
+        entity_type: "order",
+        entity_id: order_id.to_string(),
+        merchant_id: Some(order.merchant_id),
+        channel: Some(order.channel),
+        payload: serde_json::json!({
+            "order_id": order_id.to_string(),
+            "merchant_id": order.merchant_id.to_string(),
+            "from": order.status.as_str(),
+            "status": next.as_str(),
+        }),
+    };
+    journal::record(conn, &ctx, change).await?;
+    Ok(OrderRecord { status: next, updated_at: ctx.now, ..order })
+}
+
+async fn load_order(conn: &mut AnyConnection, id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(&mut *conn).await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut orders = vec![decode_order(&row)?];
+    let merchant_id = orders[0].merchant_id;
+    attach_lines(conn, merchant_id, &mut orders).await?;
+    Ok(orders.pop())
+}
+
+async fn load_checkout(
+    conn: &mut AnyConnection,
+    id: CheckoutId,
+) -> Result<Option<CheckoutRecord>, StoreError> {
+    let row = sqlx::query(
+        "SELECT checkout_id, channel, buyer_id, payment_method, total_idr, created_at_ms FROM checkouts WHERE checkout_id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let order_ids: Vec<OrderId> =
+        sqlx::query("SELECT order_id FROM orders WHERE checkout_id = $1 ORDER BY merchant_id")
+            .bind(id.to_string())
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| rows::id(r, "order_id"))
+            .collect::<Result<_, _>>()?;
+    let mut orders = Vec::with_capacity(order_ids.len());
+    for order_id in order_ids {
+        orders.extend(load_order(conn, order_id).await?);
+    }
+    Ok(Some(CheckoutRecord {
+        id,
+        channel: rows::parsed("channel", Channel::parse(&rows::text(&row, "channel")?))?,
+        buyer_id: rows::parsed("buyer_id", BuyerId::parse(&rows::text(&row, "buyer_id")?))?,
+        payment_method: rows::parsed(
+            "payment_method",
+            PaymentMethod::parse(&rows::text(&row, "payment_method")?),
+        )?,
+        total: rows::parsed("total_idr", Money::from_rupiah(rows::int(&row, "total_idr")?))?,
+        created_at: Timestamp::from_unix_ms(rows::int(&row, "created_at_ms")?),
+        orders,
+    }))
+}
+
+/// Loads the lines of `orders` (all of one merchant) in one query.
+async fn attach_lines(
+    conn: &mut AnyConnection,
+    merchant_id: MerchantId,
+    orders: &mut [OrderRecord],
+) -> Result<(), StoreError> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let placeholders: Vec<String> = (0..orders.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT order_id, line_no, sku_id, quantity, unit_price_idr, line_total_idr FROM order_lines
+         WHERE merchant_id = $1 AND order_id IN ({}) ORDER BY order_id, line_no",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(merchant_id.to_string());
+    for order in orders.iter() {
+        query = query.bind(order.id.to_string());
+    }
+    for row in query.fetch_all(&mut *conn).await? {
+        let order_id: OrderId = rows::id(&row, "order_id")?;
+        let line = OrderLineRecord {
+            line_no: rows::int(&row, "line_no")? as u32,
+            sku_id: rows::id(&row, "sku_id")?,
+            quantity: rows::parsed("quantity", Quantity::new(rows::int(&row, "quantity")?))?,
+            unit_price: rows::parsed(
+                "unit_price_idr",
+                Price::from_rupiah(rows::int(&row, "unit_price_idr")?),
+            )?,
+            line_total: rows::parsed(
+                "line_total_idr",
+                Money::from_rupiah(rows::int(&row, "line_total_idr")?),
+            )?,
+        };
+        if let Some(order) = orders.iter_mut().find(|o| o.id == order_id) {
+            order.lines.push(line);
+        }
+    }
+    Ok(())
+}
+
+fn decode_order(row: &AnyRow) -> Result<OrderRecord, StoreError> {
+    let address = ShippingAddress::parse(
+        &rows::text(row, "recipient_name")?,
+        &rows::text(row, "recipient_phone")?,
+        &rows::text(row, "street")?,
+        &rows::text(row, "city")?,
+        &rows::text(row, "province")?,
+        &rows::text(row, "postal_code")?,
+    );
+    Ok(OrderRecord {
+        id: rows::id(row, "order_id")?,
+        merchant_id: rows::id(row, "merchant_id")?,
+        checkout_id: rows::id(row, "checkout_id")?,
+        channel: rows::parsed("channel", Channel::parse(&rows::text(row, "channel")?))?,
+        buyer_id: rows::parsed("buyer_id", BuyerId::parse(&rows::text(row, "buyer_id")?))?,
+        status: rows::parsed("status", OrderStatus::parse(&rows::text(row, "status")?))?,
+        payment_method: rows::parsed(
+            "payment_method",
+            PaymentMethod::parse(&rows::text(row, "payment_method")?),
+        )?,
+        total: rows::parsed("total_idr", Money::from_rupiah(rows::int(row, "total_idr")?))?,
+        shipping_address: rows::parsed("shipping_address", address)?,
+        lines: Vec::new(),
+        created_at: Timestamp::from_unix_ms(rows::int(row, "created_at_ms")?),
+        updated_at: Timestamp::from_unix_ms(rows::int(row, "updated_at_ms")?),
+    })
+}
