@@ -1,1 +1,202 @@
-//! placeholder
+//! The HTTP surface of Jembatan (DESIGN.md §9): axum routes under `/v1`, bearer-token
+//! authentication, idempotency keys, RFC 9457 errors, Prometheus metrics and the OpenAPI 3.1
+//! document generated from the handlers themselves.
+//!
+//! Architecture invariant: this is the only crate that knows JSON wire shapes and HTTP status
+//! codes; it decides nothing about access (that is `jembatan_core::authz`) except the blanket
+//! rule, enforced here for every route at once, that a regulator token never writes.
+
+pub mod extract;
+pub mod idempotency;
+pub mod problem;
+pub mod routes;
+pub mod wire;
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use jembatan_core::Core;
+use jembatan_domain::Principal;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::problem::Problem;
+
+/// Limits of the HTTP surface, with their units.
+#[derive(Debug, Clone)]
+pub struct ApiLimits {
+    pub body_bytes_max: usize,
+    pub page_size_default: u32,
+    pub page_size_max: u32,
+    /// An idempotency claim older than this whose request never finished may be taken over.
+    pub idempotency_stale_ms: i64,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits { body_bytes_max: 64 * 1024, page_size_default: 20, page_size_max: 100, idempotency_stale_ms: 60_000 }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Core,
+    pub limits: ApiLimits,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(core: Core, limits: ApiLimits) -> AppState {
+        AppState { core, limits, metrics: metrics_handle() }
+    }
+}
+
+/// The process-wide Prometheus recorder (a process has one; tests start many apps).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (an embedding program); then ours
+            // renders nothing, which is still correct.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Jembatan", description = "One order, payment and settlement core for two storefronts, with live merchant migration and a regulator's window."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "merchants", description = "Sellers of the marketplace core"),
+        (name = "catalogue", description = "Products, SKUs and stock"),
+        (name = "orders", description = "Checkouts and the order lifecycle"),
+        (name = "operations", description = "Health and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("jbt_…").build()),
+        );
+    }
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    use routes::*;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(create_merchant))
+        .routes(routes!(get_merchant))
+        .routes(routes!(create_product))
+        .routes(routes!(get_product))
+        .routes(routes!(get_sku))
+        .routes(routes!(set_stock))
+        .routes(routes!(create_checkout))
+        .routes(routes!(mark_checkout_paid))
+        .routes(routes!(get_order))
+        .routes(routes!(list_orders))
+        .routes(routes!(ship_order))
+        .routes(routes!(deliver_order))
+        .routes(routes!(confirm_order))
+        .routes(routes!(cancel_order))
+}
+
+fn ops_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(routes::healthz)).routes(routes!(routes::metrics))
+}
+
+/// The OpenAPI document, as served at `/openapi.json` and committed as `openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) = api_router().merge(ops_router()).split_for_parts();
+    api
+}
+
+pub fn openapi_json() -> String {
+    openapi().to_pretty_json().expect("openapi serialises") + "\n"
+}
+
+pub fn router(state: AppState) -> Router {
+    let (api, _) = api_router().split_for_parts();
+    let api = api.layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    let (ops, _) = ops_router().split_for_parts();
+    let document = openapi_json();
+    Router::new()
+        .merge(api)
+        .merge(ops)
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document) }),
+        )
+        .fallback(|| async {
+            Problem::new(StatusCode::NOT_FOUND, "not-found", "no such route; see /openapi.json for the API")
+        })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not take that method; see /openapi.json")
+        })
+        .layer(middleware::from_fn(observe))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Resolves the bearer token into a [`Principal`] for the handlers, and refuses every write by
+/// a regulator token before any handler runs (DESIGN.md invariant 7).
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let secret = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(secret) = secret else { return Problem::unauthenticated().into_response() };
+    let principal = match state.core.authenticate(secret).await {
+        Ok(Some(principal)) => principal,
+        Ok(None) => return Problem::unauthenticated().into_response(),
+        Err(error) => return Problem::from(error).into_response(),
+    };
+    let writes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if writes && principal == Principal::Regulator {
+        return Problem::new(StatusCode::FORBIDDEN, "forbidden", "the regulator has read-only access").into_response();
+    }
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}
+
+/// Request counts and latency per route, for `/metrics`.
+async fn observe(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("jembatan_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("jembatan_http_request_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

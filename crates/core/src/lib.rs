@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use jembatan_domain::{
     CheckoutId, CheckoutRequest, Merchant, MerchantId, MerchantName, Nib, OrderAction, OrderId, OrderStatus,
-    Origin, Principal, Province, SkuId, StockLevel, TypedId,
+    Origin, Principal, ProductId, Province, SkuId, StockLevel, TypedId,
 };
 use jembatan_store::catalogue::{NewProduct, ProductRecord, SkuRecord};
 use jembatan_store::orders::{CheckoutRecord, OrderRecord};
@@ -80,6 +80,12 @@ impl Core {
     ) -> Result<ProductRecord, CoreError> {
         authz::check(who, Access::WriteCatalogue(product.merchant_id))?;
         Ok(self.store.create_product(self.ctx(who), product, idem).await?)
+    }
+
+    pub async fn product(&self, who: &Principal, id: ProductId) -> Result<ProductRecord, CoreError> {
+        let product = self.store.product(id).await?.ok_or_else(|| not_found("product", id))?;
+        authz::check(who, Access::ReadCatalogue(product.merchant_id))?;
+        Ok(product)
     }
 
     pub async fn sku(&self, who: &Principal, id: SkuId) -> Result<SkuRecord, CoreError> {

@@ -175,6 +175,12 @@ impl Store {
         &self.inner.pool
     }
 
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.inner.pool).await?;
+        Ok(())
+    }
+
     /// Runs `op` as one unit (see the module docs) and returns its outcome once committed.
     pub async fn write<T, F>(&self, idem: Option<Idem<T>>, op: F) -> Result<T, StoreError>
     where

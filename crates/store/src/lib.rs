@@ -21,6 +21,7 @@ pub mod merchants;
 pub mod orders;
 mod rows;
 pub mod schema;
+pub mod testing;
 pub mod tokens;
 
 pub use error::StoreError;

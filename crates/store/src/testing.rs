@@ -1,0 +1,37 @@
+//! Fresh stores for tests, on the backend the environment selects: PostgreSQL when
+//! `JEMBATAN_TEST_DATABASE_URL` is set (each store in a schema of its own, so tests run in
+//! parallel on one database), SQLite in a temporary directory otherwise.
+
+use crate::error::StoreError;
+use crate::exec::{Store, StoreOptions};
+
+pub const DATABASE_URL_VAR: &str = "JEMBATAN_TEST_DATABASE_URL";
+
+/// A store and what keeps it alive (the temporary directory of a SQLite store).
+pub struct TestStore {
+    pub store: Store,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn fresh_store() -> Result<TestStore, StoreError> {
+    match std::env::var(DATABASE_URL_VAR) {
+        Ok(base) if !base.is_empty() => {
+            sqlx::any::install_default_drivers();
+            let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut admin).await?;
+            let separator = if base.contains('?') { '&' } else { '?' };
+            let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+            let store = Store::open(StoreOptions::new(url.clone())).await?;
+            Ok(TestStore { store, url, _dir: None })
+        }
+        _ => {
+            let dir = tempfile::tempdir().map_err(|e| StoreError::Conflict(format!("temporary directory: {e}")))?;
+            let options = StoreOptions::sqlite_in(dir.path());
+            let url = options.url.clone();
+            let store = Store::open(options).await?;
+            Ok(TestStore { store, url, _dir: Some(dir) })
+        }
+    }
+}
