@@ -56,9 +56,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         let value = serde_json::from_slice::<T>(&bytes).map_err(|error| {
             use serde_json::error::Category;
             match error.classify() {
-                Category::Data => {
-                    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", format!("invalid body: {error}"))
-                }
+                Category::Data => Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation",
+                    format!("invalid body: {error}"),
+                ),
                 Category::Syntax | Category::Eof | Category::Io => Problem::new(
                     StatusCode::BAD_REQUEST,
                     "malformed-json",

@@ -41,14 +41,18 @@ where
 {
     let key = match headers.get(HEADER).map(|v| v.to_str().map(str::to_owned)) {
         None => None,
-        Some(Ok(key)) if (1..=KEY_CHARS_MAX).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+        Some(Ok(key))
+            if (1..=KEY_CHARS_MAX).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
             Some(key)
         }
         Some(_) => {
             return Problem::new(
                 StatusCode::BAD_REQUEST,
                 "invalid-idempotency-key",
-                format!("Idempotency-Key must be 1 to {KEY_CHARS_MAX} visible ASCII characters (a UUID is ideal)"),
+                format!(
+                    "Idempotency-Key must be 1 to {KEY_CHARS_MAX} visible ASCII characters (a UUID is ideal)"
+                ),
             )
             .into_response();
         }
@@ -66,8 +70,11 @@ where
     hasher.update(body);
     let fingerprint = hex::encode(hasher.finalize());
     let now = state.core.clock().now();
-    let claim =
-        state.core.store().claim_idempotency_key(&scope, &key, &fingerprint, now, state.limits.idempotency_stale_ms).await;
+    let claim = state
+        .core
+        .store()
+        .claim_idempotency_key(&scope, &key, &fingerprint, now, state.limits.idempotency_stale_ms)
+        .await;
     match claim {
         Err(error) => Problem::from(error).into_response(),
         Ok(Claim::Replay(stored)) => {
@@ -112,9 +119,10 @@ where
             match (outcome, stored) {
                 (Ok(_), Some(stored)) => raw_response(success, stored.body),
                 (Ok(value), None) => raw_response(success, json(&to_wire(&value))),
-                (Err(_), Some(stored)) if stored.status >= 400 => {
-                    raw_response(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::CONFLICT), stored.body)
-                }
+                (Err(_), Some(stored)) if stored.status >= 400 => raw_response(
+                    StatusCode::from_u16(stored.status).unwrap_or(StatusCode::CONFLICT),
+                    stored.body,
+                ),
                 (Err(error), _) => {
                     // Refused before its unit ran, or failed on the server: nothing was stored,
                     // so the key is free for a retry.

@@ -42,7 +42,12 @@ pub struct ApiLimits {
 
 impl Default for ApiLimits {
     fn default() -> Self {
-        ApiLimits { body_bytes_max: 64 * 1024, page_size_default: 20, page_size_max: 100, idempotency_stale_ms: 60_000 }
+        ApiLimits {
+            body_bytes_max: 64 * 1024,
+            page_size_default: 20,
+            page_size_max: 100,
+            idempotency_stale_ms: 60_000,
+        }
     }
 }
 
@@ -94,7 +99,9 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("jbt_…").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("jbt_…").build(),
+            ),
         );
     }
 }
@@ -142,13 +149,19 @@ pub fn router(state: AppState) -> Router {
         .merge(ops)
         .route(
             "/openapi.json",
-            axum::routing::get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document) }),
+            axum::routing::get(
+                move || async move { ([(header::CONTENT_TYPE, "application/json")], document) },
+            ),
         )
         .fallback(|| async {
             Problem::new(StatusCode::NOT_FOUND, "not-found", "no such route; see /openapi.json for the API")
         })
         .method_not_allowed_fallback(|| async {
-            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not take that method; see /openapi.json")
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "this route does not take that method; see /openapi.json",
+            )
         })
         .layer(middleware::from_fn(observe))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -172,7 +185,8 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     };
     let writes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if writes && principal == Principal::Regulator {
-        return Problem::new(StatusCode::FORBIDDEN, "forbidden", "the regulator has read-only access").into_response();
+        return Problem::new(StatusCode::FORBIDDEN, "forbidden", "the regulator has read-only access")
+            .into_response();
     }
     request.extensions_mut().insert(principal);
     next.run(request).await

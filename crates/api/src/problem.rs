@@ -127,12 +127,18 @@ impl From<&StoreError> for Problem {
             StoreError::NotFound { entity, id } => Problem::not_found(&format!("{entity} {id}")),
             StoreError::Conflict(reason) => Problem::new(StatusCode::CONFLICT, "conflict", reason.clone()),
             StoreError::Domain(error) => error.into(),
-            StoreError::Unavailable => {
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the service is shutting down; retry")
-            }
+            StoreError::Unavailable => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the service is shutting down; retry",
+            ),
             StoreError::Database(error) => {
                 tracing::error!(error = %error, cause = ?error, "database error");
-                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; it was logged")
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred; it was logged",
+                )
             }
         }
     }

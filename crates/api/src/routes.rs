@@ -6,19 +6,19 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jembatan_domain::{
-    CheckoutId, DomainError, Merchant, MerchantId, OrderAction, OrderId, OrderStatus, Principal, ProductId, SkuId,
-    StockLevel,
+    CheckoutId, DomainError, Merchant, MerchantId, OrderAction, OrderId, OrderStatus, Principal, ProductId,
+    SkuId, StockLevel,
 };
 use jembatan_store::catalogue::{ProductRecord, SkuRecord};
 use jembatan_store::orders::{CheckoutRecord, OrderRecord};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::AppState;
 use crate::extract::{Caller, JsonBody};
 use crate::idempotency;
 use crate::problem::{Problem, raw_response};
 use crate::wire::*;
-use crate::AppState;
 
 type Answer = Result<Response, Problem>;
 
@@ -44,17 +44,28 @@ pub async fn create_merchant(
 ) -> Answer {
     let input = body.value.parse()?;
     let core = state.core.clone();
-    Ok(idempotency::run(&state, &who.clone(), &headers, "POST /v1/merchants", &body.bytes, StatusCode::CREATED,
+    Ok(idempotency::run(
+        &state,
+        &who.clone(),
+        &headers,
+        "POST /v1/merchants",
+        &body.bytes,
+        StatusCode::CREATED,
         |m: &Merchant| MerchantResponse::from(m),
         |idem| async move { core.create_merchant(&who, input, idem).await },
-    ).await)
+    )
+    .await)
 }
 
 #[utoipa::path(get, path = "/v1/merchants/{merchant_id}", tag = "merchants",
     params(("merchant_id" = String, Path)),
     responses((status = 200, body = MerchantResponse), (status = 404, body = Problem)),
     security(("bearer" = [])))]
-pub async fn get_merchant(State(state): State<AppState>, Caller(who): Caller, Path(raw): Path<String>) -> Answer {
+pub async fn get_merchant(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+) -> Answer {
     let merchant = state.core.merchant(&who, id::<MerchantId>(&raw)?).await?;
     ok(StatusCode::OK, &MerchantResponse::from(&merchant))
 }
@@ -74,18 +85,28 @@ pub async fn create_product(
     let merchant_id = id::<MerchantId>(&raw)?;
     let product = body.value.parse(merchant_id)?;
     let core = state.core.clone();
-    Ok(idempotency::run(&state, &who.clone(), &headers, &format!("POST /v1/merchants/{merchant_id}/products"), &body.bytes,
+    Ok(idempotency::run(
+        &state,
+        &who.clone(),
+        &headers,
+        &format!("POST /v1/merchants/{merchant_id}/products"),
+        &body.bytes,
         StatusCode::CREATED,
         |p: &ProductRecord| ProductResponse::from(p),
         |idem| async move { core.create_product(&who, product, idem).await },
-    ).await)
+    )
+    .await)
 }
 
 #[utoipa::path(get, path = "/v1/products/{product_id}", tag = "catalogue",
     params(("product_id" = String, Path)),
     responses((status = 200, body = ProductResponse), (status = 404, body = Problem)),
     security(("bearer" = [])))]
-pub async fn get_product(State(state): State<AppState>, Caller(who): Caller, Path(raw): Path<String>) -> Answer {
+pub async fn get_product(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+) -> Answer {
     let product = state.core.product(&who, id::<ProductId>(&raw)?).await?;
     ok(StatusCode::OK, &ProductResponse::from(&product))
 }
@@ -112,14 +133,25 @@ pub async fn set_stock(
     body: JsonBody<SetStockRequest>,
 ) -> Answer {
     let sku_id = id::<SkuId>(&raw)?;
-    let level = StockLevel::on_hand(body.value.stock_on_hand)
-        .map_err(|_| DomainError::invalid("stock_on_hand", format!("must be between 0 and {}", jembatan_domain::limits::STOCK_UNITS_MAX)))?;
+    let level = StockLevel::on_hand(body.value.stock_on_hand).map_err(|_| {
+        DomainError::invalid(
+            "stock_on_hand",
+            format!("must be between 0 and {}", jembatan_domain::limits::STOCK_UNITS_MAX),
+        )
+    })?;
     let core = state.core.clone();
     // PUT is idempotent by nature; a key is honoured all the same.
-    Ok(idempotency::run(&state, &who.clone(), &headers, &format!("PUT /v1/skus/{sku_id}/stock"), &body.bytes, StatusCode::OK,
+    Ok(idempotency::run(
+        &state,
+        &who.clone(),
+        &headers,
+        &format!("PUT /v1/skus/{sku_id}/stock"),
+        &body.bytes,
+        StatusCode::OK,
         |s: &SkuRecord| SkuResponse::from(s),
         |idem| async move { core.set_stock(&who, sku_id, level, idem).await },
-    ).await)
+    )
+    .await)
 }
 
 #[utoipa::path(post, path = "/v1/checkouts", tag = "orders",
@@ -134,14 +166,25 @@ pub async fn create_checkout(
     body: JsonBody<CreateCheckoutRequest>,
 ) -> Answer {
     let Principal::Channel(channel) = &who else {
-        return Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "only a channel token (social or marketplace) checks out"));
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only a channel token (social or marketplace) checks out",
+        ));
     };
     let request = body.value.parse(*channel)?;
     let core = state.core.clone();
-    Ok(idempotency::run(&state, &who.clone(), &headers, "POST /v1/checkouts", &body.bytes, StatusCode::CREATED,
+    Ok(idempotency::run(
+        &state,
+        &who.clone(),
+        &headers,
+        "POST /v1/checkouts",
+        &body.bytes,
+        StatusCode::CREATED,
         |c: &CheckoutRecord| CheckoutResponse::from(c),
         |idem| async move { core.checkout(&who, request, idem).await },
-    ).await)
+    )
+    .await)
 }
 
 #[utoipa::path(post, path = "/v1/checkouts/{checkout_id}/paid", tag = "orders",
@@ -156,17 +199,28 @@ pub async fn mark_checkout_paid(
 ) -> Answer {
     let checkout_id = id::<CheckoutId>(&raw)?;
     let core = state.core.clone();
-    Ok(idempotency::run(&state, &who.clone(), &headers, &format!("POST /v1/checkouts/{checkout_id}/paid"), b"", StatusCode::OK,
+    Ok(idempotency::run(
+        &state,
+        &who.clone(),
+        &headers,
+        &format!("POST /v1/checkouts/{checkout_id}/paid"),
+        b"",
+        StatusCode::OK,
         |c: &CheckoutRecord| CheckoutResponse::from(c),
         |idem| async move { core.mark_checkout_paid(&who, checkout_id, idem).await },
-    ).await)
+    )
+    .await)
 }
 
 #[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "orders",
     params(("order_id" = String, Path)),
     responses((status = 200, body = OrderResponse), (status = 404, body = Problem)),
     security(("bearer" = [])))]
-pub async fn get_order(State(state): State<AppState>, Caller(who): Caller, Path(raw): Path<String>) -> Answer {
+pub async fn get_order(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+) -> Answer {
     let order = state.core.order(&who, id::<OrderId>(&raw)?).await?;
     ok(StatusCode::OK, &OrderResponse::new(&order, who == Principal::Regulator))
 }
@@ -193,34 +247,57 @@ pub async fn list_orders(
     query: Result<Query<ListOrdersQuery>, QueryRejection>,
 ) -> Answer {
     let merchant_id = id::<MerchantId>(&raw)?;
-    let Query(query) = query.map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
+    let Query(query) =
+        query.map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
     let limits = &state.limits;
     let limit = query.limit.unwrap_or(i64::from(limits.page_size_default));
     if !(1..=i64::from(limits.page_size_max)).contains(&limit) {
-        return Err(DomainError::invalid("limit", format!("must be between 1 and {}", limits.page_size_max)).into());
+        return Err(
+            DomainError::invalid("limit", format!("must be between 1 and {}", limits.page_size_max)).into()
+        );
     }
     let cursor = query
         .cursor
         .as_deref()
-        .map(|c| parse_id::<OrderId>(c).map_err(|_| DomainError::invalid("cursor", "must be the next_cursor of a previous page")))
+        .map(|c| {
+            parse_id::<OrderId>(c)
+                .map_err(|_| DomainError::invalid("cursor", "must be the next_cursor of a previous page"))
+        })
         .transpose()?;
     let status = query.status.as_deref().map(OrderStatus::parse).transpose()?;
-    let mut orders = state.core.orders_of_merchant(&who, merchant_id, status, cursor, limit as u32 + 1).await?;
+    let mut orders =
+        state.core.orders_of_merchant(&who, merchant_id, status, cursor, limit as u32 + 1).await?;
     let more = orders.len() > limit as usize;
     orders.truncate(limit as usize);
     let next_cursor = if more { orders.last().map(|o| o.id.to_string()) } else { None };
     let masked = who == Principal::Regulator;
-    ok(StatusCode::OK, &OrderPage { orders: orders.iter().map(|o| OrderResponse::new(o, masked)).collect(), next_cursor })
+    ok(
+        StatusCode::OK,
+        &OrderPage { orders: orders.iter().map(|o| OrderResponse::new(o, masked)).collect(), next_cursor },
+    )
 }
 
-async fn transition(state: AppState, who: Principal, raw: String, headers: HeaderMap, action: OrderAction) -> Answer {
+async fn transition(
+    state: AppState,
+    who: Principal,
+    raw: String,
+    headers: HeaderMap,
+    action: OrderAction,
+) -> Answer {
     let order_id = id::<OrderId>(&raw)?;
     let core = state.core.clone();
     let route = format!("POST /v1/orders/{order_id}/{}", action.as_str());
-    Ok(idempotency::run(&state, &who.clone(), &headers, &route, b"", StatusCode::OK,
+    Ok(idempotency::run(
+        &state,
+        &who.clone(),
+        &headers,
+        &route,
+        b"",
+        StatusCode::OK,
         |o: &OrderRecord| OrderResponse::new(o, false),
         |idem| async move { core.transition_order(&who, order_id, action, idem).await },
-    ).await)
+    )
+    .await)
 }
 
 macro_rules! transition_route {
@@ -236,16 +313,42 @@ macro_rules! transition_route {
     };
 }
 
-transition_route!(ship_order, "/v1/orders/{order_id}/ship", OrderAction::Ship, "The merchant hands a paid order to the courier.");
-transition_route!(deliver_order, "/v1/orders/{order_id}/deliver", OrderAction::Deliver, "The courier delivered a shipped order.");
-transition_route!(confirm_order, "/v1/orders/{order_id}/confirm", OrderAction::Confirm, "The buyer confirms receipt of a delivered order.");
-transition_route!(cancel_order, "/v1/orders/{order_id}/cancel", OrderAction::Cancel, "Cancels an order before shipping; its stock returns.");
+transition_route!(
+    ship_order,
+    "/v1/orders/{order_id}/ship",
+    OrderAction::Ship,
+    "The merchant hands a paid order to the courier."
+);
+transition_route!(
+    deliver_order,
+    "/v1/orders/{order_id}/deliver",
+    OrderAction::Deliver,
+    "The courier delivered a shipped order."
+);
+transition_route!(
+    confirm_order,
+    "/v1/orders/{order_id}/confirm",
+    OrderAction::Confirm,
+    "The buyer confirms receipt of a delivered order."
+);
+transition_route!(
+    cancel_order,
+    "/v1/orders/{order_id}/cancel",
+    OrderAction::Cancel,
+    "Cancels an order before shipping; its stock returns."
+);
 
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Problem)))]
 pub async fn healthz(State(state): State<AppState>) -> Answer {
     sqlx_ping(&state).await?;
-    ok(StatusCode::OK, &Health { status: "ok".to_owned(), database: format!("{:?}", state.core.store().backend()).to_lowercase() })
+    ok(
+        StatusCode::OK,
+        &Health {
+            status: "ok".to_owned(),
+            database: format!("{:?}", state.core.store().backend()).to_lowercase(),
+        },
+    )
 }
 
 async fn sqlx_ping(state: &AppState) -> Result<(), Problem> {

@@ -2,9 +2,9 @@
 //! domain values here; responses are built from store records.
 
 use jembatan_domain::{
-    BuyerId, Category, Channel, CheckoutLine, CheckoutRequest, DomainError, Merchant, MerchantId, MerchantName,
-    Money, NewSku, Nib, Origin, PaymentMethod, Price, ProductTitle, Province, Quantity, ShippingAddress, SkuCode,
-    SkuId, StockLevel, Timestamp, TypedId,
+    BuyerId, Category, Channel, CheckoutLine, CheckoutRequest, DomainError, Merchant, MerchantId,
+    MerchantName, Money, NewSku, Nib, Origin, PaymentMethod, Price, ProductTitle, Province, Quantity,
+    ShippingAddress, SkuCode, SkuId, StockLevel, Timestamp, TypedId,
 };
 use jembatan_store::catalogue::{NewProduct, ProductRecord, SkuRecord};
 use jembatan_store::orders::{CheckoutRecord, OrderRecord};
@@ -270,7 +270,10 @@ impl CreateCheckoutRequest {
     pub fn parse(&self, channel: Channel) -> Result<CheckoutRequest, DomainError> {
         use jembatan_domain::limits::CHECKOUT_LINES_MAX;
         if self.items.len() > CHECKOUT_LINES_MAX {
-            return Err(DomainError::invalid("items", format!("must hold at most {CHECKOUT_LINES_MAX} items")));
+            return Err(DomainError::invalid(
+                "items",
+                format!("must hold at most {CHECKOUT_LINES_MAX} items"),
+            ));
         }
         let lines = self
             .items
@@ -283,7 +286,14 @@ impl CreateCheckoutRequest {
             })
             .collect::<Result<Vec<_>, DomainError>>()?;
         let a = &self.shipping_address;
-        let address = ShippingAddress::parse(&a.recipient_name, &a.phone, &a.street, &a.city, &a.province, &a.postal_code)?;
+        let address = ShippingAddress::parse(
+            &a.recipient_name,
+            &a.phone,
+            &a.street,
+            &a.city,
+            &a.province,
+            &a.postal_code,
+        )?;
         CheckoutRequest::new(
             channel,
             BuyerId::parse(&self.buyer_id)?,

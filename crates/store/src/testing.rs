@@ -27,7 +27,8 @@ pub async fn fresh_store() -> Result<TestStore, StoreError> {
             Ok(TestStore { store, url, _dir: None })
         }
         _ => {
-            let dir = tempfile::tempdir().map_err(|e| StoreError::Conflict(format!("temporary directory: {e}")))?;
+            let dir =
+                tempfile::tempdir().map_err(|e| StoreError::Conflict(format!("temporary directory: {e}")))?;
             let options = StoreOptions::sqlite_in(dir.path());
             let url = options.url.clone();
             let store = Store::open(options).await?;

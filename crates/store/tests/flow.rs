@@ -1,0 +1,139 @@
+//! Store scenarios on the backend the environment selects (SQLite, or PostgreSQL when
+//! `JEMBATAN_TEST_DATABASE_URL` is set): the whole order flow, and stock under concurrency.
+
+use jembatan_domain::*;
+use jembatan_store::catalogue::NewProduct;
+use jembatan_store::testing::fresh_store;
+use jembatan_store::{Store, StoreError, WriteCtx, new_id};
+
+fn ctx(actor: Principal) -> WriteCtx {
+    WriteCtx { actor, now: Timestamp::from_unix_ms(1_733_000_000_000) }
+}
+
+async fn merchant(store: &Store) -> MerchantId {
+    let m = Merchant::new(
+        new_id(),
+        MerchantName::parse("Toko Sari").unwrap(),
+        Origin::Local,
+        Province::parse("Bali").unwrap(),
+        Some(Nib::parse("1234567890123").unwrap()),
+        Timestamp::from_unix_ms(0),
+    )
+    .unwrap();
+    store.create_merchant(ctx(Principal::Operator), m, None).await.unwrap().id
+}
+
+async fn sku(store: &Store, merchant_id: MerchantId, code: &str, price: i64, stock: i64) -> SkuId {
+    let product = NewProduct {
+        merchant_id,
+        title: ProductTitle::parse("Kopi Gayo 250g").unwrap(),
+        category: Category::Food,
+        skus: vec![NewSku {
+            code: SkuCode::parse(code).unwrap(),
+            price: Price::from_rupiah(price).unwrap(),
+            stock: StockLevel::on_hand(stock).unwrap(),
+        }],
+    };
+    store.create_product(ctx(Principal::Merchant(merchant_id)), product, None).await.unwrap().skus[0].id
+}
+
+fn cart(items: &[(SkuId, i64)]) -> CheckoutRequest {
+    let lines = items
+        .iter()
+        .map(|(s, q)| CheckoutLine { sku_id: *s, quantity: Quantity::new(*q).unwrap() })
+        .collect();
+    CheckoutRequest::new(
+        Channel::Social,
+        BuyerId::parse("buyer-1").unwrap(),
+        lines,
+        ShippingAddress::parse("Siti", "081234567890", "Jl. Braga 1", "Bandung", "Jawa Barat", "40111")
+            .unwrap(),
+        PaymentMethod::Qris,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn order_flow_moves_stock_and_journals_every_change() {
+    let t = fresh_store().await.unwrap();
+    let store = &t.store;
+    let (m1, m2) = (merchant(store).await, merchant(store).await);
+    let (a, b) = (sku(store, m1, "A", 10_000, 5).await, sku(store, m2, "B", 2_500, 3).await);
+    let channel = ctx(Principal::Channel(Channel::Social));
+    let checkout = store.checkout(channel.clone(), cart(&[(a, 2), (b, 3)]), None).await.unwrap();
+    assert_eq!(checkout.orders.len(), 2, "one order per merchant");
+    assert_eq!(checkout.total.rupiah(), 2 * 10_000 + 3 * 2_500);
+    assert_eq!(store.sku(a).await.unwrap().unwrap().stock.units_reserved(), 2);
+
+    // Not enough stock left of B: nothing of the checkout is written.
+    let before = jembatan_store::journal::counts(store.pool()).await.unwrap();
+    let err = store.checkout(channel.clone(), cart(&[(a, 1), (b, 1)]), None).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Domain(DomainError::InsufficientStock { available: 0, requested: 1, .. })),
+        "{err:?}"
+    );
+    assert_eq!(store.sku(a).await.unwrap().unwrap().stock.units_reserved(), 2, "A's reservation rolled back");
+    assert_eq!(jembatan_store::journal::counts(store.pool()).await.unwrap(), before);
+
+    store.mark_checkout_paid(ctx(Principal::Provider), checkout.id, None).await.unwrap();
+    let order_a = checkout.orders.iter().find(|o| o.merchant_id == m1).unwrap().id;
+    let order_b = checkout.orders.iter().find(|o| o.merchant_id == m2).unwrap().id;
+    let merchant_ctx = ctx(Principal::Merchant(m1));
+    let shipped =
+        store.transition_order(merchant_ctx.clone(), order_a, OrderAction::Ship, None).await.unwrap();
+    assert_eq!(shipped.status, OrderStatus::Shipped);
+    let stock_a = store.sku(a).await.unwrap().unwrap().stock;
+    assert_eq!(
+        (stock_a.units_on_hand(), stock_a.units_reserved()),
+        (3, 0),
+        "shipping takes units out of stock"
+    );
+    let err = store.transition_order(merchant_ctx, order_a, OrderAction::Cancel, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::Domain(DomainError::IllegalTransition { .. })));
+    store.transition_order(channel, order_b, OrderAction::Cancel, None).await.unwrap();
+    let stock_b = store.sku(b).await.unwrap().unwrap().stock;
+    assert_eq!((stock_b.units_on_hand(), stock_b.units_reserved()), (3, 0), "cancelling returns the units");
+
+    let page = store.orders_of_merchant(m1, None, None, 10).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].lines.len(), 1);
+    let (events, audits) = jembatan_store::journal::counts(store.pool()).await.unwrap();
+    assert_eq!(events, audits, "every change has its event and its audit entry");
+}
+
+#[tokio::test]
+async fn concurrent_checkouts_never_oversell() {
+    let t = fresh_store().await.unwrap();
+    let store = t.store.clone();
+    let m = merchant(&store).await;
+    let (a, b) = (sku(&store, m, "A", 1_000, 37).await, sku(&store, m, "B", 1_000, 23).await);
+    let mut tasks = Vec::new();
+    for i in 0..80 {
+        let store = store.clone();
+        // Opposite line orders in the cart must not deadlock: the store sorts them.
+        let items = if i % 2 == 0 { vec![(a, 1), (b, 1)] } else { vec![(b, 1), (a, 1)] };
+        let only_a = i % 3 == 0;
+        tasks.push(tokio::spawn(async move {
+            let items = if only_a { vec![(a, 1)] } else { items };
+            store.checkout(ctx(Principal::Channel(Channel::Social)), cart(&items), None).await
+        }));
+    }
+    let mut reserved_a = 0;
+    let mut reserved_b = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(c) => {
+                for l in c.orders.iter().flat_map(|o| &o.lines) {
+                    if l.sku_id == a { reserved_a += 1 } else { reserved_b += 1 }
+                }
+            }
+            Err(StoreError::Domain(DomainError::InsufficientStock { .. })) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    let (sa, sb) = (store.sku(a).await.unwrap().unwrap().stock, store.sku(b).await.unwrap().unwrap().stock);
+    assert_eq!(sa.units_reserved(), reserved_a);
+    assert_eq!(sb.units_reserved(), reserved_b);
+    assert!(sa.units_reserved() <= 37 && sb.units_reserved() <= 23);
+    assert_eq!(sb.units_reserved(), 23, "80 carts want more B than there is: all of it sells, no more");
+}
