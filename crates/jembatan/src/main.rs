@@ -1,1 +1,278 @@
-fn main() {}
+//! The `jembatan` command: a thin binary that parses arguments, loads the configuration and
+//! wires the library crates together. `main` calls `run`, which returns a `Result`.
+
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use jembatan_core::{Core, SystemClock};
+use jembatan_domain::{Channel, MerchantId, Principal, Role, TypedId};
+
+#[derive(Parser)]
+#[command(name = "jembatan", version, about = "One order, payment and settlement core for two storefronts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone, Default)]
+struct StoreFlags {
+    /// Directory of the embedded SQLite store (created on first start).
+    #[arg(long, env = "JEMBATAN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (`postgres://…`) to use instead of the data directory.
+    #[arg(long, env = "JEMBATAN_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Configuration file (TOML); default `jembatan.toml` if present.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve {
+        #[command(flatten)]
+        store: StoreFlags,
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Quick start: serve on the embedded store, with a demo shop in a fresh data directory.
+    Up {
+        #[command(flatten)]
+        store: StoreFlags,
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Benchmarks that print their figures.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token and print it (alone) on stdout.
+    Issue {
+        #[command(flatten)]
+        store: StoreFlags,
+        /// operator, merchant, channel, regulator or provider.
+        #[arg(long)]
+        role: String,
+        /// The merchant a merchant token acts for.
+        #[arg(long)]
+        merchant: Option<String>,
+        /// The channel a channel token acts for: social or marketplace.
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long, default_value = "issued by the command line")]
+        label: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Concurrent checkouts over HTTP against a fresh store, and the raw-database baseline.
+    Checkout {
+        /// Run against PostgreSQL (a fresh schema) instead of a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        duration_s: u64,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Rate of the fixed-rate (open loop) phase.
+        #[arg(long, default_value_t = 1000)]
+        rate_per_s: u32,
+        #[arg(long, default_value_t = 5000)]
+        baseline_checkouts: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { store, listen } => {
+                let config = load_config(&store, listen)?;
+                init_tracing(&config.log);
+                serve(config, false).await
+            }
+            Command::Up { store, listen } => {
+                let config = load_config(&store, listen)?;
+                init_tracing(&config.log);
+                serve(config, true).await
+            }
+            Command::Token { command: TokenCommand::Issue { store, role, merchant, channel, label } } => {
+                let config = load_config(&store, None)?;
+                let subject = subject(&role, merchant.as_deref(), channel.as_deref())?;
+                let core = open_core(&config).await?;
+                let (secret, _) = core.issue_token(&Principal::Operator, subject, &label).await?;
+                println!("{secret}");
+                Ok(())
+            }
+            Command::Openapi => {
+                print!("{}", jembatan_api::openapi_json());
+                Ok(())
+            }
+            Command::Bench {
+                command:
+                    BenchCommand::Checkout {
+                        database_url,
+                        duration_s,
+                        concurrency,
+                        rate_per_s,
+                        baseline_checkouts,
+                    },
+            } => {
+                init_tracing("warn");
+                let options = jembatan_sim::bench::BenchOptions {
+                    database_url,
+                    duration_s,
+                    concurrency,
+                    rate_per_s,
+                    baseline_checkouts,
+                    ..Default::default()
+                };
+                let report = jembatan_sim::bench::checkout(&options).await?;
+                print!("{}", report.render(&options));
+                Ok(())
+            }
+        }
+    })
+}
+
+fn load_config(flags: &StoreFlags, listen: Option<String>) -> anyhow::Result<config::Config> {
+    let overrides = config::Overrides {
+        listen,
+        data_dir: flags.data_dir.clone(),
+        database_url: flags.database_url.clone(),
+    };
+    config::load(flags.config.as_deref(), &overrides)
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn subject(role: &str, merchant: Option<&str>, channel: Option<&str>) -> anyhow::Result<Principal> {
+    let role = Role::parse(role)?;
+    let principal = match (role, merchant, channel) {
+        (Role::Merchant, Some(m), None) => Principal::Merchant(MerchantId::parse(m)?),
+        (Role::Merchant, _, _) => {
+            anyhow::bail!("a merchant token needs --merchant MERCHANT_ID (and no --channel)")
+        }
+        (Role::Channel, None, Some(c)) => Principal::Channel(Channel::parse(c)?),
+        (Role::Channel, _, _) => {
+            anyhow::bail!("a channel token needs --channel social|marketplace (and no --merchant)")
+        }
+        (_, Some(_), _) | (_, _, Some(_)) => {
+            anyhow::bail!("--merchant and --channel only apply to merchant and channel tokens")
+        }
+        (Role::Operator, ..) => Principal::Operator,
+        (Role::Regulator, ..) => Principal::Regulator,
+        (Role::Provider, ..) => Principal::Provider,
+    };
+    Ok(principal)
+}
+
+async fn open_core(config: &config::Config) -> anyhow::Result<Core> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    }
+    let store = jembatan_store::Store::open(config.store_options()).await.context("opening the store")?;
+    Ok(Core::new(store, Arc::new(SystemClock)))
+}
+
+async fn serve(config: config::Config, demo: bool) -> anyhow::Result<()> {
+    let core = open_core(&config).await?;
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    if demo {
+        let fresh = core.store().merchants(None, 1).await?.is_empty();
+        if fresh {
+            let summary = jembatan_sim::demo::seed(&core).await.context("seeding the demo shop")?;
+            let mut tokens = Vec::new();
+            for (label, subject) in [
+                ("operator", Principal::Operator),
+                ("channel social", Principal::Channel(Channel::Social)),
+                ("channel marketplace", Principal::Channel(Channel::Marketplace)),
+                ("regulator", Principal::Regulator),
+                ("provider", Principal::Provider),
+                (summary.merchants[0].1.as_str(), Principal::Merchant(summary.merchants[0].0)),
+            ] {
+                let (secret, _) =
+                    core.issue_token(&Principal::Operator, subject, &format!("demo {label}")).await?;
+                tokens.push((label.to_owned(), secret));
+            }
+            println!("Demo shop created in {}:", config.data_dir.display());
+            for (id, name) in &summary.merchants {
+                println!("  merchant {id}  {name}");
+            }
+            let states: Vec<String> =
+                summary.orders_by_status.iter().map(|(s, n)| format!("{n} {s}")).collect();
+            println!("  orders: {}", states.join(", "));
+            println!("Demo tokens (shown once; stored only as hashes):");
+            for (label, secret) in &tokens {
+                println!("  {label:<28} {secret}");
+            }
+        }
+        let data_dir = config.data_dir.display();
+        println!("Jembatan is serving at {url}");
+        println!(
+            "  try: curl -H 'Authorization: Bearer <operator token>' {url}/v1/merchants/<merchant id>/orders"
+        );
+        println!("  API document: {url}/openapi.json   health: {url}/healthz   metrics: {url}/metrics");
+        println!("  more tokens: jembatan token issue --data-dir {data_dir} --role operator");
+    } else {
+        tracing::info!(%url, backend = ?core.store().backend(), "serving");
+    }
+    let state = jembatan_api::AppState::new(core, config.api_limits());
+    jembatan_api::serve(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}

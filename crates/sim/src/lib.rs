@@ -1,1 +1,7 @@
-//! placeholder
+//! Realistic data and load for Jembatan: the demo data set of `jembatan up` and the checkout
+//! benchmark of `jembatan bench checkout`. Everything here goes through the core's use cases
+//! (or, for the benchmark, over HTTP), so demo data carries its events and audit entries like
+//! any other.
+
+pub mod bench;
+pub mod demo;

@@ -17,12 +17,7 @@ pub struct TestStore {
 pub async fn fresh_store() -> Result<TestStore, StoreError> {
     match std::env::var(DATABASE_URL_VAR) {
         Ok(base) if !base.is_empty() => {
-            sqlx::any::install_default_drivers();
-            let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
-            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut admin).await?;
-            let separator = if base.contains('?') { '&' } else { '?' };
-            let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+            let url = postgres_schema_url(&base, "t").await?;
             let store = Store::open(StoreOptions::new(url.clone())).await?;
             Ok(TestStore { store, url, _dir: None })
         }
@@ -35,4 +30,15 @@ pub async fn fresh_store() -> Result<TestStore, StoreError> {
             Ok(TestStore { store, url, _dir: Some(dir) })
         }
     }
+}
+
+/// Creates a fresh schema `PREFIX_…` on the PostgreSQL server of `base` and returns a URL whose
+/// connections use it, so that a test or benchmark starts from an empty database.
+pub async fn postgres_schema_url(base: &str, prefix: &str) -> Result<String, StoreError> {
+    sqlx::any::install_default_drivers();
+    let schema = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(base).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut admin).await?;
+    let separator = if base.contains('?') { '&' } else { '?' };
+    Ok(format!("{base}{separator}options=-c%20search_path%3D{schema}"))
 }

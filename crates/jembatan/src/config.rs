@@ -1,0 +1,153 @@
+//! Typed, layered configuration: built-in defaults, then a TOML file (`--config`, default
+//! `jembatan.toml` if present), then `JEMBATAN_…` environment variables (`JEMBATAN_LISTEN`,
+//! `JEMBATAN_DATABASE_URL`, `JEMBATAN_API__BODY_BYTES_MAX`, …), then command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A database URL, which may carry a password: never printed.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.0.split("://").next().unwrap_or("?");
+        write!(f, "{scheme}://[redacted]")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiConfig {
+    pub body_bytes_max: usize,
+    pub page_size_default: u32,
+    pub page_size_max: u32,
+    pub idempotency_stale_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoreConfig {
+    pub read_connections_max: u32,
+    pub write_connections_max: u32,
+    pub group_commit_units_max: usize,
+    pub write_queue_units_max: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// When set, the core lives in this database (PostgreSQL) instead of the data dir.
+    pub database_url: Option<SecretUrl>,
+    /// `tracing` filter, e.g. `info,jembatan_store=debug`.
+    pub log: String,
+    pub api: ApiConfig,
+    pub store: StoreConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let api = jembatan_api::ApiLimits::default();
+        let store = jembatan_store::StoreOptions::new("");
+        Config {
+            listen: "127.0.0.1:8080".to_owned(),
+            data_dir: PathBuf::from("./jembatan-data"),
+            database_url: None,
+            log: "info".to_owned(),
+            api: ApiConfig {
+                body_bytes_max: api.body_bytes_max,
+                page_size_default: api.page_size_default,
+                page_size_max: api.page_size_max,
+                idempotency_stale_ms: api.idempotency_stale_ms,
+            },
+            store: StoreConfig {
+                read_connections_max: store.read_connections_max,
+                write_connections_max: store.write_connections_max,
+                group_commit_units_max: store.group_commit_units_max,
+                write_queue_units_max: store.write_queue_units_max,
+            },
+        }
+    }
+}
+
+/// Flags that override the file and the environment when given.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+    let mut figment = Figment::from(Serialized::defaults(Config::default()));
+    match file {
+        Some(path) => {
+            anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
+            figment = figment.merge(Toml::file(path));
+        }
+        None => figment = figment.merge(Toml::file("jembatan.toml")),
+    }
+    figment = figment.merge(Env::prefixed("JEMBATAN_").split("__")).merge(Serialized::defaults(overrides));
+    let config: Config = figment.extract().map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    anyhow::ensure!(
+        config.api.page_size_max >= 1 && config.api.body_bytes_max >= 1024,
+        "configuration: limits too small"
+    );
+    Ok(config)
+}
+
+impl Config {
+    pub fn store_options(&self) -> jembatan_store::StoreOptions {
+        let mut options = match &self.database_url {
+            Some(url) => jembatan_store::StoreOptions::new(url.expose()),
+            None => jembatan_store::StoreOptions::sqlite_in(&self.data_dir),
+        };
+        options.read_connections_max = self.store.read_connections_max;
+        options.write_connections_max = self.store.write_connections_max;
+        options.group_commit_units_max = self.store.group_commit_units_max;
+        options.write_queue_units_max = self.store.write_queue_units_max;
+        options
+    }
+
+    pub fn api_limits(&self) -> jembatan_api::ApiLimits {
+        jembatan_api::ApiLimits {
+            body_bytes_max: self.api.body_bytes_max,
+            page_size_default: self.api.page_size_default,
+            page_size_max: self.api.page_size_max,
+            idempotency_stale_ms: self.api.idempotency_stale_ms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order_and_secrets_do_not_print() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("jembatan.toml", "listen = \"127.0.0.1:9000\"\n[api]\npage_size_max = 50\n")?;
+            jail.set_env("JEMBATAN_API__PAGE_SIZE_MAX", "70");
+            jail.set_env("JEMBATAN_DATABASE_URL", "postgres://user:hunter2@db/x");
+            let config = load(None, &Overrides::default()).unwrap();
+            assert_eq!(config.listen, "127.0.0.1:9000");
+            assert_eq!(config.api.page_size_max, 70, "environment beats the file");
+            assert!(!format!("{config:?}").contains("hunter2"));
+            let flags = Overrides { listen: Some("0.0.0.0:1".into()), ..Default::default() };
+            assert_eq!(load(None, &flags).unwrap().listen, "0.0.0.0:1", "flags beat everything");
+            Ok(())
+        });
+    }
+}
