@@ -56,6 +56,11 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Check the invariants of the store (stock, totals, journal); exits non-zero on a violation.
+    Check {
+        #[command(flatten)]
+        store: StoreFlags,
+    },
     /// Benchmarks that print their figures.
     Bench {
         #[command(subcommand)]
@@ -133,6 +138,17 @@ fn run() -> anyhow::Result<()> {
                 let core = open_core(&config).await?;
                 let (secret, _) = core.issue_token(&Principal::Operator, subject, &label).await?;
                 println!("{secret}");
+                Ok(())
+            }
+            Command::Check { store } => {
+                let config = load_config(&store, None)?;
+                let core = open_core(&config).await?;
+                let violations = jembatan_sim::invariants::check(core.store()).await?;
+                for v in &violations {
+                    println!("violated: {}: {}", v.invariant, v.detail);
+                }
+                anyhow::ensure!(violations.is_empty(), "{} invariant violations", violations.len());
+                println!("all invariants hold");
                 Ok(())
             }
             Command::Openapi => {

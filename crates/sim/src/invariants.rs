@@ -1,0 +1,71 @@
+//! The invariant checker of DESIGN.md §8, run by crash tests after a restart and by
+//! `jembatan check`. Each check is one SQL query that returns the rows breaking the rule, so
+//! the same checks work on SQLite and PostgreSQL and scale with the data.
+
+use jembatan_store::{Store, StoreError};
+use sqlx::Row;
+
+/// One broken rule, with the offending entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub invariant: &'static str,
+    pub detail: String,
+}
+
+/// (invariant, query returning one `detail` text column per violation).
+const CHECKS: &[(&str, &str)] = &[
+    (
+        "5: stock on hand >= 0 and reserved <= on hand",
+        "SELECT sku_id AS detail FROM skus WHERE stock_on_hand < 0 OR stock_reserved < 0 OR stock_reserved > stock_on_hand",
+    ),
+    (
+        "5: reserved stock equals the units of open orders",
+        "SELECT s.sku_id AS detail FROM skus s
+         LEFT JOIN (SELECT l.merchant_id, l.sku_id, CAST(SUM(l.quantity) AS BIGINT) AS units
+                    FROM order_lines l JOIN orders o ON o.merchant_id = l.merchant_id AND o.order_id = l.order_id
+                    WHERE o.status IN ('awaiting_payment', 'paid')
+                    GROUP BY l.merchant_id, l.sku_id) open_units
+           ON open_units.merchant_id = s.merchant_id AND open_units.sku_id = s.sku_id
+         WHERE s.stock_reserved <> COALESCE(open_units.units, 0)",
+    ),
+    (
+        "money: an order's total is the sum of its lines",
+        "SELECT o.order_id AS detail FROM orders o
+         LEFT JOIN (SELECT merchant_id, order_id, CAST(SUM(line_total_idr) AS BIGINT) AS total, COUNT(*) AS lines
+                    FROM order_lines GROUP BY merchant_id, order_id) l
+           ON l.merchant_id = o.merchant_id AND l.order_id = o.order_id
+         WHERE l.lines IS NULL OR l.total <> o.total_idr",
+    ),
+    (
+        "money: a checkout's total is the sum of its orders",
+        "SELECT c.checkout_id AS detail FROM checkouts c
+         LEFT JOIN (SELECT checkout_id, CAST(SUM(total_idr) AS BIGINT) AS total, COUNT(*) AS orders
+                    FROM orders GROUP BY checkout_id) o ON o.checkout_id = c.checkout_id
+         WHERE o.orders IS NULL OR o.total <> c.total_idr OR o.orders <> c.orders_count",
+    ),
+    (
+        "journal: every state change has its outbox event and its audit entry",
+        "SELECT CAST(e.n AS TEXT) || ' events, ' || CAST(a.n AS TEXT) || ' audit entries' AS detail
+         FROM (SELECT COUNT(*) AS n FROM outbox) e, (SELECT COUNT(*) AS n FROM audit_log) a WHERE e.n <> a.n",
+    ),
+    (
+        "journal: every order has its order.created event",
+        "SELECT o.order_id AS detail FROM orders o
+         WHERE NOT EXISTS (SELECT 1 FROM outbox e WHERE e.entity_id = o.order_id AND e.event_type = 'order.created')",
+    ),
+    (
+        "4: a completed idempotency key holds its response",
+        "SELECT scope || ' ' || idem_key AS detail FROM idempotency_keys
+         WHERE state = 'completed' AND (status_code IS NULL OR response_body IS NULL)",
+    ),
+];
+
+pub async fn check(store: &Store) -> Result<Vec<Violation>, StoreError> {
+    let mut violations = Vec::new();
+    for (invariant, sql) in CHECKS {
+        for row in sqlx::query(*sql).fetch_all(store.pool()).await? {
+            violations.push(Violation { invariant, detail: row.try_get::<String, _>("detail")? });
+        }
+    }
+    Ok(violations)
+}
