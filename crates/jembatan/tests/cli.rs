@@ -1,0 +1,326 @@
+//! The `jembatan` command as a user types it: the quick start, token issue, the OpenAPI
+//! document, and a crash (SIGKILL) in the middle of checkouts followed by a restart that finds
+//! every acknowledged checkout and every invariant intact.
+//!
+//! Runs on SQLite, or on PostgreSQL (a fresh schema) when `JEMBATAN_TEST_DATABASE_URL` is set.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_jembatan");
+
+/// Where a test's store lives: `--data-dir DIR`, plus `--database-url` on PostgreSQL.
+struct Place {
+    dir: tempfile::TempDir,
+    database_url: Option<String>,
+}
+
+impl Place {
+    fn new() -> Place {
+        let database_url = std::env::var(jembatan_store::testing::DATABASE_URL_VAR)
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(|base| {
+                tokio::runtime::Runtime::new()
+                    .unwrap()
+                    .block_on(jembatan_store::testing::postgres_schema_url(&base, "cli"))
+                    .unwrap()
+            });
+        Place { dir: tempfile::tempdir().unwrap(), database_url }
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut args = vec!["--data-dir".to_owned(), self.dir.path().join("data").display().to_string()];
+        if let Some(url) = &self.database_url {
+            args.extend(["--database-url".to_owned(), url.clone()]);
+        }
+        args
+    }
+}
+
+fn jembatan(args: &[&str], place: &Place) -> std::process::Output {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    if args.first() != Some(&"openapi") {
+        command.args(place.args());
+    }
+    command.env_remove("JEMBATAN_DATABASE_URL").env_remove("JEMBATAN_DATA_DIR").output().unwrap()
+}
+
+fn issue(place: &Place, extra: &[&str]) -> String {
+    let mut args = vec!["token", "issue"];
+    args.extend(extra);
+    let out = jembatan(&args, place);
+    assert!(out.status.success(), "token issue failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A running server and the address it listens on.
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    fn start(place: &Place) -> Server {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .args(place.args())
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "info")
+            .env_remove("JEMBATAN_DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = loop {
+            let line = lines.next().expect("server exited before listening").unwrap();
+            if let Some(rest) = line.split("url=http://").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, address }
+    }
+
+    fn kill(mut self) {
+        // SIGKILL: no shutdown hook runs, as in a crash.
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request; returns the status and the body.
+fn http(
+    address: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\nauthorization: Bearer {token}\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        request.push_str("content-type: application/json\r\n");
+    }
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn token_issue_prints_the_token_alone_and_refuses_bad_arguments() {
+    let place = Place::new();
+    let token = issue(&place, &["--role", "operator"]);
+    assert!(token.starts_with("jbt_") && token.len() == 68 && !token.contains('\n'), "{token:?}");
+    assert_ne!(issue(&place, &["--role", "operator"]), token, "every token is new");
+    issue(&place, &["--role", "channel", "--channel", "social"]);
+    for bad in [
+        vec!["--role", "king"],
+        vec!["--role", "merchant"],
+        vec!["--role", "channel", "--channel", "tv"],
+        vec!["--role", "operator", "--merchant", "mer_01m8qtwd0retr9r2ktefptxxew"],
+        vec!["--role", "merchant", "--merchant", "mer_01m8qtwd0retr9r2ktefptxxew"],
+    ] {
+        let mut args = vec!["token", "issue"];
+        args.extend(&bad);
+        let out = jembatan(&args, &place);
+        assert!(!out.status.success(), "{bad:?} should fail");
+        assert!(out.stdout.is_empty(), "{bad:?} printed a token");
+        assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "), "{bad:?}");
+    }
+}
+
+#[test]
+fn the_committed_openapi_document_is_current() {
+    let out = jembatan(&["openapi"], &Place { dir: tempfile::tempdir().unwrap(), database_url: None });
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi.json"))
+        .unwrap_or_default();
+    assert!(
+        generated == committed,
+        "openapi.json is stale: run `cargo run -p jembatan -- openapi > openapi.json` and commit it"
+    );
+    assert!(generated.contains("\"openapi\": \"3.1"));
+}
+
+#[test]
+fn up_serves_a_demo_shop_with_working_tokens() {
+    let place = Place::new();
+    let mut child = Command::new(BIN)
+        .arg("up")
+        .args(place.args())
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("JEMBATAN_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut operator, mut merchant, mut address) = (String::new(), String::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["operator", token] => operator = token.to_string(),
+            ["merchant", id, ..] if merchant.is_empty() => merchant = id.to_string(),
+            _ => {}
+        }
+        if let Some(url) = line.strip_prefix("Jembatan is serving at http://") {
+            address = url.to_owned();
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    assert!(operator.starts_with("jbt_") && merchant.starts_with("mer_") && !address.is_empty());
+    let (status, body) = http(&address, "GET", "/healthz", "", &[], "");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        http(&address, "GET", &format!("/v1/merchants/{merchant}/orders?limit=100"), &operator, &[], "");
+    assert_eq!(status, 200, "{body}");
+    assert!(!json(&body)["orders"].as_array().unwrap().is_empty(), "the demo has orders");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = jembatan(&["check"], &place);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// Checkouts run from several threads; the server is killed with SIGKILL in the middle. After a
+/// restart every acknowledged checkout is there with its orders, a retry with the same
+/// idempotency key returns the same answer, and all invariants hold.
+#[test]
+fn a_crash_mid_checkout_loses_no_acknowledged_write() {
+    let place = Place::new();
+    let operator = issue(&place, &["--role", "operator"]);
+    let channel = issue(&place, &["--role", "channel", "--channel", "marketplace"]);
+    let server = Server::start(&place);
+    let address = server.address.clone();
+    let (status, body) = http(
+        &address,
+        "POST",
+        "/v1/merchants",
+        &operator,
+        &[],
+        r#"{"name":"Toko Crash","origin":"local","province":"Bali","nib":"1234567890123"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let merchant = json(&body)["id"].as_str().unwrap().to_owned();
+    let merchant_token = issue(&place, &["--role", "merchant", "--merchant", &merchant]);
+    let (status, body) = http(
+        &address,
+        "POST",
+        &format!("/v1/merchants/{merchant}/products"),
+        &merchant_token,
+        &[],
+        r#"{"title":"Sambal Bawang 200g","category":"food","skus":[{"code":"SB-1","price":{"amount":25000,"currency":"IDR"},"stock":100000},{"code":"SB-2","price":{"amount":27000,"currency":"IDR"},"stock":100000}]}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let skus: Vec<String> = json(&body)["skus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+
+    let acknowledged: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let stop_at = Instant::now() + Duration::from_secs(20);
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let (address, channel, skus, acknowledged) =
+            (address.clone(), channel.clone(), skus.clone(), acknowledged.clone());
+        workers.push(std::thread::spawn(move || {
+            for i in 0.. {
+                if Instant::now() > stop_at {
+                    break;
+                }
+                let key = format!("crash-{w}-{i}");
+                let body = format!(
+                    r#"{{"buyer_id":"b-{w}","items":[{{"sku_id":"{}","quantity":{}}},{{"sku_id":"{}","quantity":1}}],"shipping_address":{{"recipient_name":"Siti","phone":"081234567890","street":"Jl. Braga 1","city":"Bandung","province":"Jawa Barat","postal_code":"40111"}},"payment_method":"qris"}}"#,
+                    skus[0], 1 + i % 3, skus[1]
+                );
+                let result = std::panic::catch_unwind(|| http(&address, "POST", "/v1/checkouts", &channel, &[("idempotency-key", &key)], &body));
+                match result {
+                    Ok((201, answer)) => acknowledged.lock().unwrap().push((key, body, answer)),
+                    // The server is gone: stop this worker.
+                    _ => break,
+                }
+            }
+        }));
+    }
+    while acknowledged.lock().unwrap().len() < 150 && Instant::now() < stop_at {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.kill();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 150, "only {} checkouts before the deadline", acknowledged.len());
+
+    let server = Server::start(&place);
+    for (key, body, answer) in acknowledged.iter().step_by(7) {
+        let first = json(answer);
+        for order in first["orders"].as_array().unwrap() {
+            let (status, got) = http(
+                &server.address,
+                "GET",
+                &format!("/v1/orders/{}", order["id"].as_str().unwrap()),
+                &channel,
+                &[],
+                "",
+            );
+            assert_eq!(status, 200, "acknowledged order lost after the crash: {got}");
+        }
+        let (status, replay) =
+            http(&server.address, "POST", "/v1/checkouts", &channel, &[("idempotency-key", key)], body);
+        assert_eq!(
+            (status, replay.as_str()),
+            (201, answer.as_str()),
+            "the retry must return the first answer"
+        );
+    }
+    let acknowledged_orders = acknowledged.len();
+    let (status, page) = http(
+        &server.address,
+        "GET",
+        &format!("/v1/merchants/{merchant}/orders?limit=100"),
+        &operator,
+        &[],
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(!json(&page)["orders"].as_array().unwrap().is_empty() && acknowledged_orders > 0);
+    drop(server);
+    let out = jembatan(&["check"], &place);
+    assert!(out.status.success(), "invariants after the crash: {}", String::from_utf8_lossy(&out.stdout));
+}
