@@ -20,11 +20,10 @@ use jembatan_api::{ApiLimits, AppState};
 use jembatan_core::{Core, NewMerchant, SystemClock};
 use jembatan_domain::*;
 use jembatan_store::catalogue::NewProduct;
-use jembatan_store::{Store, StoreOptions};
+use jembatan_store::{Store, StoreOptions, q};
 use rand::Rng;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use sqlx::Connection;
 
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -305,88 +304,121 @@ const BASELINE_SQL: [&str; 7] = [
     "INSERT INTO idempotency_keys (scope, idem_key, request_sha256, state, status_code, response_body, created_at_ms) VALUES ('channel:marketplace', $1, 'x', 'completed', 201, '{}', $2)",
 ];
 
-macro_rules! baseline_loop {
-    ($conn:expr, $begin:expr, $skus:expr, $n:expr) => {{
-        let conn = $conn;
-        let skus: Vec<(String, String)> = $skus;
-        let mut rng = StdRng::seed_from_u64(7);
-        let started = Instant::now();
-        for i in 0..$n {
-            let now = i as i64;
-            let mut tx = conn.begin_with($begin).await?;
-            let (merchant, sku) = &skus[rng.random_range(0..skus.len())];
-            sqlx::query(BASELINE_SQL[0]).bind(2i64).bind(sku).fetch_one(&mut *tx).await?;
-            let checkout = format!("chk_{i}");
-            let order = format!("ord_{i}");
-            sqlx::query(BASELINE_SQL[1]).bind(&checkout).bind(70_000i64).bind(now).execute(&mut *tx).await?;
-            sqlx::query(BASELINE_SQL[2])
-                .bind(merchant)
-                .bind(&order)
-                .bind(&checkout)
-                .bind(70_000i64)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(BASELINE_SQL[3])
-                .bind(merchant)
-                .bind(&order)
-                .bind(1i64)
-                .bind(sku)
-                .bind(2i64)
-                .bind(35_000i64)
-                .bind(70_000i64)
-                .execute(&mut *tx)
-                .await?;
-            for (event, entity) in [(format!("evt_o{i}"), &order), (format!("evt_c{i}"), &checkout)] {
-                sqlx::query(BASELINE_SQL[4])
-                    .bind(&event)
-                    .bind(entity)
-                    .bind(merchant)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(BASELINE_SQL[5])
-                    .bind(event.replace("evt", "aud"))
-                    .bind(now)
-                    .bind(entity)
-                    .bind(merchant)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            sqlx::query(BASELINE_SQL[6]).bind(format!("key-{i}")).bind(now).execute(&mut *tx).await?;
-            tx.commit().await?;
-        }
-        $n as f64 / started.elapsed().as_secs_f64()
-    }};
-}
-
 async fn sku_rows(store: &Store) -> anyhow::Result<Vec<(String, String)>> {
-    use sqlx::Row;
-    let rows = sqlx::query("SELECT merchant_id, sku_id FROM skus").fetch_all(store.pool()).await?;
-    Ok(rows.iter().map(|r| (r.get::<String, _>("merchant_id"), r.get::<String, _>("sku_id"))).collect())
+    let rows = store
+        .read(|conn| {
+            Box::pin(async move { Ok(q("SELECT merchant_id, sku_id FROM skus").fetch_all(conn).await?) })
+        })
+        .await?;
+    rows.iter().map(|r| Ok((r.text("merchant_id")?, r.text("sku_id")?))).collect()
 }
 
+/// A fresh store of the same schema and catalogue, for the baseline to write into.
+async fn baseline_store(
+    options: &BenchOptions,
+    store_options: StoreOptions,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let store = Store::open(store_options).await?;
+    let core = Core::new(store.clone(), Arc::new(SystemClock));
+    seed_catalogue(&core, options.merchants, options.skus_per_merchant).await?;
+    sku_rows(&store).await
+}
+
+/// The minimal loop on SQLite: rusqlite, cached statements, the same pragmas as the store
+/// (WAL, synchronous=FULL), one transaction per checkout.
 async fn baseline_sqlite(dir: &std::path::Path, options: &BenchOptions) -> anyhow::Result<f64> {
     let baseline_dir = dir.join("baseline");
     std::fs::create_dir_all(&baseline_dir)?;
-    let store = Store::open(StoreOptions::sqlite_in(&baseline_dir)).await?;
-    let core = Core::new(store.clone(), Arc::new(SystemClock));
-    seed_catalogue(&core, options.merchants, options.skus_per_merchant).await?;
-    let skus = sku_rows(&store).await?;
-    let url = format!("sqlite://{}", baseline_dir.join("core.sqlite").display());
-    let mut conn = sqlx::SqliteConnection::connect(&url).await?;
-    for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA busy_timeout = 5000"] {
-        sqlx::query(pragma).execute(&mut conn).await?;
-    }
-    Ok(baseline_loop!(&mut conn, "BEGIN IMMEDIATE", skus, options.baseline_checkouts))
+    let skus = baseline_store(options, StoreOptions::sqlite_in(&baseline_dir)).await?;
+    let path = baseline_dir.join("core.sqlite");
+    let checkouts = options.baseline_checkouts;
+    tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
+        let mut conn = rusqlite::Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let mut rng = StdRng::seed_from_u64(7);
+        let started = Instant::now();
+        for i in 0..checkouts {
+            let now = i as i64;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let (merchant, sku) = &skus[rng.random_range(0..skus.len())];
+            let (checkout, order) = (format!("chk_{i}"), format!("ord_{i}"));
+            tx.prepare_cached(BASELINE_SQL[0])?.query_row(rusqlite::params![2i64, sku], |_| Ok(()))?;
+            tx.prepare_cached(BASELINE_SQL[1])?.execute(rusqlite::params![checkout, 70_000i64, now])?;
+            tx.prepare_cached(BASELINE_SQL[2])?
+                .execute(rusqlite::params![merchant, order, checkout, 70_000i64, now])?;
+            tx.prepare_cached(BASELINE_SQL[3])?
+                .execute(rusqlite::params![merchant, order, 1i64, sku, 2i64, 35_000i64, 70_000i64])?;
+            for (event, entity) in [(format!("evt_o{i}"), &order), (format!("evt_c{i}"), &checkout)] {
+                tx.prepare_cached(BASELINE_SQL[4])?
+                    .execute(rusqlite::params![event, entity, merchant, now])?;
+                tx.prepare_cached(BASELINE_SQL[5])?.execute(rusqlite::params![
+                    event.replace("evt", "aud"),
+                    now,
+                    entity,
+                    merchant
+                ])?;
+            }
+            tx.prepare_cached(BASELINE_SQL[6])?.execute(rusqlite::params![format!("key-{i}"), now])?;
+            tx.commit()?;
+        }
+        Ok(checkouts as f64 / started.elapsed().as_secs_f64())
+    })
+    .await?
 }
 
+/// The minimal loop on PostgreSQL: one connection, the same statements, one transaction per
+/// checkout.
 async fn baseline_postgres(url: &str, options: &BenchOptions) -> anyhow::Result<f64> {
+    use sqlx::Connection;
     let schema_url = jembatan_store::testing::postgres_schema_url(url, "baseline").await?;
-    let store = Store::open(StoreOptions::new(schema_url.clone())).await?;
-    let core = Core::new(store.clone(), Arc::new(SystemClock));
-    seed_catalogue(&core, options.merchants, options.skus_per_merchant).await?;
-    let skus = sku_rows(&store).await?;
+    let skus = baseline_store(options, StoreOptions::new(schema_url.clone())).await?;
     let mut conn = sqlx::PgConnection::connect(&schema_url).await?;
-    Ok(baseline_loop!(&mut conn, "BEGIN", skus, options.baseline_checkouts))
+    let mut rng = StdRng::seed_from_u64(7);
+    let started = Instant::now();
+    for i in 0..options.baseline_checkouts {
+        let now = i as i64;
+        let mut tx = conn.begin().await?;
+        let (merchant, sku) = &skus[rng.random_range(0..skus.len())];
+        let (checkout, order) = (format!("chk_{i}"), format!("ord_{i}"));
+        sqlx::query(BASELINE_SQL[0]).bind(2i64).bind(sku).fetch_one(&mut *tx).await?;
+        sqlx::query(BASELINE_SQL[1]).bind(&checkout).bind(70_000i64).bind(now).execute(&mut *tx).await?;
+        sqlx::query(BASELINE_SQL[2])
+            .bind(merchant)
+            .bind(&order)
+            .bind(&checkout)
+            .bind(70_000i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(BASELINE_SQL[3])
+            .bind(merchant)
+            .bind(&order)
+            .bind(1i64)
+            .bind(sku)
+            .bind(2i64)
+            .bind(35_000i64)
+            .bind(70_000i64)
+            .execute(&mut *tx)
+            .await?;
+        for (event, entity) in [(format!("evt_o{i}"), &order), (format!("evt_c{i}"), &checkout)] {
+            sqlx::query(BASELINE_SQL[4])
+                .bind(&event)
+                .bind(entity)
+                .bind(merchant)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(BASELINE_SQL[5])
+                .bind(event.replace("evt", "aud"))
+                .bind(now)
+                .bind(entity)
+                .bind(merchant)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(BASELINE_SQL[6]).bind(format!("key-{i}")).bind(now).execute(&mut *tx).await?;
+        tx.commit().await?;
+    }
+    Ok(options.baseline_checkouts as f64 / started.elapsed().as_secs_f64())
 }

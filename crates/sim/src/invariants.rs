@@ -2,8 +2,7 @@
 //! `jembatan check`. Each check is one SQL query that returns the rows breaking the rule, so
 //! the same checks work on SQLite and PostgreSQL and scale with the data.
 
-use jembatan_store::{Store, StoreError};
-use sqlx::Row;
+use jembatan_store::{Store, StoreError, q};
 
 /// One broken rule, with the offending entity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +60,17 @@ const CHECKS: &[(&str, &str)] = &[
 ];
 
 pub async fn check(store: &Store) -> Result<Vec<Violation>, StoreError> {
-    let mut violations = Vec::new();
-    for (invariant, sql) in CHECKS {
-        for row in sqlx::query(*sql).fetch_all(store.pool()).await? {
-            violations.push(Violation { invariant, detail: row.try_get::<String, _>("detail")? });
-        }
-    }
-    Ok(violations)
+    store
+        .read(|conn| {
+            Box::pin(async move {
+                let mut violations = Vec::new();
+                for (invariant, sql) in CHECKS {
+                    for row in q(*sql).fetch_all(&mut *conn).await? {
+                        violations.push(Violation { invariant, detail: row.text("detail")? });
+                    }
+                }
+                Ok(violations)
+            })
+        })
+        .await
 }

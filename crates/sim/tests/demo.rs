@@ -28,14 +28,9 @@ async fn the_checker_finds_a_broken_reservation() {
     let core = Core::new(t.store.clone(), Arc::new(SystemClock));
     demo::seed(&core).await.unwrap();
     // Corrupt one SKU behind the store's back, as a buggy release or a manual edit would.
-    let url = t.url.clone();
-    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
-    sqlx::query(
-        "UPDATE skus SET stock_reserved = stock_reserved + 1 WHERE sku_id = (SELECT MIN(sku_id) FROM skus)",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    let sql =
+        "UPDATE skus SET stock_reserved = stock_reserved + 1 WHERE sku_id = (SELECT MIN(sku_id) FROM skus)";
+    assert_eq!(jembatan_store::testing::raw_execute(&t.url, sql).await.unwrap(), 1);
     let violations = invariants::check(&t.store).await.unwrap();
     assert_eq!(violations.len(), 1, "{violations:?}");
     assert!(violations[0].invariant.contains("reserved stock equals"));

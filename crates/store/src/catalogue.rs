@@ -2,12 +2,11 @@
 
 use std::collections::HashSet;
 
+use crate::db::{Conn, Row, q};
 use jembatan_domain::{
     Category, DomainError, MerchantId, NewSku, Price, ProductId, ProductTitle, SkuCode, SkuId, StockLevel,
     Timestamp,
 };
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 use crate::error::StoreError;
 use crate::exec::{Idem, Store, WriteCtx};
@@ -65,37 +64,18 @@ impl Store {
     }
 
     pub async fn sku(&self, id: SkuId) -> Result<Option<SkuRecord>, StoreError> {
-        let sql = format!("SELECT {SKU_COLUMNS} FROM skus WHERE sku_id = $1");
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(self.pool()).await?;
-        row.map(|r| decode_sku(&r)).transpose()
+        self.read(move |conn| {
+            Box::pin(async move {
+                let sql = format!("SELECT {SKU_COLUMNS} FROM skus WHERE sku_id = $1");
+                let row = q(sql).bind(id.to_string()).fetch_optional(conn).await?;
+                row.map(|r| decode_sku(&r)).transpose()
+            })
+        })
+        .await
     }
 
     pub async fn product(&self, id: ProductId) -> Result<Option<ProductRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT merchant_id, product_id, title, category, created_at_ms FROM products WHERE product_id = $1",
-        )
-        .bind(id.to_string())
-        .fetch_optional(self.pool())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let merchant_id: MerchantId = rows::id(&row, "merchant_id")?;
-        let sql = format!(
-            "SELECT {SKU_COLUMNS} FROM skus WHERE merchant_id = $1 AND product_id = $2 ORDER BY sku_id"
-        );
-        let skus = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(merchant_id.to_string())
-            .bind(id.to_string())
-            .fetch_all(self.pool())
-            .await?;
-        Ok(Some(ProductRecord {
-            id,
-            merchant_id,
-            title: rows::parsed("title", ProductTitle::parse(&rows::text(&row, "title")?))?,
-            category: rows::parsed("category", Category::parse(&rows::text(&row, "category")?))?,
-            created_at: Timestamp::from_unix_ms(rows::int(&row, "created_at_ms")?),
-            skus: skus.iter().map(decode_sku).collect::<Result<_, _>>()?,
-        }))
+        self.read(move |conn| Box::pin(load_product(conn, id))).await
     }
 
     /// Sets the units on hand of a merchant's SKU. A single conditional update: it cannot drop
@@ -116,7 +96,7 @@ impl Store {
                      WHERE merchant_id = $1 AND sku_id = $2 AND stock_reserved <= $3
                      RETURNING {SKU_COLUMNS}"
                 );
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                let row = q(sql)
                     .bind(merchant_id.to_string())
                     .bind(sku_id.to_string())
                     .bind(units)
@@ -124,12 +104,12 @@ impl Store {
                     .await?;
                 let Some(row) = row else {
                     let reserved: Option<i64> =
-                        sqlx::query("SELECT stock_reserved FROM skus WHERE merchant_id = $1 AND sku_id = $2")
+                        q("SELECT stock_reserved FROM skus WHERE merchant_id = $1 AND sku_id = $2")
                             .bind(merchant_id.to_string())
                             .bind(sku_id.to_string())
                             .fetch_optional(&mut *conn)
                             .await?
-                            .map(|r| r.try_get("stock_reserved"))
+                            .map(|r| r.int("stock_reserved"))
                             .transpose()?;
                     return Err(match reserved {
                         None => StoreError::not_found("sku", sku_id),
@@ -162,11 +142,11 @@ impl Store {
 }
 
 async fn insert_product(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Conn,
     ctx: WriteCtx,
     product: NewProduct,
 ) -> Result<ProductRecord, StoreError> {
-    let merchant_exists = sqlx::query("SELECT 1 AS one FROM merchants WHERE merchant_id = $1")
+    let merchant_exists = q("SELECT 1 AS one FROM merchants WHERE merchant_id = $1")
         .bind(product.merchant_id.to_string())
         .fetch_optional(&mut *conn)
         .await?
@@ -175,7 +155,7 @@ async fn insert_product(
         return Err(StoreError::not_found("merchant", product.merchant_id));
     }
     let product_id: ProductId = new_id();
-    sqlx::query(
+    q(
         "INSERT INTO products (merchant_id, product_id, title, category, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(product.merchant_id.to_string())
@@ -187,7 +167,7 @@ async fn insert_product(
     .await?;
     let mut skus = Vec::with_capacity(product.skus.len());
     for sku in product.skus {
-        let taken = sqlx::query("SELECT sku_id FROM skus WHERE merchant_id = $1 AND code = $2")
+        let taken = q("SELECT sku_id FROM skus WHERE merchant_id = $1 AND code = $2")
             .bind(product.merchant_id.to_string())
             .bind(sku.code.as_str())
             .fetch_optional(&mut *conn)
@@ -200,7 +180,7 @@ async fn insert_product(
             )));
         }
         let sku_id: SkuId = new_id();
-        sqlx::query(
+        q(
             "INSERT INTO skus (merchant_id, sku_id, product_id, code, price_idr, stock_on_hand, stock_reserved)
              VALUES ($1, $2, $3, $4, $5, $6, 0)",
         )
@@ -246,7 +226,29 @@ async fn insert_product(
     })
 }
 
-pub(crate) fn decode_sku(row: &AnyRow) -> Result<SkuRecord, StoreError> {
+async fn load_product(conn: &mut dyn Conn, id: ProductId) -> Result<Option<ProductRecord>, StoreError> {
+    let row = q(
+        "SELECT merchant_id, product_id, title, category, created_at_ms FROM products WHERE product_id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let merchant_id: MerchantId = rows::id(&row, "merchant_id")?;
+    let sql =
+        format!("SELECT {SKU_COLUMNS} FROM skus WHERE merchant_id = $1 AND product_id = $2 ORDER BY sku_id");
+    let skus = q(sql).bind(merchant_id.to_string()).bind(id.to_string()).fetch_all(conn).await?;
+    Ok(Some(ProductRecord {
+        id,
+        merchant_id,
+        title: rows::parsed("title", ProductTitle::parse(&rows::text(&row, "title")?))?,
+        category: rows::parsed("category", Category::parse(&rows::text(&row, "category")?))?,
+        created_at: Timestamp::from_unix_ms(rows::int(&row, "created_at_ms")?),
+        skus: skus.iter().map(decode_sku).collect::<Result<_, _>>()?,
+    }))
+}
+
+pub(crate) fn decode_sku(row: &Row) -> Result<SkuRecord, StoreError> {
     let on_hand = rows::int(row, "stock_on_hand")?;
     let reserved = rows::int(row, "stock_reserved")?;
     if reserved < 0 || reserved > on_hand {

@@ -3,6 +3,8 @@
 
 use jembatan_domain::DomainError;
 
+pub use crate::db::DbError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{entity} {id} not found")]
@@ -12,7 +14,7 @@ pub enum StoreError {
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] DbError),
     #[error("the store is shutting down")]
     Unavailable,
 }

@@ -1,28 +1,30 @@
-//! How writes reach the database.
+//! How reads and writes reach the database.
 //!
-//! Every write is a *unit*: a closure that runs its statements on a connection that is already
-//! inside a transaction, wrapped in a savepoint so that a failing unit leaves no trace. The
-//! idempotency record of the request (if any) is completed inside the same unit, so a response
-//! is stored if and only if its effects are.
+//! Every write is a *unit*: an async function that runs its statements on a connection that is
+//! already inside a transaction, wrapped in a savepoint so that a failing unit leaves no trace.
+//! The idempotency record of the request (if any) is completed inside the same unit, so a
+//! response is stored if and only if its effects are.
 //!
-//! - **SQLite** allows one writer at a time. Instead of many connections queueing on the file
-//!   lock, one writer task owns the only write connection and commits units in groups: it takes
-//!   every unit waiting in its queue (up to `group_commit_units_max`), runs them in one
-//!   `BEGIN IMMEDIATE … COMMIT`, and answers each caller only after that commit. One fsync then
-//!   pays for the whole group (group commit), which is what makes `synchronous=FULL` affordable.
+//! - **SQLite** allows one writer at a time. One writer thread owns the only write connection
+//!   and commits units in groups: it takes every unit waiting in its queue (up to
+//!   `group_commit_units_max`), runs them in one `BEGIN IMMEDIATE … COMMIT`, and answers each
+//!   caller only after that commit. One fsync pays for the whole group (group commit), which is
+//!   what makes `synchronous=FULL` affordable. See [`crate::db`] for why these are threads.
 //! - **PostgreSQL** runs many writers; each unit is its own transaction on the pool, and row-level
 //!   conditional updates keep concurrent units correct.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use jembatan_domain::{Principal, Timestamp};
-use sqlx::AnyPool;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, ConnectOptions};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::db::sqlite::{Readers, SqliteConn};
+use crate::db::{Conn, DbError, q};
 use crate::error::StoreError;
 use crate::{idempotency, schema};
 
@@ -36,7 +38,9 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub url: String,
+    /// SQLite reader threads.
     pub read_connections_max: u32,
+    /// PostgreSQL pool size.
     pub write_connections_max: u32,
     /// Units committed together by the SQLite writer at most.
     pub group_commit_units_max: usize,
@@ -48,7 +52,7 @@ impl StoreOptions {
     pub fn new(url: impl Into<String>) -> StoreOptions {
         StoreOptions {
             url: url.into(),
-            read_connections_max: 8,
+            read_connections_max: 4,
             write_connections_max: 16,
             group_commit_units_max: 256,
             write_queue_units_max: 4096,
@@ -78,144 +82,147 @@ pub struct StoredResponse {
 type Render<T> = Box<dyn FnOnce(Result<&T, &StoreError>) -> Option<StoredResponse> + Send>;
 
 /// The idempotency key a unit completes. `render` turns the unit's outcome into the response to
-/// store; `None` (a server-side failure) releases the key so the client may retry.
+/// store; `None` (a server-side failure) leaves the key to be released so the client may retry.
 pub struct Idem<T> {
     pub scope: String,
     pub key: String,
     pub render: Render<T>,
 }
 
-impl<T> Idem<T> {
-    fn scope_key(&self) -> (String, String) {
-        (self.scope.clone(), self.key.clone())
-    }
+/// The body of a unit or a read: an async function of a connection.
+pub trait Op<T>:
+    for<'c> FnOnce(&'c mut dyn Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static
+{
+}
+impl<T, F> Op<T> for F where
+    F: for<'c> FnOnce(&'c mut dyn Conn) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static
+{
 }
 
+/// Called after the group's commit with its outcome.
 type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, (Finish, bool)> + Send>;
+/// A unit for the writer thread: runs and says whether it broke the transaction.
+type Job = Box<dyn FnOnce(&mut SqliteConn) -> (Finish, bool) + Send>;
 
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    backend: Backend,
-    pool: AnyPool,
-    writer: Option<mpsc::Sender<Job>>,
+enum Inner {
+    Sqlite { path: PathBuf, writer: mpsc::Sender<Job>, readers: Readers },
+    Postgres { pool: PgPool },
 }
 
 impl Store {
     /// Opens (creating if needed) the store and brings its schema up to date.
     pub async fn open(options: StoreOptions) -> Result<Store, StoreError> {
-        sqlx::any::install_default_drivers();
-        let backend = if options.url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if options.url.starts_with("postgres:") || options.url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
+        if let Some(path) = options.url.strip_prefix("sqlite://") {
+            let path = PathBuf::from(path.split('?').next().unwrap_or(path));
+            return Self::open_sqlite(path, &options);
+        }
+        if !(options.url.starts_with("postgres://") || options.url.starts_with("postgresql://")) {
             return Err(StoreError::Conflict(format!(
                 "unsupported database url `{}`: use sqlite://PATH or postgres://…",
-                options.url
+                options.url.split('@').next_back().unwrap_or("")
             )));
-        };
-        match backend {
-            Backend::Sqlite => Self::open_sqlite(options).await,
-            Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(options.write_connections_max)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect(&options.url)
-                    .await?;
-                let mut conn = pool.acquire().await?;
-                schema::migrate(&mut conn, backend).await?;
-                drop(conn);
-                Ok(Store { inner: Arc::new(Inner { backend, pool, writer: None }) })
-            }
         }
+        let pool = PgPoolOptions::new()
+            .max_connections(options.write_connections_max)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(&options.url)
+            .await
+            .map_err(DbError::from)?;
+        let mut conn = pool.acquire().await.map_err(DbError::from)?;
+        schema::migrate(&mut *conn, Backend::Postgres).await?;
+        drop(conn);
+        Ok(Store { inner: Arc::new(Inner::Postgres { pool }) })
     }
 
-    async fn open_sqlite(options: StoreOptions) -> Result<Store, StoreError> {
-        let url =
-            if options.url.contains('?') { options.url.clone() } else { format!("{}?mode=rwc", options.url) };
-        let connect: AnyConnectOptions = url.parse()?;
-        let mut writer = connect.connect().await?;
-        for pragma in [
-            "PRAGMA journal_mode = WAL",
-            // Durable on power loss too; group commit amortises the fsync.
-            "PRAGMA synchronous = FULL",
-            "PRAGMA busy_timeout = 5000",
-        ] {
-            sqlx::query(pragma).execute(&mut writer).await?;
-        }
-        schema::migrate(&mut writer, Backend::Sqlite).await?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.read_connections_max)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
-                    // Readers cannot write: every write must go through the writer task.
-                    sqlx::query("PRAGMA query_only = ON").execute(&mut *conn).await?;
-                    Ok(())
-                })
-            })
-            .connect_with(connect)
-            .await?;
+    fn open_sqlite(path: PathBuf, options: &StoreOptions) -> Result<Store, StoreError> {
+        let mut writer = SqliteConn::open(&path, false)?;
+        futures::executor::block_on(schema::migrate(&mut writer, Backend::Sqlite))?;
+        let readers = Readers::start(&path, options.read_connections_max as usize)?;
         let (sender, receiver) = mpsc::channel(options.write_queue_units_max);
-        tokio::spawn(writer_loop(writer, receiver, options.group_commit_units_max));
-        Ok(Store { inner: Arc::new(Inner { backend: Backend::Sqlite, pool, writer: Some(sender) }) })
+        let group_units_max = options.group_commit_units_max;
+        std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || writer_loop(writer, receiver, group_units_max))
+            .map_err(|e| DbError::new(format!("cannot start the writer thread: {e}")))?;
+        Ok(Store { inner: Arc::new(Inner::Sqlite { path, writer: sender, readers }) })
     }
 
     pub fn backend(&self) -> Backend {
-        self.inner.backend
+        match &*self.inner {
+            Inner::Sqlite { .. } => Backend::Sqlite,
+            Inner::Postgres { .. } => Backend::Postgres,
+        }
     }
 
-    /// The pool for reads. On SQLite its connections are read-only.
-    pub fn pool(&self) -> &AnyPool {
-        &self.inner.pool
+    /// The SQLite file, for tools that open it themselves.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match &*self.inner {
+            Inner::Sqlite { path, .. } => Some(path),
+            Inner::Postgres { .. } => None,
+        }
     }
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.inner.pool).await?;
-        Ok(())
+        self.read(|conn| Box::pin(async move { Ok(q("SELECT 1 AS one").fetch_one(conn).await.map(|_| ())?) }))
+            .await
+    }
+
+    /// Runs a read outside any write transaction (on SQLite, on a read-only connection).
+    pub async fn read<T: Send + 'static>(&self, op: impl Op<T>) -> Result<T, StoreError> {
+        match &*self.inner {
+            Inner::Sqlite { readers, .. } => {
+                let (reply, answer) = oneshot::channel();
+                readers.submit(Box::new(move |conn: &mut SqliteConn| {
+                    let _ = reply.send(futures::executor::block_on(op(conn)));
+                }))?;
+                answer.await.map_err(|_| StoreError::Unavailable)?
+            }
+            Inner::Postgres { pool } => {
+                let mut conn = pool.acquire().await.map_err(DbError::from)?;
+                op(&mut *conn).await
+            }
+        }
     }
 
     /// Runs `op` as one unit (see the module docs) and returns its outcome once committed.
-    pub async fn write<T, F>(&self, idem: Option<Idem<T>>, op: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
-    {
+    pub async fn write<T: Send + 'static>(
+        &self,
+        idem: Option<Idem<T>>,
+        op: impl Op<T>,
+    ) -> Result<T, StoreError> {
         let started = std::time::Instant::now();
-        let outcome = match &self.inner.writer {
-            Some(writer) => {
+        let outcome = match &*self.inner {
+            Inner::Sqlite { writer, .. } => {
                 let (reply, answer) = oneshot::channel();
-                let job: Job = Box::new(move |conn| {
-                    Box::pin(async move {
-                        let (outcome, poisoned) = match run_unit(conn, idem, op).await {
-                            Ok(outcome) => (outcome, false),
-                            Err(error) => (Err(StoreError::Database(error)), true),
+                let job: Job = Box::new(move |conn: &mut SqliteConn| {
+                    let (outcome, poisoned) = match futures::executor::block_on(run_unit(conn, idem, op)) {
+                        Ok(outcome) => (outcome, false),
+                        Err(error) => (Err(StoreError::Database(error)), true),
+                    };
+                    let finish: Finish = Box::new(move |commit: Result<(), String>| {
+                        let delivered = match (commit, outcome) {
+                            (Ok(()), outcome) => outcome,
+                            // The unit's own error stands whether or not the group committed.
+                            (Err(_), Err(error)) if !poisoned => Err(error),
+                            (Err(_), _) => Err(StoreError::Unavailable),
                         };
-                        let finish: Finish = Box::new(move |commit: Result<(), String>| {
-                            let delivered = match (commit, outcome) {
-                                (Ok(()), outcome) => outcome,
-                                // The unit's own error stands whether or not the group committed.
-                                (Err(_), Err(error)) if !poisoned => Err(error),
-                                (Err(_), _) => Err(StoreError::Unavailable),
-                            };
-                            let _ = reply.send(delivered);
-                        });
-                        (finish, poisoned)
-                    })
+                        let _ = reply.send(delivered);
+                    });
+                    (finish, poisoned)
                 });
                 writer.send(job).await.map_err(|_| StoreError::Unavailable)?;
                 answer.await.map_err(|_| StoreError::Unavailable)?
             }
-            None => {
-                let mut tx = self.inner.pool.begin().await?;
-                let outcome = run_unit(&mut tx, idem, op).await?;
-                tx.commit().await?;
+            Inner::Postgres { pool } => {
+                let mut tx = pool.begin().await.map_err(DbError::from)?;
+                let outcome = run_unit(&mut *tx, idem, op).await?;
+                tx.commit().await.map_err(DbError::from)?;
                 outcome
             }
         };
@@ -226,21 +233,18 @@ impl Store {
 
 /// One unit inside an open transaction. The outer error means the transaction itself is broken
 /// and must be rolled back; the inner result is the unit's own outcome.
-async fn run_unit<T, F>(
-    conn: &mut AnyConnection,
+async fn run_unit<T>(
+    conn: &mut dyn Conn,
     idem: Option<Idem<T>>,
-    op: F,
-) -> Result<Result<T, StoreError>, sqlx::Error>
-where
-    F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, StoreError>>,
-{
-    sqlx::query("SAVEPOINT unit").execute(&mut *conn).await?;
+    op: impl Op<T>,
+) -> Result<Result<T, StoreError>, DbError> {
+    q("SAVEPOINT unit").execute(conn).await?;
     let mut outcome = op(&mut *conn).await;
-    // A success is stored with its effects; if storing it fails, the unit fails.
-    // Render a success now, while `outcome` is not borrowed across an await.
+    // Render a success now, while `outcome` is not borrowed across an await. A success is
+    // stored with its effects; if storing it fails, the unit fails.
     let (success, idem) = match (&outcome, idem) {
         (Ok(value), Some(idem)) => {
-            let (scope, key) = idem.scope_key();
+            let (scope, key) = (idem.scope.clone(), idem.key.clone());
             ((idem.render)(Ok(value)).map(|response| (scope, key, response)), None)
         }
         (_, idem) => (None, idem),
@@ -252,18 +256,17 @@ where
     }
     match outcome {
         Ok(value) => {
-            sqlx::query("RELEASE SAVEPOINT unit").execute(&mut *conn).await?;
+            q("RELEASE SAVEPOINT unit").execute(conn).await?;
             Ok(Ok(value))
         }
         Err(error) => {
-            sqlx::query("ROLLBACK TO SAVEPOINT unit").execute(&mut *conn).await?;
-            sqlx::query("RELEASE SAVEPOINT unit").execute(&mut *conn).await?;
+            q("ROLLBACK TO SAVEPOINT unit").execute(conn).await?;
+            q("RELEASE SAVEPOINT unit").execute(conn).await?;
             if let Some(idem) = idem {
-                match (idem.render)(Err(&error)) {
-                    Some(response) => idempotency::complete(conn, &idem.scope, &idem.key, &response)
+                if let Some(response) = (idem.render)(Err(&error)) {
+                    idempotency::complete(conn, &idem.scope, &idem.key, &response)
                         .await
-                        .map_err(unit_error)?,
-                    None => idempotency::release(conn, &idem.scope, &idem.key).await.map_err(unit_error)?,
+                        .map_err(unit_error)?;
                 }
             }
             Ok(Err(error))
@@ -271,43 +274,45 @@ where
     }
 }
 
-fn unit_error(error: StoreError) -> sqlx::Error {
+fn unit_error(error: StoreError) -> DbError {
     match error {
         StoreError::Database(error) => error,
-        other => sqlx::Error::Protocol(other.to_string()),
+        other => DbError::new(other.to_string()),
     }
 }
 
-async fn writer_loop(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>, group_units_max: usize) {
+fn writer_loop(mut conn: SqliteConn, mut queue: mpsc::Receiver<Job>, group_units_max: usize) {
     let mut group: Vec<Job> = Vec::with_capacity(group_units_max);
-    while queue.recv_many(&mut group, group_units_max).await > 0 {
+    while let Some(first) = queue.blocking_recv() {
+        group.push(first);
+        while group.len() < group_units_max {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
         metrics::histogram!("jembatan_store_group_commit_units").record(group.len() as f64);
         let mut finishes: Vec<Finish> = Vec::with_capacity(group.len());
-        let begun = sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.map_err(|e| e.to_string());
+        let begun = conn.execute_now("BEGIN IMMEDIATE");
         let mut poisoned = begun.is_err();
         for job in group.drain(..) {
             if poisoned {
-                // The transaction is gone; the unit is answered without running.
-                let (finish, _) = job_skipped(job);
-                finishes.push(finish);
+                // The transaction is gone; dropping the job answers its caller `Unavailable`.
+                drop(job);
                 continue;
             }
-            let (finish, broke) = job(&mut conn).await;
+            let (finish, broke) = job(&mut conn);
             poisoned |= broke;
             finishes.push(finish);
         }
         let commit = if poisoned {
-            let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
-            Err(begun.err().unwrap_or_else(|| "unit broke the transaction".to_owned()))
+            let _ = conn.execute_now("ROLLBACK");
+            Err(begun.err().map_or_else(|| "a unit broke the transaction".to_owned(), |e| e.to_string()))
         } else {
-            match sqlx::query("COMMIT").execute(&mut conn).await {
-                Ok(_) => Ok(()),
-                Err(error) => {
-                    tracing::error!(%error, "group commit failed");
-                    let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
-                    Err(error.to_string())
-                }
-            }
+            conn.execute_now("COMMIT").map_err(|error| {
+                let _ = conn.execute_now("ROLLBACK");
+                error.to_string()
+            })
         };
         if let Err(reason) = &commit {
             tracing::error!(%reason, units = finishes.len(), "group rolled back");
@@ -316,11 +321,4 @@ async fn writer_loop(mut conn: AnyConnection, mut queue: mpsc::Receiver<Job>, gr
             finish(commit.clone());
         }
     }
-}
-
-/// A job that will not run still owns its reply channel; dropping it answers the caller with
-/// `Unavailable` (the receiver sees the sender dropped).
-fn job_skipped(job: Job) -> (Finish, bool) {
-    drop(job);
-    (Box::new(|_| {}), true)
 }

@@ -4,8 +4,8 @@
 //! claim still in progress (a concurrent duplicate: 409), or another request's fingerprint (422).
 //! A claim whose holder died (crash) is taken over after `stale_after_ms`.
 
+use crate::db::{Conn, q};
 use jembatan_domain::Timestamp;
-use sqlx::{AnyConnection, Row};
 
 use crate::error::StoreError;
 use crate::exec::{Store, StoredResponse};
@@ -40,69 +40,63 @@ impl Store {
 }
 
 async fn claim(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Conn,
     scope: &str,
     key: &str,
     fingerprint: &str,
     now: Timestamp,
     stale_after_ms: i64,
 ) -> Result<Claim, StoreError> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (scope, idem_key, request_sha256, state, created_at_ms)
-         VALUES ($1, $2, $3, 'in_progress', $4) ON CONFLICT (scope, idem_key) DO NOTHING",
-    )
+    let inserted = q("INSERT INTO idempotency_keys (scope, idem_key, request_sha256, state, created_at_ms)
+         VALUES ($1, $2, $3, 'in_progress', $4) ON CONFLICT (scope, idem_key) DO NOTHING")
     .bind(scope)
     .bind(key)
     .bind(fingerprint)
     .bind(now.unix_ms())
     .execute(&mut *conn)
     .await?;
-    if inserted.rows_affected() == 1 {
+    if inserted == 1 {
         return Ok(Claim::Fresh);
     }
-    let row = sqlx::query(
-        "SELECT request_sha256, state, status_code, response_body, created_at_ms
-         FROM idempotency_keys WHERE scope = $1 AND idem_key = $2",
-    )
+    let row = q("SELECT request_sha256, state, status_code, response_body, created_at_ms
+         FROM idempotency_keys WHERE scope = $1 AND idem_key = $2")
     .bind(scope)
     .bind(key)
     .fetch_one(&mut *conn)
     .await?;
-    if row.try_get::<String, _>("request_sha256")? != fingerprint {
+    if row.text("request_sha256")? != fingerprint {
         return Ok(Claim::Mismatch);
     }
-    if row.try_get::<String, _>("state")? == "completed" {
-        let status: i64 = row.try_get("status_code")?;
+    if row.text("state")? == "completed" {
+        let status: i64 = row.int("status_code")?;
         return Ok(Claim::Replay(StoredResponse {
             status: u16::try_from(status).unwrap_or(500),
-            body: row.try_get("response_body")?,
+            body: row.text("response_body")?,
         }));
     }
-    let created: i64 = row.try_get("created_at_ms")?;
+    let created: i64 = row.int("created_at_ms")?;
     if now.unix_ms() - created < stale_after_ms {
         return Ok(Claim::InProgress);
     }
     // The holder died without finishing (its work rolled back with it): take the key over.
-    let taken = sqlx::query(
-        "UPDATE idempotency_keys SET created_at_ms = $3
-         WHERE scope = $1 AND idem_key = $2 AND state = 'in_progress' AND created_at_ms = $4",
-    )
+    let taken = q("UPDATE idempotency_keys SET created_at_ms = $3
+         WHERE scope = $1 AND idem_key = $2 AND state = 'in_progress' AND created_at_ms = $4")
     .bind(scope)
     .bind(key)
     .bind(now.unix_ms())
     .bind(created)
     .execute(&mut *conn)
     .await?;
-    Ok(if taken.rows_affected() == 1 { Claim::Fresh } else { Claim::InProgress })
+    Ok(if taken == 1 { Claim::Fresh } else { Claim::InProgress })
 }
 
 pub(crate) async fn complete(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Conn,
     scope: &str,
     key: &str,
     response: &StoredResponse,
 ) -> Result<(), StoreError> {
-    let done = sqlx::query(
+    let done = q(
         "UPDATE idempotency_keys SET state = 'completed', status_code = $3, response_body = $4, completed_at_ms = created_at_ms
          WHERE scope = $1 AND idem_key = $2 AND state = 'in_progress'",
     )
@@ -112,14 +106,14 @@ pub(crate) async fn complete(
     .bind(&response.body)
     .execute(&mut *conn)
     .await?;
-    if done.rows_affected() != 1 {
+    if done != 1 {
         return Err(StoreError::Conflict(format!("idempotency key {key} was not claimed by this request")));
     }
     Ok(())
 }
 
-pub(crate) async fn release(conn: &mut AnyConnection, scope: &str, key: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2 AND state = 'in_progress'")
+pub(crate) async fn release(conn: &mut dyn Conn, scope: &str, key: &str) -> Result<(), StoreError> {
+    q("DELETE FROM idempotency_keys WHERE scope = $1 AND idem_key = $2 AND state = 'in_progress'")
         .bind(scope)
         .bind(key)
         .execute(&mut *conn)

@@ -2,8 +2,8 @@
 //! the same transaction) as the change itself. Hash-chaining of the audit log comes with
 //! oversight; entries are already append-only and time-ordered by their UUIDv7 ids.
 
+use crate::db::{Conn, q};
 use jembatan_domain::{AuditId, Channel, EventId, MerchantId};
-use sqlx::AnyConnection;
 
 use crate::error::StoreError;
 use crate::exec::WriteCtx;
@@ -23,11 +23,11 @@ pub struct Change {
     pub payload: serde_json::Value,
 }
 
-pub async fn record(conn: &mut AnyConnection, ctx: &WriteCtx, change: Change) -> Result<(), StoreError> {
+pub async fn record(conn: &mut dyn Conn, ctx: &WriteCtx, change: Change) -> Result<(), StoreError> {
     let payload = change.payload.to_string();
     let merchant = change.merchant_id.map(|m| m.to_string());
     let channel = change.channel.map(|c| c.as_str());
-    sqlx::query(
+    q(
         "INSERT INTO outbox (event_id, event_type, entity_type, entity_id, merchant_id, channel, payload, created_at_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -41,7 +41,7 @@ pub async fn record(conn: &mut AnyConnection, ctx: &WriteCtx, change: Change) ->
     .bind(ctx.now.unix_ms())
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    q(
         "INSERT INTO audit_log (audit_id, at_ms, actor_role, actor_subject, action, entity_type, entity_id, merchant_id, detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
@@ -60,12 +60,15 @@ pub async fn record(conn: &mut AnyConnection, ctx: &WriteCtx, change: Change) ->
 }
 
 /// Counts of the journal, for tests and the invariant checker.
-pub async fn counts(pool: &sqlx::AnyPool) -> Result<(i64, i64), StoreError> {
-    use sqlx::Row;
-    let row = sqlx::query(
-        "SELECT (SELECT COUNT(*) FROM outbox) AS events, (SELECT COUNT(*) FROM audit_log) AS audits",
-    )
-    .fetch_one(pool)
-    .await?;
-    Ok((row.try_get("events")?, row.try_get("audits")?))
+pub async fn counts(store: &crate::Store) -> Result<(i64, i64), StoreError> {
+    store
+        .read(|conn| {
+            Box::pin(async move {
+                let row = q("SELECT (SELECT COUNT(*) FROM outbox) AS events, (SELECT COUNT(*) FROM audit_log) AS audits")
+                    .fetch_one(conn)
+                    .await?;
+                Ok((row.int("events")?, row.int("audits")?))
+            })
+        })
+        .await
 }

@@ -13,6 +13,7 @@
 //!   ([`exec`]); on PostgreSQL each write is its own transaction on the pool.
 
 pub mod catalogue;
+pub mod db;
 pub mod error;
 pub mod exec;
 pub mod idempotency;
@@ -24,9 +25,9 @@ pub mod schema;
 pub mod testing;
 pub mod tokens;
 
+pub use db::{Conn, Row, Value, q};
 pub use error::StoreError;
 pub use exec::{Backend, Idem, Store, StoreOptions, StoredResponse, WriteCtx};
-pub use sqlx::AnyConnection;
 
 use jembatan_domain::TypedId;
 

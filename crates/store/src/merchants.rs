@@ -1,8 +1,8 @@
 //! Merchants.
 
 use jembatan_domain::{Merchant, MerchantId, MerchantName, Nib, Origin, Province, Timestamp};
-use sqlx::any::AnyRow;
 
+use crate::db::{Row, q};
 use crate::error::StoreError;
 use crate::exec::{Idem, Store, WriteCtx};
 use crate::journal::{self, Change};
@@ -19,10 +19,8 @@ impl Store {
     ) -> Result<Merchant, StoreError> {
         self.write(idem, move |conn| {
             Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO merchants (merchant_id, name, origin, province, nib, created_at_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
+                q("INSERT INTO merchants (merchant_id, name, origin, province, nib, created_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(merchant.id.to_string())
                 .bind(merchant.name.as_str())
                 .bind(merchant.origin.as_str())
@@ -52,10 +50,14 @@ impl Store {
     }
 
     pub async fn merchant(&self, id: MerchantId) -> Result<Option<Merchant>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM merchants WHERE merchant_id = $1");
-        let row =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(self.pool()).await?;
-        row.map(|r| decode(&r)).transpose()
+        self.read(move |conn| {
+            Box::pin(async move {
+                let sql = format!("SELECT {COLUMNS} FROM merchants WHERE merchant_id = $1");
+                let row = q(sql).bind(id.to_string()).fetch_optional(conn).await?;
+                row.map(|r| decode(&r)).transpose()
+            })
+        })
+        .await
     }
 
     /// Merchants in id order after `after`, at most `limit`.
@@ -64,19 +66,25 @@ impl Store {
         after: Option<MerchantId>,
         limit: u32,
     ) -> Result<Vec<Merchant>, StoreError> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM merchants WHERE merchant_id > $1 ORDER BY merchant_id LIMIT $2");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(after.map(|a| a.to_string()).unwrap_or_default())
-            .bind(i64::from(limit))
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(decode).collect()
+        self.read(move |conn| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM merchants WHERE merchant_id > $1 ORDER BY merchant_id LIMIT $2"
+                );
+                let rows = q(sql)
+                    .bind(after.map(|a| a.to_string()).unwrap_or_default())
+                    .bind(i64::from(limit))
+                    .fetch_all(conn)
+                    .await?;
+                rows.iter().map(decode).collect()
+            })
+        })
+        .await
     }
 }
 
-fn decode(row: &AnyRow) -> Result<Merchant, StoreError> {
-    let nib: Option<String> = sqlx::Row::try_get(row, "nib")?;
+fn decode(row: &Row) -> Result<Merchant, StoreError> {
+    let nib: Option<String> = row.opt_text("nib")?;
     Ok(Merchant {
         id: rows::id(row, "merchant_id")?,
         name: rows::parsed("name", MerchantName::parse(&rows::text(row, "name")?))?,

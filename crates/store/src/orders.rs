@@ -1,13 +1,12 @@
 //! Checkouts and orders: reservation of stock, one order per merchant, and the order state
 //! machine carried out with conditional updates.
 
+use crate::db::{Conn, Row, q};
 use jembatan_domain::{
     BuyerId, Channel, CheckoutId, CheckoutRequest, DomainError, MerchantId, Money, OrderAction, OrderDraft,
     OrderId, OrderStatus, PaymentMethod, Price, PricedSku, Quantity, ShippingAddress, SkuId, StockEffect,
     Timestamp, plan_orders,
 };
-use sqlx::AnyConnection;
-use sqlx::any::AnyRow;
 
 use crate::error::StoreError;
 use crate::exec::{Idem, Store, WriteCtx};
@@ -66,13 +65,11 @@ impl Store {
     }
 
     pub async fn order(&self, id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        load_order(&mut conn, id).await
+        self.read(move |conn| Box::pin(load_order(conn, id))).await
     }
 
     pub async fn checkout_record(&self, id: CheckoutId) -> Result<Option<CheckoutRecord>, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        load_checkout(&mut conn, id).await
+        self.read(move |conn| Box::pin(load_checkout(conn, id))).await
     }
 
     /// One merchant's orders, newest first, optionally of one status, after the cursor `before`.
@@ -85,22 +82,26 @@ impl Store {
     ) -> Result<Vec<OrderRecord>, StoreError> {
         // `~` sorts after every id character, so it stands for "no cursor".
         let before = before.map(|b| b.to_string()).unwrap_or_else(|| "~".to_owned());
-        let mut conn = self.pool().acquire().await?;
-        let sql = format!(
-            "SELECT {ORDER_COLUMNS} FROM orders
-             WHERE merchant_id = $1 AND order_id < $2 AND ($3 = '' OR status = $3)
-             ORDER BY order_id DESC LIMIT $4"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(merchant_id.to_string())
-            .bind(before)
-            .bind(status.map(|s| s.as_str()).unwrap_or(""))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *conn)
-            .await?;
-        let mut orders = rows.iter().map(decode_order).collect::<Result<Vec<_>, _>>()?;
-        attach_lines(&mut conn, merchant_id, &mut orders).await?;
-        Ok(orders)
+        self.read(move |conn| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders
+                     WHERE merchant_id = $1 AND order_id < $2 AND ($3 = '' OR status = $3)
+                     ORDER BY order_id DESC LIMIT $4"
+                );
+                let rows = q(sql)
+                    .bind(merchant_id.to_string())
+                    .bind(before)
+                    .bind(status.map(|s| s.as_str()).unwrap_or(""))
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut orders = rows.iter().map(decode_order).collect::<Result<Vec<_>, _>>()?;
+                attach_lines(conn, merchant_id, &mut orders).await?;
+                Ok(orders)
+            })
+        })
+        .await
     }
 
     /// Applies `action` to an order: the status moves only if it is still what was read, and the
@@ -140,7 +141,7 @@ impl Store {
 }
 
 async fn checkout_unit(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Conn,
     ctx: WriteCtx,
     request: CheckoutRequest,
 ) -> Result<CheckoutRecord, StoreError> {
@@ -149,21 +150,18 @@ async fn checkout_unit(
     // cannot deadlock on PostgreSQL.
     for line in request.lines() {
         let units = i64::from(line.quantity.units());
-        let reserved = sqlx::query(
-            "UPDATE skus SET stock_reserved = stock_reserved + $1
+        let reserved = q("UPDATE skus SET stock_reserved = stock_reserved + $1
              WHERE sku_id = $2 AND stock_on_hand - stock_reserved >= $1
-             RETURNING merchant_id, price_idr",
-        )
+             RETURNING merchant_id, price_idr")
         .bind(units)
         .bind(line.sku_id.to_string())
         .fetch_optional(&mut *conn)
         .await?;
         let Some(row) = reserved else {
-            let stock =
-                sqlx::query("SELECT stock_on_hand - stock_reserved AS available FROM skus WHERE sku_id = $1")
-                    .bind(line.sku_id.to_string())
-                    .fetch_optional(&mut *conn)
-                    .await?;
+            let stock = q("SELECT stock_on_hand - stock_reserved AS available FROM skus WHERE sku_id = $1")
+                .bind(line.sku_id.to_string())
+                .fetch_optional(&mut *conn)
+                .await?;
             return Err(match stock {
                 None => DomainError::invalid("items.sku_id", format!("{} is not a SKU on sale", line.sku_id))
                     .into(),
@@ -187,7 +185,7 @@ async fn checkout_unit(
     for draft in &drafts {
         total = total.checked_add(draft.total)?;
     }
-    sqlx::query(
+    q(
         "INSERT INTO checkouts (checkout_id, channel, buyer_id, payment_method, total_idr, orders_count, created_at_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -231,7 +229,7 @@ async fn checkout_unit(
 }
 
 async fn insert_order(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Conn,
     ctx: &WriteCtx,
     request: &CheckoutRequest,
     checkout_id: CheckoutId,
@@ -239,7 +237,7 @@ async fn insert_order(
 ) -> Result<OrderRecord, StoreError> {
     let order_id: OrderId = new_id();
     let address = &request.shipping_address;
-    sqlx::query(
+    q(
         "INSERT INTO orders (merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr,
              recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms, version)
          VALUES ($1, $2, $3, $4, $5, 'awaiting_payment', $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 1)",
@@ -263,7 +261,7 @@ async fn insert_order(
     let mut lines = Vec::with_capacity(draft.lines.len());
     for (index, line) in draft.lines.into_iter().enumerate() {
         let line_no = index as u32 + 1;
-        sqlx::query(
+        q(
             "INSERT INTO order_lines (merchant_id, order_id, line_no, sku_id, quantity, unit_price_idr, line_total_idr)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -317,17 +315,15 @@ async fn insert_order(
 }
 
 async fn transition_unit(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Conn,
     ctx: WriteCtx,
     order_id: OrderId,
     action: OrderAction,
 ) -> Result<OrderRecord, StoreError> {
     let order = load_order(conn, order_id).await?.ok_or_else(|| StoreError::not_found("order", order_id))?;
     let next = order.status.apply(action)?;
-    let moved = sqlx::query(
-        "UPDATE orders SET status = $3, updated_at_ms = $4, version = version + 1
-         WHERE merchant_id = $1 AND order_id = $2 AND status = $5",
-    )
+    let moved = q("UPDATE orders SET status = $3, updated_at_ms = $4, version = version + 1
+         WHERE merchant_id = $1 AND order_id = $2 AND status = $5")
     .bind(order.merchant_id.to_string())
     .bind(order_id.to_string())
     .bind(next.as_str())
@@ -335,7 +331,7 @@ async fn transition_unit(
     .bind(order.status.as_str())
     .execute(&mut *conn)
     .await?;
-    if moved.rows_affected() != 1 {
+    if moved != 1 {
         return Err(StoreError::Conflict(format!(
             "order {order_id} changed while being {action}: read it again and retry"
         )));
@@ -355,14 +351,14 @@ async fn transition_unit(
         let mut lines = order.lines.clone();
         lines.sort_by_key(|l| l.sku_id);
         for line in &lines {
-            let done = sqlx::query(sql)
+            let done = q(sql)
                 .bind(order.merchant_id.to_string())
                 .bind(line.sku_id.to_string())
                 .bind(i64::from(line.quantity.units()))
                 .execute(&mut *conn)
                 .await?;
             // The order reserved these units itself; if they are not there, stock was corrupted.
-            if done.rows_affected() != 1 {
+            if done != 1 {
                 tracing::error!(%order_id, sku_id = %line.sku_id, "reserved stock missing for order");
                 return Err(StoreError::Conflict(format!(
                     "stock of {} does not hold the units reserved by order {order_id}",
@@ -396,9 +392,9 @@ async fn transition_unit(
     Ok(OrderRecord { status: next, updated_at: ctx.now, ..order })
 }
 
-async fn load_order(conn: &mut AnyConnection, id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
+async fn load_order(conn: &mut dyn Conn, id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_string()).fetch_optional(&mut *conn).await?;
+    let row = q(sql).bind(id.to_string()).fetch_optional(&mut *conn).await?;
     let Some(row) = row else { return Ok(None) };
     let mut orders = vec![decode_order(&row)?];
     let merchant_id = orders[0].merchant_id;
@@ -406,11 +402,8 @@ async fn load_order(conn: &mut AnyConnection, id: OrderId) -> Result<Option<Orde
     Ok(orders.pop())
 }
 
-async fn load_checkout(
-    conn: &mut AnyConnection,
-    id: CheckoutId,
-) -> Result<Option<CheckoutRecord>, StoreError> {
-    let row = sqlx::query(
+async fn load_checkout(conn: &mut dyn Conn, id: CheckoutId) -> Result<Option<CheckoutRecord>, StoreError> {
+    let row = q(
         "SELECT checkout_id, channel, buyer_id, payment_method, total_idr, created_at_ms FROM checkouts WHERE checkout_id = $1",
     )
     .bind(id.to_string())
@@ -418,7 +411,7 @@ async fn load_checkout(
     .await?;
     let Some(row) = row else { return Ok(None) };
     let order_ids: Vec<OrderId> =
-        sqlx::query("SELECT order_id FROM orders WHERE checkout_id = $1 ORDER BY merchant_id")
+        q("SELECT order_id FROM orders WHERE checkout_id = $1 ORDER BY merchant_id")
             .bind(id.to_string())
             .fetch_all(&mut *conn)
             .await?
@@ -445,7 +438,7 @@ async fn load_checkout(
 
 /// Loads the lines of `orders` (all of one merchant) in one query.
 async fn attach_lines(
-    conn: &mut AnyConnection,
+    conn: &mut dyn Conn,
     merchant_id: MerchantId,
     orders: &mut [OrderRecord],
 ) -> Result<(), StoreError> {
@@ -458,7 +451,7 @@ async fn attach_lines(
          WHERE merchant_id = $1 AND order_id IN ({}) ORDER BY order_id, line_no",
         placeholders.join(", ")
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(merchant_id.to_string());
+    let mut query = q(sql).bind(merchant_id.to_string());
     for order in orders.iter() {
         query = query.bind(order.id.to_string());
     }
@@ -484,7 +477,7 @@ async fn attach_lines(
     Ok(())
 }
 
-fn decode_order(row: &AnyRow) -> Result<OrderRecord, StoreError> {
+fn decode_order(row: &Row) -> Result<OrderRecord, StoreError> {
     let address = ShippingAddress::parse(
         &rows::text(row, "recipient_name")?,
         &rows::text(row, "recipient_phone")?,

@@ -2,26 +2,23 @@
 //! value that no longer parses is corruption and reported as a database error, not a panic.
 
 use jembatan_domain::{DomainError, TypedId};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
+use crate::db::{DbError, Row};
 use crate::error::StoreError;
 
-pub fn text(row: &AnyRow, column: &str) -> Result<String, StoreError> {
-    Ok(row.try_get::<String, _>(column)?)
+pub fn text(row: &Row, column: &str) -> Result<String, StoreError> {
+    Ok(row.text(column)?)
 }
 
-pub fn int(row: &AnyRow, column: &str) -> Result<i64, StoreError> {
-    Ok(row.try_get::<i64, _>(column)?)
+pub fn int(row: &Row, column: &str) -> Result<i64, StoreError> {
+    Ok(row.int(column)?)
 }
 
-pub fn id<T: TypedId>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
+pub fn id<T: TypedId>(row: &Row, column: &str) -> Result<T, StoreError> {
     parsed(column, T::parse(&text(row, column)?))
 }
 
 /// Maps a parse failure of stored data to a database error naming the column.
 pub fn parsed<T>(column: &str, value: Result<T, DomainError>) -> Result<T, StoreError> {
-    value.map_err(|e| {
-        StoreError::Database(sqlx::Error::Decode(format!("stored {column} is invalid: {e}").into()))
-    })
+    value.map_err(|e| StoreError::Database(DbError::new(format!("stored {column} is invalid: {e}"))))
 }

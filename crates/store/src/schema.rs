@@ -1,26 +1,18 @@
 //! Versioned schema migrations, embedded in the binary and applied on start, each in its own
 //! transaction and recorded in `schema_migrations`. A database newer than this binary is refused.
 
-use sqlx::AnyConnection;
-use sqlx::Connection;
-use sqlx::Row;
-
+use crate::db::{Conn, q};
 use crate::error::StoreError;
 use crate::exec::Backend;
 
 /// (version, name, SQL). Append only: a released migration never changes.
 const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "core", include_str!("../migrations/0001_core.sql"))];
 
-pub async fn migrate(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)",
-    )
-    .execute(&mut *conn)
-    .await?;
-    let applied: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("v")?;
+pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreError> {
+    q("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)")
+        .execute(conn)
+        .await?;
+    let applied = current_version(conn).await?;
     let known = MIGRATIONS.last().map_or(0, |m| m.0);
     if applied > known {
         return Err(StoreError::Conflict(format!(
@@ -28,34 +20,42 @@ pub async fn migrate(conn: &mut AnyConnection, backend: Backend) -> Result<(), S
         )));
     }
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
-        let mut tx = match backend {
-            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => conn.begin().await?,
-        };
+        q(match backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        })
+        .execute(conn)
+        .await?;
         if backend == Backend::Postgres {
             // Two servers starting at once must not both migrate.
-            sqlx::query("SELECT pg_advisory_xact_lock(7177001)").execute(&mut *tx).await?;
-            let again: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("v")?;
-            if again >= *version {
+            q("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(7177001)) AS lock")
+                .fetch_all(conn)
+                .await?;
+            if current_version(conn).await? >= *version {
+                q("ROLLBACK").execute(conn).await?;
                 continue;
             }
         }
         for statement in statements(sql) {
-            sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut *tx).await?;
+            q(statement).execute(conn).await?;
         }
-        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)")
-            .bind(version)
+        q("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)")
+            .bind(*version)
             .bind(*name)
             .bind(now_ms())
-            .execute(&mut *tx)
+            .execute(conn)
             .await?;
-        tx.commit().await?;
+        q("COMMIT").execute(conn).await?;
         tracing::info!(version, name, "schema migration applied");
     }
     Ok(())
+}
+
+async fn current_version(conn: &mut dyn Conn) -> Result<i64, StoreError> {
+    Ok(q("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) AS v FROM schema_migrations")
+        .fetch_one(conn)
+        .await?
+        .int("v")?)
 }
 
 /// Splits a migration into statements (our migrations hold no `;` inside literals) and drops

@@ -35,10 +35,23 @@ pub async fn fresh_store() -> Result<TestStore, StoreError> {
 /// Creates a fresh schema `PREFIX_…` on the PostgreSQL server of `base` and returns a URL whose
 /// connections use it, so that a test or benchmark starts from an empty database.
 pub async fn postgres_schema_url(base: &str, prefix: &str) -> Result<String, StoreError> {
-    sqlx::any::install_default_drivers();
+    use sqlx::Connection;
     let schema = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
-    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(base).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&mut admin).await?;
+    let mut admin = sqlx::PgConnection::connect(base).await.map_err(crate::db::DbError::from)?;
+    crate::db::q(format!("CREATE SCHEMA {schema}")).execute(&mut admin).await?;
     let separator = if base.contains('?') { '&' } else { '?' };
     Ok(format!("{base}{separator}options=-c%20search_path%3D{schema}"))
+}
+
+/// Runs one statement on the database of `url` over a connection of its own, behind the
+/// store's back: tests use it to corrupt or inspect data the way an outside tool would.
+pub async fn raw_execute(url: &str, sql: &str) -> Result<u64, StoreError> {
+    use crate::db::Conn;
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let mut conn = crate::db::sqlite::SqliteConn::open(std::path::Path::new(path), false)?;
+        return Ok(conn.execute(sql, Vec::new()).await?);
+    }
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.map_err(crate::db::DbError::from)?;
+    Ok(conn.execute(sql, Vec::new()).await?)
 }

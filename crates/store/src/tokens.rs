@@ -2,6 +2,7 @@
 
 use jembatan_domain::{Principal, Role, TokenId};
 
+use crate::db::q;
 use crate::error::StoreError;
 use crate::exec::{Store, WriteCtx};
 use crate::journal::{self, Change};
@@ -20,7 +21,7 @@ impl Store {
         self.write(None, move |conn| {
             Box::pin(async move {
                 let id: TokenId = new_id();
-                sqlx::query(
+                q(
                     "INSERT INTO api_tokens (token_id, secret_sha256, role, subject, label, created_at_ms)
                      VALUES ($1, $2, $3, $4, $5, $6)",
                 )
@@ -53,12 +54,17 @@ impl Store {
 
     /// The principal of a live token with this secret hash, if any.
     pub async fn find_token(&self, secret_sha256: &str) -> Result<Option<(TokenId, Principal)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT token_id, role, subject FROM api_tokens WHERE secret_sha256 = $1 AND revoked_at_ms IS NULL",
-        )
-        .bind(secret_sha256)
-        .fetch_optional(self.pool())
-        .await?;
+        let hash = secret_sha256.to_owned();
+        let row = self
+            .read(move |conn| {
+                Box::pin(async move {
+                    Ok(q("SELECT token_id, role, subject FROM api_tokens WHERE secret_sha256 = $1 AND revoked_at_ms IS NULL")
+                        .bind(hash)
+                        .fetch_optional(conn)
+                        .await?)
+                })
+            })
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let role = rows::parsed("role", Role::parse(&rows::text(&row, "role")?))?;
         let principal = rows::parsed("subject", Principal::from_parts(role, &rows::text(&row, "subject")?))?;
@@ -68,14 +74,14 @@ impl Store {
     pub async fn revoke_token(&self, ctx: WriteCtx, token_id: TokenId) -> Result<(), StoreError> {
         self.write(None, move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = q(
                     "UPDATE api_tokens SET revoked_at_ms = $2 WHERE token_id = $1 AND revoked_at_ms IS NULL",
                 )
                 .bind(token_id.to_string())
                 .bind(ctx.now.unix_ms())
                 .execute(&mut *conn)
                 .await?;
-                if done.rows_affected() != 1 {
+                if done != 1 {
                     return Err(StoreError::not_found("token", token_id));
                 }
                 let change = Change {

@@ -66,14 +66,14 @@ async fn order_flow_moves_stock_and_journals_every_change() {
     assert_eq!(store.sku(a).await.unwrap().unwrap().stock.units_reserved(), 2);
 
     // Not enough stock left of B: nothing of the checkout is written.
-    let before = jembatan_store::journal::counts(store.pool()).await.unwrap();
+    let before = jembatan_store::journal::counts(store).await.unwrap();
     let err = store.checkout(channel.clone(), cart(&[(a, 1), (b, 1)]), None).await.unwrap_err();
     assert!(
         matches!(err, StoreError::Domain(DomainError::InsufficientStock { available: 0, requested: 1, .. })),
         "{err:?}"
     );
     assert_eq!(store.sku(a).await.unwrap().unwrap().stock.units_reserved(), 2, "A's reservation rolled back");
-    assert_eq!(jembatan_store::journal::counts(store.pool()).await.unwrap(), before);
+    assert_eq!(jembatan_store::journal::counts(store).await.unwrap(), before);
 
     store.mark_checkout_paid(ctx(Principal::Provider), checkout.id, None).await.unwrap();
     let order_a = checkout.orders.iter().find(|o| o.merchant_id == m1).unwrap().id;
@@ -97,7 +97,7 @@ async fn order_flow_moves_stock_and_journals_every_change() {
     let page = store.orders_of_merchant(m1, None, None, 10).await.unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].lines.len(), 1);
-    let (events, audits) = jembatan_store::journal::counts(store.pool()).await.unwrap();
+    let (events, audits) = jembatan_store::journal::counts(store).await.unwrap();
     assert_eq!(events, audits, "every change has its event and its audit entry");
 }
 

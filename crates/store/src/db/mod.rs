@@ -1,0 +1,178 @@
+//! The two database engines behind one small interface, so every unit of SQL is written once.
+//!
+//! Why not `sqlx::Any` for both: sqlx runs each SQLite connection on a worker thread and hands
+//! every statement over to it and back, two thread switches per statement. Profiling the
+//! checkout benchmark showed those switches (futex wake-ups, scheduler) taking most of the CPU
+//! and SQLite itself a few percent. Here SQLite is driven by `rusqlite` on threads that own
+//! their connection: a whole group of units crosses threads once. PostgreSQL stays on sqlx,
+//! whose async driver is the natural fit for a network database.
+//!
+//! The SQL dialect is the common one: `$1…` placeholders, `RETURNING`, `ON CONFLICT DO
+//! NOTHING`, integer and text columns only.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+/// A database failure, with its cause for the logs.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct DbError {
+    pub message: String,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl DbError {
+    pub fn new(message: impl Into<String>) -> DbError {
+        DbError { message: message.into(), source: None }
+    }
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(error: rusqlite::Error) -> Self {
+        DbError { message: format!("sqlite: {error}"), source: Some(Box::new(error)) }
+    }
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(error: sqlx::Error) -> Self {
+        DbError { message: format!("postgresql: {error}"), source: Some(Box::new(error)) }
+    }
+}
+
+/// A bound parameter or a column value. Every column of the schema is an integer or text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::Int(i64::from(v))
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Value::Text(v.clone())
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// One result row: values by column name.
+#[derive(Debug, Clone)]
+pub struct Row {
+    columns: Arc<[String]>,
+    values: Vec<Value>,
+}
+
+impl Row {
+    pub fn new(columns: Arc<[String]>, values: Vec<Value>) -> Row {
+        debug_assert_eq!(columns.len(), values.len());
+        Row { columns, values }
+    }
+
+    pub fn value(&self, column: &str) -> Result<&Value, DbError> {
+        self.columns
+            .iter()
+            .position(|c| c == column)
+            .map(|i| &self.values[i])
+            .ok_or_else(|| DbError::new(format!("no column `{column}` in the result")))
+    }
+
+    pub fn int(&self, column: &str) -> Result<i64, DbError> {
+        match self.value(column)? {
+            Value::Int(v) => Ok(*v),
+            other => Err(DbError::new(format!("column `{column}` is {other:?}, not an integer"))),
+        }
+    }
+
+    pub fn text(&self, column: &str) -> Result<String, DbError> {
+        match self.value(column)? {
+            Value::Text(v) => Ok(v.clone()),
+            other => Err(DbError::new(format!("column `{column}` is {other:?}, not text"))),
+        }
+    }
+
+    pub fn opt_text(&self, column: &str) -> Result<Option<String>, DbError> {
+        match self.value(column)? {
+            Value::Null => Ok(None),
+            _ => self.text(column).map(Some),
+        }
+    }
+}
+
+/// A connection inside a transaction (or, for reads, outside one).
+pub trait Conn: Send {
+    fn execute<'a>(&'a mut self, sql: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<u64, DbError>>;
+    fn fetch_all<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: Vec<Value>,
+    ) -> BoxFuture<'a, Result<Vec<Row>, DbError>>;
+}
+
+/// A statement with its parameters: `q("…").bind(a).bind(b).execute(conn)`.
+pub struct Query {
+    sql: std::borrow::Cow<'static, str>,
+    params: Vec<Value>,
+}
+
+pub fn q(sql: impl Into<std::borrow::Cow<'static, str>>) -> Query {
+    Query { sql: sql.into(), params: Vec::new() }
+}
+
+impl Query {
+    pub fn bind(mut self, value: impl Into<Value>) -> Query {
+        self.params.push(value.into());
+        self
+    }
+
+    pub async fn execute(self, conn: &mut dyn Conn) -> Result<u64, DbError> {
+        conn.execute(&self.sql, self.params).await
+    }
+
+    pub async fn fetch_all(self, conn: &mut dyn Conn) -> Result<Vec<Row>, DbError> {
+        conn.fetch_all(&self.sql, self.params).await
+    }
+
+    pub async fn fetch_optional(self, conn: &mut dyn Conn) -> Result<Option<Row>, DbError> {
+        let sql = self.sql.clone();
+        let mut rows = conn.fetch_all(&self.sql, self.params).await?;
+        if rows.len() > 1 {
+            return Err(DbError::new(format!("expected at most one row, got {}: {sql}", rows.len())));
+        }
+        Ok(rows.pop())
+    }
+
+    pub async fn fetch_one(self, conn: &mut dyn Conn) -> Result<Row, DbError> {
+        let sql = self.sql.clone();
+        self.fetch_optional(conn)
+            .await?
+            .ok_or_else(|| DbError::new(format!("expected one row, got none: {sql}")))
+    }
+}

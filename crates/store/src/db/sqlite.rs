@@ -1,0 +1,142 @@
+//! SQLite through rusqlite, on threads that own their connections.
+//!
+//! - One **writer thread** owns the only write connection. Units arrive on a queue; the thread
+//!   takes all that are waiting (up to a limit), runs them in one `BEGIN IMMEDIATE … COMMIT`
+//!   (group commit: one fsync for the group) and answers each caller after the commit.
+//! - A few **reader threads** each own a read-only connection and serve reads from a shared
+//!   queue; WAL mode lets them read while the writer writes.
+//!
+//! Units are the same async functions as on PostgreSQL; here their futures never wait (every
+//! call is synchronous underneath), so the threads drive them with a trivial `block_on`.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, mpsc};
+
+use futures::future::BoxFuture;
+use rusqlite::types::ValueRef;
+
+use super::{Conn, DbError, Row, Value};
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE_CAPACITY: usize = 256;
+
+pub struct SqliteConn {
+    connection: rusqlite::Connection,
+}
+
+impl SqliteConn {
+    pub fn open(path: &Path, read_only: bool) -> Result<SqliteConn, DbError> {
+        use rusqlite::OpenFlags;
+        let flags = if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        };
+        let connection = rusqlite::Connection::open_with_flags(path, flags)?;
+        connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        if !read_only {
+            connection.pragma_update(None, "journal_mode", "WAL")?;
+            // Durable on power loss too; group commit pays one fsync per group.
+            connection.pragma_update(None, "synchronous", "FULL")?;
+        }
+        Ok(SqliteConn { connection })
+    }
+
+    /// Runs one statement without parameters, synchronously (transaction control).
+    pub fn execute_now(&mut self, sql: &str) -> Result<(), DbError> {
+        self.connection.execute_batch(sql)?;
+        Ok(())
+    }
+
+    fn run(&mut self, sql: &str, params: Vec<Value>) -> Result<(u64, Vec<Row>), DbError> {
+        // SQLite numbers `$N` parameters by first appearance, not by N; `?N` means index N,
+        // which is what `$N` means to PostgreSQL. (No statement of ours has `$` in a literal.)
+        let sql = sql.replace('$', "?");
+        let mut statement = self.connection.prepare_cached(&sql)?;
+        for (index, value) in params.into_iter().enumerate() {
+            let position = index + 1;
+            match value {
+                Value::Null => statement.raw_bind_parameter(position, rusqlite::types::Null)?,
+                Value::Int(v) => statement.raw_bind_parameter(position, v)?,
+                Value::Text(v) => statement.raw_bind_parameter(position, v)?,
+            }
+        }
+        let columns: Arc<[String]> = statement.column_names().into_iter().map(str::to_owned).collect();
+        let mut rows = Vec::new();
+        let mut raw = statement.raw_query();
+        while let Some(row) = raw.next()? {
+            let mut values = Vec::with_capacity(columns.len());
+            for i in 0..columns.len() {
+                values.push(match row.get_ref(i)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(v) => Value::Int(v),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Real(_) | ValueRef::Blob(_) => {
+                        return Err(DbError::new(format!(
+                            "column `{}` holds a type the schema never uses",
+                            columns[i]
+                        )));
+                    }
+                });
+            }
+            rows.push(Row::new(columns.clone(), values));
+        }
+        drop(raw);
+        Ok((self.connection.changes(), rows))
+    }
+}
+
+impl Conn for SqliteConn {
+    fn execute<'a>(&'a mut self, sql: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<u64, DbError>> {
+        let result = self.run(sql, params).map(|(changes, _)| changes);
+        Box::pin(std::future::ready(result))
+    }
+
+    fn fetch_all<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: Vec<Value>,
+    ) -> BoxFuture<'a, Result<Vec<Row>, DbError>> {
+        let result = self.run(sql, params).map(|(_, rows)| rows);
+        Box::pin(std::future::ready(result))
+    }
+}
+
+/// Work for a thread that owns a connection.
+pub type Task = Box<dyn FnOnce(&mut SqliteConn) + Send>;
+
+/// A pool of reader threads sharing one queue.
+pub struct Readers {
+    queue: mpsc::Sender<Task>,
+}
+
+impl Readers {
+    pub fn start(path: &Path, threads: usize) -> Result<Readers, DbError> {
+        let (sender, receiver) = mpsc::channel::<Task>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..threads.max(1) {
+            let mut conn = SqliteConn::open(path, true)?;
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("sqlite-reader-{n}"))
+                .spawn(move || {
+                    loop {
+                        let task = receiver.lock().expect("reader queue").recv();
+                        match task {
+                            Ok(task) => task(&mut conn),
+                            Err(_) => break,
+                        }
+                    }
+                })
+                .map_err(|e| DbError::new(format!("cannot start a reader thread: {e}")))?;
+        }
+        Ok(Readers { queue: sender })
+    }
+
+    pub fn submit(&self, task: Task) -> Result<(), DbError> {
+        self.queue.send(task).map_err(|_| DbError::new("the readers stopped"))
+    }
+}
