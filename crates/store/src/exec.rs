@@ -110,8 +110,16 @@ pub struct Store {
 }
 
 enum Inner {
-    Sqlite { path: PathBuf, writer: mpsc::Sender<Job>, readers: Readers },
-    Postgres { pool: PgPool },
+    Sqlite {
+        path: PathBuf,
+        writer: mpsc::Sender<Job>,
+        readers: Readers,
+        /// The checkpointer runs while this lives.
+        _alive: Arc<()>,
+    },
+    Postgres {
+        pool: PgPool,
+    },
 }
 
 impl Store {
@@ -149,7 +157,9 @@ impl Store {
             .name("sqlite-writer".to_owned())
             .spawn(move || writer_loop(writer, receiver, group_units_max))
             .map_err(|e| DbError::new(format!("cannot start the writer thread: {e}")))?;
-        Ok(Store { inner: Arc::new(Inner::Sqlite { path, writer: sender, readers }) })
+        let alive = Arc::new(());
+        crate::db::sqlite::start_checkpointer(&path, Arc::downgrade(&alive))?;
+        Ok(Store { inner: Arc::new(Inner::Sqlite { path, writer: sender, readers, _alive: alive }) })
     }
 
     pub fn backend(&self) -> Backend {
