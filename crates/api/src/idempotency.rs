@@ -23,6 +23,9 @@ pub const KEY_CHARS_MAX: usize = 255;
 type Slot = Arc<Mutex<Option<StoredResponse>>>;
 
 /// Runs a write behind the request's idempotency key (if it sent one) and renders its answer.
+// Each argument is one part of the fingerprint, the stored answer or the work; a struct to hold
+// them would only move the list to every call site.
+#[allow(clippy::too_many_arguments)]
 pub async fn run<T, W, F, Fut>(
     state: &AppState,
     who: &Principal,

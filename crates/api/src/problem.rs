@@ -119,12 +119,13 @@ impl From<&DomainError> for Problem {
 impl From<&StoreError> for Problem {
     fn from(error: &StoreError) -> Problem {
         match error {
-            StoreError::NotFound { entity: "object", .. } => Problem::new(
+            // One wording for "does not exist" and "belongs to someone else" (authz hides the
+            // latter as not found): a detail naming the object would tell the two apart.
+            StoreError::NotFound { .. } => Problem::new(
                 StatusCode::NOT_FOUND,
                 "not-found",
                 "the requested object was not found among those this token may see",
             ),
-            StoreError::NotFound { entity, id } => Problem::not_found(&format!("{entity} {id}")),
             StoreError::Conflict(reason) => Problem::new(StatusCode::CONFLICT, "conflict", reason.clone()),
             StoreError::Domain(error) => error.into(),
             StoreError::Unavailable => Problem::new(

@@ -80,10 +80,8 @@ pub fn decide(who: &Principal, access: Access) -> Result<(), Refusal> {
         }
         Principal::Regulator | Principal::Operator => Ok(()),
         Principal::Merchant(me) => {
-            if let Some(owner) = access.merchant() {
-                if owner != *me {
-                    return Err(Refusal::Hidden);
-                }
+            if access.merchant().is_some_and(|owner| owner != *me) {
+                return Err(Refusal::Hidden);
             }
             match access {
                 A::ReadMerchant(_) | A::ReadCatalogue(_) | A::WriteCatalogue(_) | A::ListOrders(_) => Ok(()),

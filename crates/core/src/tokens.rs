@@ -52,10 +52,10 @@ impl Core {
             return Ok(None);
         }
         let hash = secret_sha256(secret);
-        if let Some((principal, at)) = self.tokens.0.lock().expect("token cache").get(&hash) {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(Some(principal.clone()));
-            }
+        if let Some((principal, at)) = self.tokens.0.lock().expect("token cache").get(&hash)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(Some(principal.clone()));
         }
         let found = self.store().find_token(&hash).await?.map(|(_, p)| p);
         if let Some(principal) = &found {

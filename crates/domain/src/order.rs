@@ -200,7 +200,10 @@ mod tests {
                         if action.stock_effect() != StockEffect::None { stock_settled += 1; }
                         state = next;
                     }
-                    Err(_) => {}
+                    Err(error) => {
+                        let illegal = matches!(error, DomainError::IllegalTransition { from, action: a } if from == state && a == action);
+                        prop_assert!(illegal, "{error}");
+                    }
                 }
                 prop_assert!(stock_settled <= 1);
             }

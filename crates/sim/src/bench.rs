@@ -67,6 +67,8 @@ pub struct BenchReport {
     pub closed_loop: LoadFigures,
     pub open_loop: LoadFigures,
     pub baseline_per_s: f64,
+    /// The same loop with 64 checkouts per transaction: what batching alone reaches.
+    pub batched_baseline_per_s: f64,
 }
 
 impl BenchReport {
@@ -78,7 +80,8 @@ impl BenchReport {
              closed loop, {conc} workers, {dur} s: {cps:.0} checkouts/s, p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.1} ms ({n} ok, {e} errors)\n\
              open loop at {rate}/s, {dur} s: achieved {ocps:.0}/s, p50 {op50:.2} ms, p99 {op99:.2} ms, max {omax:.1} ms ({on} ok, {oe} errors)\n\
              baseline (raw {backend}, same rows, one transaction per checkout): {base:.0} checkouts/s\n\
-             ratio (closed loop / baseline): {ratio:.0}%\n",
+             batched ceiling (raw {backend}, same rows, 64 checkouts per transaction): {batched:.0} checkouts/s\n\
+             ratio (closed loop / baseline): {ratio:.0}%; (closed loop / batched ceiling): {ratio_batched:.0}%\n",
             backend = self.backend,
             conc = options.concurrency,
             dur = options.duration_s,
@@ -97,6 +100,8 @@ impl BenchReport {
             oe = o.errors,
             base = self.baseline_per_s,
             ratio = 100.0 * c.per_s / self.baseline_per_s.max(1.0),
+            batched = self.batched_baseline_per_s,
+            ratio_batched = 100.0 * c.per_s / self.batched_baseline_per_s.max(1.0),
         )
     }
 }
@@ -136,11 +141,19 @@ pub async fn checkout(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     let open = open_loop(&target, options.rate_per_s, duration).await?;
     server.abort();
 
-    let baseline_per_s = match &options.database_url {
-        Some(url) => baseline_postgres(url, options).await?,
-        None => baseline_sqlite(dir.path(), options).await?,
+    let (baseline_per_s, batched_baseline_per_s) = match &options.database_url {
+        Some(url) => (baseline_postgres(url, options, 1).await?, baseline_postgres(url, options, 64).await?),
+        None => {
+            (baseline_sqlite(dir.path(), options, 1).await?, baseline_sqlite(dir.path(), options, 64).await?)
+        }
     };
-    Ok(BenchReport { backend: backend.to_owned(), closed_loop: closed, open_loop: open, baseline_per_s })
+    Ok(BenchReport {
+        backend: backend.to_owned(),
+        closed_loop: closed,
+        open_loop: open,
+        baseline_per_s,
+        batched_baseline_per_s,
+    })
 }
 
 async fn seed_catalogue(
@@ -288,7 +301,7 @@ async fn open_loop(target: &Arc<Target>, rate_per_s: u32, duration: Duration) ->
             (false, _) => errors += 1,
         }
     }
-    Ok(figures(latencies, errors, started.elapsed().into()))
+    Ok(figures(latencies, errors, started.elapsed()))
 }
 
 /// The rows of one checkout as the core writes them: reserve each line, the checkout, one order
@@ -325,9 +338,14 @@ async fn baseline_store(
 }
 
 /// The minimal loop on SQLite: rusqlite, cached statements, the same pragmas as the store
-/// (WAL, synchronous=FULL), one transaction per checkout.
-async fn baseline_sqlite(dir: &std::path::Path, options: &BenchOptions) -> anyhow::Result<f64> {
-    let baseline_dir = dir.join("baseline");
+/// (WAL, synchronous=FULL), `per_transaction` checkouts per transaction (1 is the baseline; a
+/// larger group shows the ceiling that batching alone reaches).
+async fn baseline_sqlite(
+    dir: &std::path::Path,
+    options: &BenchOptions,
+    per_transaction: usize,
+) -> anyhow::Result<f64> {
+    let baseline_dir = dir.join(format!("baseline-{per_transaction}"));
     std::fs::create_dir_all(&baseline_dir)?;
     let skus = baseline_store(options, StoreOptions::sqlite_in(&baseline_dir)).await?;
     let path = baseline_dir.join("core.sqlite");
@@ -338,28 +356,32 @@ async fn baseline_sqlite(dir: &std::path::Path, options: &BenchOptions) -> anyho
         conn.pragma_update(None, "synchronous", "FULL")?;
         let mut rng = StdRng::seed_from_u64(7);
         let started = Instant::now();
-        for i in 0..checkouts {
-            let now = i as i64;
+        let mut i = 0;
+        while i < checkouts {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let (merchant, sku) = &skus[rng.random_range(0..skus.len())];
-            let (checkout, order) = (format!("chk_{i}"), format!("ord_{i}"));
-            tx.prepare_cached(BASELINE_SQL[0])?.query_row(rusqlite::params![2i64, sku], |_| Ok(()))?;
-            tx.prepare_cached(BASELINE_SQL[1])?.execute(rusqlite::params![checkout, 70_000i64, now])?;
-            tx.prepare_cached(BASELINE_SQL[2])?
-                .execute(rusqlite::params![merchant, order, checkout, 70_000i64, now])?;
-            tx.prepare_cached(BASELINE_SQL[3])?
-                .execute(rusqlite::params![merchant, order, 1i64, sku, 2i64, 35_000i64, 70_000i64])?;
-            for (event, entity) in [(format!("evt_o{i}"), &order), (format!("evt_c{i}"), &checkout)] {
-                tx.prepare_cached(BASELINE_SQL[4])?
-                    .execute(rusqlite::params![event, entity, merchant, now])?;
-                tx.prepare_cached(BASELINE_SQL[5])?.execute(rusqlite::params![
-                    event.replace("evt", "aud"),
-                    now,
-                    entity,
-                    merchant
-                ])?;
+            for _ in 0..per_transaction.min(checkouts - i) {
+                let now = i as i64;
+                let (merchant, sku) = &skus[rng.random_range(0..skus.len())];
+                let (checkout, order) = (format!("chk_{i}"), format!("ord_{i}"));
+                tx.prepare_cached(BASELINE_SQL[0])?.query_row(rusqlite::params![2i64, sku], |_| Ok(()))?;
+                tx.prepare_cached(BASELINE_SQL[1])?.execute(rusqlite::params![checkout, 70_000i64, now])?;
+                tx.prepare_cached(BASELINE_SQL[2])?
+                    .execute(rusqlite::params![merchant, order, checkout, 70_000i64, now])?;
+                tx.prepare_cached(BASELINE_SQL[3])?
+                    .execute(rusqlite::params![merchant, order, 1i64, sku, 2i64, 35_000i64, 70_000i64])?;
+                for (event, entity) in [(format!("evt_o{i}"), &order), (format!("evt_c{i}"), &checkout)] {
+                    tx.prepare_cached(BASELINE_SQL[4])?
+                        .execute(rusqlite::params![event, entity, merchant, now])?;
+                    tx.prepare_cached(BASELINE_SQL[5])?.execute(rusqlite::params![
+                        event.replace("evt", "aud"),
+                        now,
+                        entity,
+                        merchant
+                    ])?;
+                }
+                tx.prepare_cached(BASELINE_SQL[6])?.execute(rusqlite::params![format!("key-{i}"), now])?;
+                i += 1;
             }
-            tx.prepare_cached(BASELINE_SQL[6])?.execute(rusqlite::params![format!("key-{i}"), now])?;
             tx.commit()?;
         }
         Ok(checkouts as f64 / started.elapsed().as_secs_f64())
@@ -369,16 +391,20 @@ async fn baseline_sqlite(dir: &std::path::Path, options: &BenchOptions) -> anyho
 
 /// The minimal loop on PostgreSQL: one connection, the same statements, one transaction per
 /// checkout.
-async fn baseline_postgres(url: &str, options: &BenchOptions) -> anyhow::Result<f64> {
+async fn baseline_postgres(url: &str, options: &BenchOptions, per_transaction: usize) -> anyhow::Result<f64> {
     use sqlx::Connection;
     let schema_url = jembatan_store::testing::postgres_schema_url(url, "baseline").await?;
     let skus = baseline_store(options, StoreOptions::new(schema_url.clone())).await?;
     let mut conn = sqlx::PgConnection::connect(&schema_url).await?;
     let mut rng = StdRng::seed_from_u64(7);
     let started = Instant::now();
+    let mut tx = conn.begin().await?;
     for i in 0..options.baseline_checkouts {
         let now = i as i64;
-        let mut tx = conn.begin().await?;
+        if i > 0 && i % per_transaction == 0 {
+            tx.commit().await?;
+            tx = conn.begin().await?;
+        }
         let (merchant, sku) = &skus[rng.random_range(0..skus.len())];
         let (checkout, order) = (format!("chk_{i}"), format!("ord_{i}"));
         sqlx::query(BASELINE_SQL[0]).bind(2i64).bind(sku).fetch_one(&mut *tx).await?;
@@ -418,7 +444,7 @@ async fn baseline_postgres(url: &str, options: &BenchOptions) -> anyhow::Result<
                 .await?;
         }
         sqlx::query(BASELINE_SQL[6]).bind(format!("key-{i}")).bind(now).execute(&mut *tx).await?;
-        tx.commit().await?;
     }
+    tx.commit().await?;
     Ok(options.baseline_checkouts as f64 / started.elapsed().as_secs_f64())
 }

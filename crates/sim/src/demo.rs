@@ -10,12 +10,17 @@ pub struct DemoSummary {
     pub orders_by_status: Vec<(OrderStatus, usize)>,
 }
 
+/// A SKU of the demo: code, price in rupiah, units on hand.
+type SkuSpec = (&'static str, i64, i64);
+/// A product of the demo: title, category, SKUs.
+type ProductSpec = (&'static str, Category, &'static [SkuSpec]);
+
 struct MerchantSpec {
     name: &'static str,
     origin: Origin,
     province: &'static str,
     nib: Option<&'static str>,
-    products: &'static [(&'static str, Category, &'static [(&'static str, i64, i64)])],
+    products: &'static [ProductSpec],
 }
 
 const MERCHANTS: &[MerchantSpec] = &[

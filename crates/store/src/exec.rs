@@ -259,10 +259,10 @@ async fn run_unit<T>(
         }
         (_, idem) => (None, idem),
     };
-    if let Some((scope, key, response)) = success {
-        if let Err(error) = idempotency::complete(conn, &scope, &key, &response).await {
-            outcome = Err(error);
-        }
+    if let Some((scope, key, response)) = success
+        && let Err(error) = idempotency::complete(conn, &scope, &key, &response).await
+    {
+        outcome = Err(error);
     }
     match outcome {
         Ok(value) => {
@@ -272,12 +272,10 @@ async fn run_unit<T>(
         Err(error) => {
             q("ROLLBACK TO SAVEPOINT unit").execute(conn).await?;
             q("RELEASE SAVEPOINT unit").execute(conn).await?;
-            if let Some(idem) = idem {
-                if let Some(response) = (idem.render)(Err(&error)) {
-                    idempotency::complete(conn, &idem.scope, &idem.key, &response)
-                        .await
-                        .map_err(unit_error)?;
-                }
+            if let Some(idem) = idem
+                && let Some(response) = (idem.render)(Err(&error))
+            {
+                idempotency::complete(conn, &idem.scope, &idem.key, &response).await.map_err(unit_error)?;
             }
             Ok(Err(error))
         }

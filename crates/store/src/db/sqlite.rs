@@ -75,7 +75,7 @@ impl SqliteConn {
                 Value::Text(v) => statement.raw_bind_parameter(position, v)?,
             }
         }
-        let columns: Arc<[String]> = statement.column_names().into_iter().map(str::to_owned).collect();
+        let columns: Arc<[String]> = statement.column_names().map(str::to_owned).collect();
         let mut rows = Vec::new();
         let mut raw = statement.raw_query();
         while let Some(row) = raw.next()? {

@@ -1,0 +1,444 @@
+//! The harness of the black-box HTTP tests: a real server on a random port over a fresh store
+//! (SQLite, or PostgreSQL when `JEMBATAN_TEST_DATABASE_URL` is set), a plain HTTP/1.1 client,
+//! and the few story-level helpers (a merchant, a product, a checkout) that let each test read
+//! like what its user does.
+//!
+//! Everything goes over the socket; the core is touched only to issue tokens (there is no HTTP
+//! route for that) and the database only to take snapshots that prove a refused request left
+//! no trace.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use jembatan_api::{ApiLimits, AppState};
+use jembatan_core::{Core, SystemClock};
+use jembatan_domain::{Channel, MerchantId, Principal, TypedId};
+use jembatan_store::testing::{TestStore, fresh_store};
+use jembatan_store::{Store, q};
+use serde_json::{Value, json};
+
+pub const PROBLEM_BASE: &str = "https://jembatan.dev/problems/";
+pub const BUYER_ID: &str = "buyer-8f2c";
+pub const RECIPIENT_NAME: &str = "Siti Rahayu";
+pub const PHONE: &str = "081234567890";
+pub const PHONE_E164: &str = "+6281234567890";
+pub const STREET: &str = "Jl. Braga No. 12";
+pub const POSTAL_CODE: &str = "40111";
+
+/// A running server with its store and one token of every fixed role.
+pub struct App {
+    pub core: Core,
+    pub operator: String,
+    pub regulator: String,
+    pub provider: String,
+    pub social: String,
+    pub marketplace: String,
+    address: SocketAddr,
+    client: Client<HttpConnector, Full<Bytes>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    test_store: TestStore,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl App {
+    pub async fn start() -> App {
+        let test_store = fresh_store().await.expect("a fresh store");
+        let core = Core::new(test_store.store.clone(), Arc::new(SystemClock));
+        let state = AppState::new(core.clone(), ApiLimits::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
+        let address = listener.local_addr().expect("bound address");
+        let server = tokio::spawn(jembatan_api::serve(listener, state, std::future::pending()));
+        // A connection per request: a test that sends a refused body must not poison the next
+        // request with a half-read keep-alive connection.
+        let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build_http();
+        App {
+            operator: issue(&core, Principal::Operator).await,
+            regulator: issue(&core, Principal::Regulator).await,
+            provider: issue(&core, Principal::Provider).await,
+            social: issue(&core, Principal::Channel(Channel::Social)).await,
+            marketplace: issue(&core, Principal::Channel(Channel::Marketplace)).await,
+            core,
+            address,
+            client,
+            server,
+            test_store,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.test_store.store
+    }
+
+    /// Issues a bearer token for `subject`, as `jembatan token issue` does.
+    pub async fn token_for(&self, subject: Principal) -> String {
+        issue(&self.core, subject).await
+    }
+
+    pub fn call(&self, method: Method, path: &str) -> Call<'_> {
+        Call { app: self, method, path: path.to_owned(), headers: Vec::new(), body: None }
+    }
+
+    pub fn get(&self, path: &str) -> Call<'_> {
+        self.call(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> Call<'_> {
+        self.call(Method::POST, path)
+    }
+
+    pub fn put(&self, path: &str) -> Call<'_> {
+        self.call(Method::PUT, path)
+    }
+
+    // ----- story helpers -----
+
+    /// The operator registers a local merchant; the merchant gets a token of its own.
+    pub async fn new_merchant(&self, name: &str) -> Merchant {
+        let body = json!({"name": name, "origin": "local", "province": "Jawa Barat", "nib": "9120001234567"});
+        let reply = self.post("/v1/merchants").token(&self.operator).json(&body).send().await;
+        let merchant = reply.expect(StatusCode::CREATED).json();
+        let id = text(&merchant["id"]);
+        let merchant_id = MerchantId::parse(&id).expect("a merchant id");
+        let token = self.token_for(Principal::Merchant(merchant_id)).await;
+        Merchant { id, token }
+    }
+
+    /// The merchant lists a product with one SKU per `(code, price_rupiah, stock)`.
+    pub async fn list_product(&self, merchant: &Merchant, skus: &[(&str, i64, i64)]) -> Product {
+        let reply = self
+            .post(&format!("/v1/merchants/{}/products", merchant.id))
+            .token(&merchant.token)
+            .json(&product_body(skus))
+            .send()
+            .await;
+        let product = reply.expect(StatusCode::CREATED).json();
+        let sku_ids = product["skus"].as_array().expect("skus").iter().map(|s| text(&s["id"])).collect();
+        Product { id: text(&product["id"]), sku_ids }
+    }
+
+    /// A channel checks out `(sku_id, quantity)` lines for the standard buyer.
+    pub async fn checkout(&self, channel_token: &str, items: &[(&str, i64)]) -> Value {
+        self.post("/v1/checkouts")
+            .token(channel_token)
+            .json(&checkout_body(items))
+            .send()
+            .await
+            .expect(StatusCode::CREATED)
+            .json()
+    }
+
+    /// The payment provider reports the checkout paid.
+    pub async fn pay(&self, checkout_id: &str) -> Value {
+        self.post(&format!("/v1/checkouts/{checkout_id}/paid"))
+            .token(&self.provider)
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .json()
+    }
+
+    /// `action` (`ship`, `deliver`, `confirm`, `cancel`) on an order, by the holder of `token`.
+    pub async fn act(&self, token: &str, order_id: &str, action: &str) -> Reply {
+        self.post(&format!("/v1/orders/{order_id}/{action}")).token(token).send().await
+    }
+
+    /// A one-line order of `sku_id` through `channel_token`, brought (by the operator and the
+    /// provider) to `status`; returns its id.
+    pub async fn order_in(&self, channel_token: &str, sku_id: &str, status: &str) -> String {
+        let checkout = self.checkout(channel_token, &[(sku_id, 1)]).await;
+        let order_id = text(&checkout["orders"][0]["id"]);
+        let path: &[&str] = match status {
+            "awaiting_payment" => &[],
+            "paid" => &["pay"],
+            "shipped" => &["pay", "ship"],
+            "delivered" => &["pay", "ship", "deliver"],
+            "completed" => &["pay", "ship", "deliver", "confirm"],
+            "cancelled" => &["cancel"],
+            other => panic!("no way to an order that is {other}"),
+        };
+        for step in path {
+            if *step == "pay" {
+                self.pay(&text(&checkout["id"])).await;
+            } else {
+                self.act(&self.operator, &order_id, step).await.expect(StatusCode::OK);
+            }
+        }
+        assert_eq!(self.order(&order_id).await["status"], status);
+        order_id
+    }
+
+    /// The operator's view of an order.
+    pub async fn order(&self, order_id: &str) -> Value {
+        self.get(&format!("/v1/orders/{order_id}"))
+            .token(&self.operator)
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .json()
+    }
+
+    /// The operator's view of a SKU.
+    pub async fn sku(&self, sku_id: &str) -> Value {
+        self.get(&format!("/v1/skus/{sku_id}"))
+            .token(&self.operator)
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .json()
+    }
+
+    // ----- database snapshots -----
+
+    /// Every row of every table a request could change, as text, plus the journal counts.
+    pub async fn snapshot(&self) -> Snapshot {
+        const TABLES: &[(&str, &[&str])] = &[
+            ("merchants", &["merchant_id", "name", "origin", "province", "nib", "created_at_ms"]),
+            ("products", &["merchant_id", "product_id", "title", "category", "created_at_ms"]),
+            (
+                "skus",
+                &[
+                    "merchant_id",
+                    "sku_id",
+                    "product_id",
+                    "code",
+                    "price_idr",
+                    "stock_on_hand",
+                    "stock_reserved",
+                ],
+            ),
+            (
+                "checkouts",
+                &["checkout_id", "channel", "buyer_id", "payment_method", "total_idr", "orders_count"],
+            ),
+            (
+                "orders",
+                &[
+                    "merchant_id",
+                    "order_id",
+                    "checkout_id",
+                    "status",
+                    "total_idr",
+                    "updated_at_ms",
+                    "version",
+                ],
+            ),
+            ("order_lines", &["merchant_id", "order_id", "line_no", "sku_id", "quantity", "line_total_idr"]),
+            ("outbox", &["event_id", "event_type", "entity_id"]),
+            ("audit_log", &["audit_id", "actor_role", "action", "entity_id"]),
+            ("idempotency_keys", &["scope", "idem_key", "state", "status_code"]),
+            ("api_tokens", &["token_id", "role", "subject", "revoked_at_ms"]),
+        ];
+        let queries: Vec<(&'static str, String)> = TABLES
+            .iter()
+            .map(|(table, columns)| {
+                let row = columns
+                    .iter()
+                    .map(|c| format!("COALESCE(CAST({c} AS TEXT), '-')"))
+                    .collect::<Vec<_>>()
+                    .join(" || '|' || ");
+                (*table, format!("SELECT {row} AS r FROM {table} ORDER BY r"))
+            })
+            .collect();
+        let tables = self
+            .store()
+            .read(move |conn| {
+                Box::pin(async move {
+                    let mut tables = BTreeMap::new();
+                    for (table, sql) in queries {
+                        let rows = q(sql).fetch_all(&mut *conn).await?;
+                        let rows = rows.iter().map(|r| r.text("r")).collect::<Result<Vec<_>, _>>()?;
+                        tables.insert(table, rows);
+                    }
+                    Ok(tables)
+                })
+            })
+            .await
+            .expect("snapshot of the tables");
+        let journal = jembatan_store::journal::counts(self.store()).await.expect("journal counts");
+        Snapshot { journal, tables }
+    }
+
+    /// Fails naming `case` and the tables that differ if anything changed since `before`.
+    pub async fn assert_unchanged(&self, before: &Snapshot, case: &str) {
+        let after = self.snapshot().await;
+        assert_eq!(after.journal, before.journal, "{case}: journal (outbox, audit) counts changed");
+        for (table, rows) in &before.tables {
+            assert_eq!(&after.tables[table], rows, "{case}: table `{table}` changed");
+        }
+    }
+}
+
+async fn issue(core: &Core, subject: Principal) -> String {
+    let (secret, _) =
+        core.issue_token(&Principal::Operator, subject, "http test").await.expect("issue a token");
+    secret
+}
+
+/// The database as the tests compare it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// (outbox events, audit entries)
+    pub journal: (i64, i64),
+    pub tables: BTreeMap<&'static str, Vec<String>>,
+}
+
+pub struct Merchant {
+    pub id: String,
+    pub token: String,
+}
+
+pub struct Product {
+    pub id: String,
+    pub sku_ids: Vec<String>,
+}
+
+pub fn product_body(skus: &[(&str, i64, i64)]) -> Value {
+    let skus: Vec<Value> = skus
+        .iter()
+        .map(|(code, price, stock)| {
+            json!({"code": code, "price": {"amount": price, "currency": "IDR"}, "stock": stock})
+        })
+        .collect();
+    json!({"title": "Kemeja Batik Pria Lengan Panjang", "category": "fashion", "skus": skus})
+}
+
+pub fn checkout_body(items: &[(&str, i64)]) -> Value {
+    let items: Vec<Value> =
+        items.iter().map(|(sku, quantity)| json!({"sku_id": sku, "quantity": quantity})).collect();
+    json!({
+        "buyer_id": BUYER_ID,
+        "items": items,
+        "shipping_address": {
+            "recipient_name": RECIPIENT_NAME,
+            "phone": PHONE,
+            "street": STREET,
+            "city": "Bandung",
+            "province": "Jawa Barat",
+            "postal_code": POSTAL_CODE,
+        },
+        "payment_method": "qris",
+    })
+}
+
+/// A JSON string value, or a failure saying what it was instead.
+pub fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_else(|| panic!("expected a string, got {value}")).to_owned()
+}
+
+/// One request being put together.
+pub struct Call<'a> {
+    app: &'a App,
+    method: Method,
+    path: String,
+    headers: Vec<(HeaderName, String)>,
+    body: Option<Vec<u8>>,
+}
+
+impl Call<'_> {
+    pub fn token(self, secret: &str) -> Self {
+        self.header(AUTHORIZATION, &format!("Bearer {secret}"))
+    }
+
+    pub fn idempotency_key(self, key: &str) -> Self {
+        self.header(HeaderName::from_static("idempotency-key"), key)
+    }
+
+    pub fn header(mut self, name: HeaderName, value: &str) -> Self {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+
+    pub fn json(self, value: &Value) -> Self {
+        self.raw("application/json", value.to_string().into_bytes())
+    }
+
+    /// A body sent exactly as given, with its content type.
+    pub fn raw(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self.header(CONTENT_TYPE, content_type)
+    }
+
+    pub async fn send(self) -> Reply {
+        let uri = format!("http://{}{}", self.app.address, self.path);
+        let mut request = Request::builder().method(self.method.clone()).uri(&uri);
+        for (name, value) in &self.headers {
+            request = request.header(name, HeaderValue::from_str(value).expect("header value"));
+        }
+        let body = Full::new(Bytes::from(self.body.unwrap_or_default()));
+        let request = request.body(body).expect("request");
+        let response = self.app.client.request(request).await.unwrap_or_else(|e| panic!("{uri}: {e:?}"));
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.expect("response body").to_bytes();
+        Reply { method: self.method, path: self.path, status, headers, body }
+    }
+}
+
+/// A response, with what was asked so that failures say which request it answered.
+pub struct Reply {
+    pub method: Method,
+    pub path: String,
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("a UTF-8 body")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("{} {}: body is not JSON ({e}): {}", self.method, self.path, self.text())
+        })
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// True when the server answered from its idempotency record.
+    pub fn replayed(&self) -> bool {
+        self.headers.get("idempotency-replayed").is_some_and(|v| v == "true")
+    }
+
+    /// Asserts the status, showing the body otherwise.
+    #[track_caller]
+    pub fn expect(self, status: StatusCode) -> Self {
+        assert_eq!(self.status, status, "{} {}: {}", self.method, self.path, self.text());
+        self
+    }
+
+    /// Asserts an RFC 9457 problem of `status` and stable kind `kind`; returns its document.
+    #[track_caller]
+    pub fn problem(&self, status: StatusCode, kind: &str) -> Value {
+        self.problem_in("", status, kind)
+    }
+
+    /// [`Reply::problem`], naming the `case` of a table of cases in its failure message.
+    #[track_caller]
+    pub fn problem_in(&self, case: &str, status: StatusCode, kind: &str) -> Value {
+        let what = format!("{case} {} {}: {}", self.method, self.path, self.text());
+        assert_eq!(self.status, status, "{what}");
+        assert_eq!(self.content_type(), "application/problem+json", "{what}");
+        let problem = self.json();
+        assert_eq!(problem["type"], format!("{PROBLEM_BASE}{kind}"), "{what}");
+        assert_eq!(problem["status"], status.as_u16(), "{what}");
+        assert!(problem["title"].is_string() && problem["detail"].is_string(), "{what}");
+        problem
+    }
+}

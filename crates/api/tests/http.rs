@@ -1,0 +1,968 @@
+//! Black-box scenarios of the HTTP API: each test starts the real server on a random port over
+//! a fresh database and talks to it over the socket, as a storefront, a merchant, the payment
+//! provider, the operator or the regulator would.
+//!
+//! A refused request must leave no trace: those tests compare a snapshot of every table and of
+//! the journal before and after. Where a refusal could pass for the wrong reason (a mistyped
+//! path also answers 404), the same request is then made by someone entitled to it and must
+//! succeed.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use common::*;
+use hyper::header::AUTHORIZATION;
+use hyper::{Method, StatusCode};
+use jembatan_domain::{CheckoutId, MerchantId, OrderId, ProductId, SkuId};
+use jembatan_store::new_id;
+use serde_json::{Value, json};
+
+/// One request of a table of cases.
+struct Attempt {
+    case: &'static str,
+    method: Method,
+    path: String,
+    body: Option<Value>,
+}
+
+impl Attempt {
+    fn new(case: &'static str, method: Method, path: String, body: Option<Value>) -> Attempt {
+        Attempt { case, method, path, body }
+    }
+
+    async fn send(&self, app: &App, token: &str) -> Reply {
+        let call = app.call(self.method.clone(), &self.path).token(token);
+        match &self.body {
+            Some(body) => call.json(body).send().await,
+            None => call.send().await,
+        }
+    }
+}
+
+// ----- tenancy -----
+
+#[tokio::test]
+async fn a_merchant_token_reaches_no_object_of_another_merchant() {
+    let app = App::start().await;
+    let a = app.new_merchant("Toko Batik Sari").await;
+    let b = app.new_merchant("Kopi Gayo Aceh").await;
+    app.list_product(&a, &[("BATIK-M", 149_000, 5)]).await;
+    let b_product = app.list_product(&b, &[("KOPI-250", 85_000, 10)]).await;
+    let b_sku = b_product.sku_ids[0].clone();
+    // B's orders, each in the state where the action tried on it would be legal for B.
+    let to_ship = app.order_in(&app.social, &b_sku, "paid").await;
+    let to_cancel = app.order_in(&app.social, &b_sku, "paid").await;
+    let to_deliver = app.order_in(&app.social, &b_sku, "shipped").await;
+    let to_confirm = app.order_in(&app.social, &b_sku, "delivered").await;
+
+    let attempts = [
+        Attempt::new("read merchant B", Method::GET, format!("/v1/merchants/{}", b.id), None),
+        Attempt::new(
+            "list a product for B",
+            Method::POST,
+            format!("/v1/merchants/{}/products", b.id),
+            Some(product_body(&[("SELUNDUP-1", 1_000, 3)])),
+        ),
+        Attempt::new("read B's product", Method::GET, format!("/v1/products/{}", b_product.id), None),
+        Attempt::new("read B's SKU", Method::GET, format!("/v1/skus/{b_sku}"), None),
+        Attempt::new(
+            "set B's stock",
+            Method::PUT,
+            format!("/v1/skus/{b_sku}/stock"),
+            Some(json!({"stock_on_hand": 99})),
+        ),
+        Attempt::new("read B's order", Method::GET, format!("/v1/orders/{to_ship}"), None),
+        Attempt::new("list B's orders", Method::GET, format!("/v1/merchants/{}/orders", b.id), None),
+        Attempt::new("ship B's order", Method::POST, format!("/v1/orders/{to_ship}/ship"), None),
+        Attempt::new("deliver B's order", Method::POST, format!("/v1/orders/{to_deliver}/deliver"), None),
+        Attempt::new("cancel B's order", Method::POST, format!("/v1/orders/{to_cancel}/cancel"), None),
+        Attempt::new("confirm B's order", Method::POST, format!("/v1/orders/{to_confirm}/confirm"), None),
+    ];
+    // Ids of the same kinds that never existed: A must not be able to tell B's objects from them.
+    let ghosts: BTreeMap<String, String> = [
+        (b.id.clone(), new_id::<MerchantId>().to_string()),
+        (b_product.id.clone(), new_id::<ProductId>().to_string()),
+        (b_sku.clone(), new_id::<SkuId>().to_string()),
+        (to_ship.clone(), new_id::<OrderId>().to_string()),
+        (to_cancel.clone(), new_id::<OrderId>().to_string()),
+        (to_deliver.clone(), new_id::<OrderId>().to_string()),
+        (to_confirm.clone(), new_id::<OrderId>().to_string()),
+    ]
+    .into();
+
+    let b_stock_before = app.sku(&b_sku).await;
+    let before = app.snapshot().await;
+    for attempt in &attempts {
+        let reply = attempt.send(&app, &a.token).await;
+        let hidden = reply.problem_in(attempt.case, StatusCode::NOT_FOUND, "not-found");
+        app.assert_unchanged(&before, attempt.case).await;
+
+        let mut ghost =
+            Attempt::new(attempt.case, attempt.method.clone(), attempt.path.clone(), attempt.body.clone());
+        for (real, fake) in &ghosts {
+            ghost.path = ghost.path.replace(real, fake);
+        }
+        assert_ne!(ghost.path, attempt.path, "{}: no id to replace", attempt.case);
+        let missing =
+            ghost.send(&app, &a.token).await.problem_in(attempt.case, StatusCode::NOT_FOUND, "not-found");
+        assert_eq!(
+            hidden, missing,
+            "{}: B's object is told apart from one that does not exist",
+            attempt.case
+        );
+    }
+    assert_eq!(app.sku(&b_sku).await, b_stock_before, "B's stock");
+    for (order, status) in
+        [(&to_ship, "paid"), (&to_cancel, "paid"), (&to_deliver, "shipped"), (&to_confirm, "delivered")]
+    {
+        assert_eq!(app.order(order).await["status"], status, "B's order {order}");
+    }
+
+    // The same requests are B's (or, to confirm receipt, the buyer's channel's) to make.
+    for attempt in &attempts {
+        let owner = if attempt.path.ends_with("/confirm") { &app.social } else { &b.token };
+        let reply = attempt.send(&app, owner).await;
+        assert!(
+            reply.status.is_success(),
+            "{}, by its owner: {} {}",
+            attempt.case,
+            reply.status,
+            reply.text()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_channel_token_reaches_no_order_of_the_other_channel() {
+    let app = App::start().await;
+    let merchant = app.new_merchant("Toko Batik Sari").await;
+    let sku = app.list_product(&merchant, &[("BATIK-M", 149_000, 5)]).await.sku_ids[0].clone();
+    let social_order = app.order_in(&app.social, &sku, "awaiting_payment").await;
+    let delivered = app.order_in(&app.social, &sku, "delivered").await;
+
+    let attempts = [
+        Attempt::new("read", Method::GET, format!("/v1/orders/{social_order}"), None),
+        Attempt::new("cancel", Method::POST, format!("/v1/orders/{social_order}/cancel"), None),
+        Attempt::new("confirm", Method::POST, format!("/v1/orders/{delivered}/confirm"), None),
+    ];
+    let before = app.snapshot().await;
+    for attempt in &attempts {
+        let hidden = attempt.send(&app, &app.marketplace).await.problem_in(
+            attempt.case,
+            StatusCode::NOT_FOUND,
+            "not-found",
+        );
+        app.assert_unchanged(&before, attempt.case).await;
+        let ghost_path = attempt.path.replace(&social_order, &new_id::<OrderId>().to_string());
+        let ghost_path = ghost_path.replace(&delivered, &new_id::<OrderId>().to_string());
+        let ghost = Attempt::new(attempt.case, attempt.method.clone(), ghost_path, None);
+        let missing = ghost.send(&app, &app.marketplace).await.problem_in(
+            attempt.case,
+            StatusCode::NOT_FOUND,
+            "not-found",
+        );
+        assert_eq!(hidden, missing, "{}: the social order is told apart from none", attempt.case);
+    }
+    for attempt in &attempts {
+        let reply = attempt.send(&app, &app.social).await;
+        assert!(reply.status.is_success(), "{}, by the social channel: {}", attempt.case, reply.text());
+    }
+    assert_eq!(app.order(&social_order).await["status"], "cancelled");
+    assert_eq!(app.order(&delivered).await["status"], "completed");
+}
+
+// ----- the regulator -----
+
+#[tokio::test]
+async fn the_regulator_is_refused_every_write_the_api_document_lists() {
+    let app = App::start().await;
+    let merchant = app.new_merchant("Toko Batik Sari").await;
+    let sku = app.list_product(&merchant, &[("BATIK-M", 149_000, 20)]).await.sku_ids[0].clone();
+    let unpaid = app.checkout(&app.social, &[(&sku, 1)]).await;
+    let unpaid_checkout = text(&unpaid["id"]);
+    let unpaid_order = text(&unpaid["orders"][0]["id"]);
+    let paid = app.order_in(&app.social, &sku, "paid").await;
+    let shipped = app.order_in(&app.social, &sku, "shipped").await;
+    let delivered = app.order_in(&app.social, &sku, "delivered").await;
+
+    let document = app.get("/openapi.json").send().await.expect(StatusCode::OK).json();
+    let mut writes = Vec::new();
+    for (template, operations) in document["paths"].as_object().expect("paths") {
+        for method in operations.as_object().expect("path item").keys() {
+            if ["post", "put", "patch", "delete"].contains(&method.as_str()) {
+                writes.push((method.to_uppercase(), template.clone()));
+            }
+        }
+    }
+    assert!(writes.len() >= 9, "the document lists only {writes:?}");
+
+    let before = app.snapshot().await;
+    let mut controls = Vec::new();
+    for (method, template) in &writes {
+        // A valid request with real ids, on an object in the state where it would succeed.
+        let (path, body, entitled) = match template.as_str() {
+            "/v1/merchants" => (
+                template.clone(),
+                Some(
+                    json!({"name": "Toko Baru", "origin": "local", "province": "Bali", "nib": "9120001234567"}),
+                ),
+                &app.operator,
+            ),
+            "/v1/merchants/{merchant_id}/products" => (
+                template.replace("{merchant_id}", &merchant.id),
+                Some(product_body(&[("BARU-1", 10_000, 3)])),
+                &app.operator,
+            ),
+            "/v1/skus/{sku_id}/stock" => {
+                (template.replace("{sku_id}", &sku), Some(json!({"stock_on_hand": 40})), &app.operator)
+            }
+            "/v1/checkouts" => (template.clone(), Some(checkout_body(&[(&sku, 1)])), &app.social),
+            "/v1/checkouts/{checkout_id}/paid" => {
+                (template.replace("{checkout_id}", &unpaid_checkout), None, &app.provider)
+            }
+            "/v1/orders/{order_id}/ship" => (template.replace("{order_id}", &paid), None, &app.operator),
+            "/v1/orders/{order_id}/deliver" => {
+                (template.replace("{order_id}", &shipped), None, &app.operator)
+            }
+            "/v1/orders/{order_id}/confirm" => {
+                (template.replace("{order_id}", &delivered), None, &app.operator)
+            }
+            "/v1/orders/{order_id}/cancel" => {
+                (template.replace("{order_id}", &unpaid_order), None, &app.operator)
+            }
+            other => panic!("{method} {other} is new: give the regulator test a valid request for it"),
+        };
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let case = format!("{method} {path}");
+        let call = app.call(method.clone(), &path).token(&app.regulator).idempotency_key("regulator-1");
+        let reply = match &body {
+            Some(body) => call.json(body).send().await,
+            None => call.send().await,
+        };
+        let problem = reply.problem_in(&case, StatusCode::FORBIDDEN, "forbidden");
+        assert!(text(&problem["type"]).ends_with("/forbidden"));
+        app.assert_unchanged(&before, &case).await;
+        let attempt = Attempt::new("the regulator's write, by whoever may make it", method, path, body);
+        controls.push((attempt, entitled.clone()));
+    }
+
+    // Each of those requests goes through for whoever is entitled to it.
+    for (attempt, entitled) in &controls {
+        let reply = attempt.send(&app, entitled).await;
+        assert!(
+            reply.status.is_success(),
+            "{} {}: {} {}",
+            attempt.method,
+            attempt.path,
+            reply.status,
+            reply.text()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_regulator_reads_orders_with_personal_data_masked() {
+    let app = App::start().await;
+    let merchant = app.new_merchant("Toko Batik Sari").await;
+    let sku = app.list_product(&merchant, &[("BATIK-M", 149_000, 5)]).await.sku_ids[0].clone();
+    let order_id = app.order_in(&app.social, &sku, "paid").await;
+    let personal = [RECIPIENT_NAME, PHONE_E164, STREET, BUYER_ID];
+
+    let one = format!("/v1/orders/{order_id}");
+    let list = format!("/v1/merchants/{}/orders", merchant.id);
+    let regulator_one = app.get(&one).token(&app.regulator).send().await.expect(StatusCode::OK);
+    let regulator_list = app.get(&list).token(&app.regulator).send().await.expect(StatusCode::OK);
+    let listed = regulator_list.json()["orders"][0].clone();
+    for (view, order) in [("one order", regulator_one.json()), ("order list", listed)] {
+        assert_eq!(order["id"], order_id.as_str(), "{view}");
+        assert_eq!(order["status"], "paid", "{view}: the regulator still sees the business facts");
+        let address = &order["shipping_address"];
+        for (field, original) in [
+            (&address["recipient_name"], RECIPIENT_NAME),
+            (&address["phone"], PHONE_E164),
+            (&address["street"], STREET),
+            (&address["postal_code"], POSTAL_CODE),
+            (&order["buyer_id"], BUYER_ID),
+        ] {
+            let shown = text(field);
+            assert!(
+                !shown.is_empty() && shown != original,
+                "{view}: `{original}` shown to the regulator as `{shown}`"
+            );
+        }
+    }
+    for reply in [&regulator_one, &regulator_list] {
+        for original in personal {
+            assert!(!reply.text().contains(original), "{}: `{original}` leaks: {}", reply.path, reply.text());
+        }
+    }
+
+    let operator_one = app.get(&one).token(&app.operator).send().await.expect(StatusCode::OK).json();
+    let operator_list = app.get(&list).token(&app.operator).send().await.expect(StatusCode::OK).json();
+    for order in [&operator_one, &operator_list["orders"][0]] {
+        let address = &order["shipping_address"];
+        assert_eq!(address["recipient_name"], RECIPIENT_NAME);
+        assert_eq!(address["phone"], PHONE_E164);
+        assert_eq!(address["street"], STREET);
+        assert_eq!(address["postal_code"], POSTAL_CODE);
+        assert_eq!(order["buyer_id"], BUYER_ID);
+    }
+}
+
+// ----- bad input -----
+
+#[tokio::test]
+async fn bad_requests_get_a_stable_problem_type_and_change_nothing() {
+    let app = App::start().await;
+    let a = app.new_merchant("Toko Batik Sari").await;
+    let b = app.new_merchant("Kopi Gayo Aceh").await;
+    let sku = app.list_product(&a, &[("BATIK-M", 149_000, 5)]).await.sku_ids[0].clone();
+    let b_sku = app.list_product(&b, &[("KOPI-250", 85_000, 10)]).await.sku_ids[0].clone();
+    let unpaid = app.order_in(&app.social, &b_sku, "awaiting_payment").await;
+    let shipped = app.order_in(&app.social, &b_sku, "shipped").await;
+    let ghost_sku = new_id::<SkuId>().to_string();
+    let orders_of_a = format!("/v1/merchants/{}/orders", a.id);
+    let unknown_token = format!("jbt_{}", "0".repeat(64));
+
+    let checkout = |items: &[(&str, i64)]| checkout_body(items);
+    let mut without_address = checkout(&[(&sku, 1)]);
+    without_address.as_object_mut().expect("object").remove("shipping_address");
+    let mut quantity_as_text = checkout(&[(&sku, 1)]);
+    quantity_as_text["items"][0]["quantity"] = json!("two");
+    let mut price_as_text = product_body(&[("BATIK-S", 1_000, 1)]);
+    price_as_text["skus"][0]["price"]["amount"] = json!("149000");
+    let padded = |body: &Value, bytes_total: usize| {
+        let mut text = body.to_string();
+        assert!(text.len() <= bytes_total);
+        text.push_str(&" ".repeat(bytes_total - text.len()));
+        text
+    };
+    let limit_bytes = jembatan_api::ApiLimits::default().body_bytes_max;
+    assert_eq!(limit_bytes, 64 * 1024);
+
+    use StatusCode as S;
+    let cases: Vec<(&str, Call<'_>, StatusCode, &str, Option<&str>)> = vec![
+        (
+            "unknown SKU",
+            app.post("/v1/checkouts").token(&app.social).json(&checkout(&[(&ghost_sku, 1)])),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("items.sku_id"),
+        ),
+        (
+            "malformed SKU id",
+            app.post("/v1/checkouts").token(&app.social).json(&checkout(&[("sku_nope", 1)])),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("items.sku_id"),
+        ),
+        (
+            "quantity 0",
+            app.post("/v1/checkouts").token(&app.social).json(&checkout(&[(&sku, 0)])),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("items.quantity"),
+        ),
+        (
+            "quantity 1001",
+            app.post("/v1/checkouts").token(&app.social).json(&checkout(&[(&sku, 1001)])),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("items.quantity"),
+        ),
+        (
+            "more than the stock",
+            app.post("/v1/checkouts").token(&app.social).json(&checkout(&[(&sku, 6)])),
+            S::CONFLICT,
+            "insufficient-stock",
+            None,
+        ),
+        (
+            // The first line can be reserved, the second cannot: neither may stay reserved.
+            "a cart whose second line is short of stock",
+            app.post("/v1/checkouts").token(&app.social).json(&checkout(&[(&sku, 1), (&b_sku, 100)])),
+            S::CONFLICT,
+            "insufficient-stock",
+            None,
+        ),
+        (
+            "a cart whose second line is not on sale",
+            app.post("/v1/checkouts").token(&app.social).json(&checkout(&[(&sku, 1), (&ghost_sku, 1)])),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("items.sku_id"),
+        ),
+        (
+            "no items",
+            app.post("/v1/checkouts").token(&app.social).json(&checkout(&[])),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("items"),
+        ),
+        (
+            "price 0",
+            app.post(&format!("/v1/merchants/{}/products", a.id))
+                .token(&a.token)
+                .json(&product_body(&[("BATIK-S", 0, 1)])),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("skus.price"),
+        ),
+        (
+            "negative price",
+            app.post(&format!("/v1/merchants/{}/products", a.id))
+                .token(&a.token)
+                .json(&product_body(&[("BATIK-S", -149_000, 1)])),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("skus.price"),
+        ),
+        (
+            "missing field",
+            app.post("/v1/checkouts").token(&app.social).json(&without_address),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            None,
+        ),
+        (
+            "missing everything",
+            app.post("/v1/merchants").token(&app.operator).json(&json!({})),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            None,
+        ),
+        (
+            "quantity as text",
+            app.post("/v1/checkouts").token(&app.social).json(&quantity_as_text),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            None,
+        ),
+        (
+            "price as text",
+            app.post(&format!("/v1/merchants/{}/products", a.id)).token(&a.token).json(&price_as_text),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            None,
+        ),
+        (
+            "stock as a list",
+            app.put(&format!("/v1/skus/{sku}/stock")).token(&a.token).json(&json!({"stock_on_hand": [7]})),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            None,
+        ),
+        (
+            "a body one byte over the limit",
+            app.post("/v1/checkouts")
+                .token(&app.social)
+                .raw("application/json", padded(&checkout(&[(&sku, 1)]), limit_bytes + 1)),
+            S::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            None,
+        ),
+        (
+            // At the limit the body is read and judged on its content.
+            "a body exactly at the limit",
+            app.post("/v1/checkouts")
+                .token(&app.social)
+                .raw("application/json", padded(&checkout(&[(&sku, 0)]), limit_bytes)),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("items.quantity"),
+        ),
+        (
+            "JSON sent as text/plain",
+            app.post("/v1/checkouts")
+                .token(&app.social)
+                .raw("text/plain", checkout(&[(&sku, 1)]).to_string()),
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            None,
+        ),
+        (
+            "a form",
+            app.post("/v1/merchants")
+                .token(&app.operator)
+                .raw("application/x-www-form-urlencoded", "name=Toko&origin=local"),
+            S::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            None,
+        ),
+        (
+            "malformed JSON",
+            app.post("/v1/checkouts").token(&app.social).raw("application/json", "{\"buyer_id\": \"b\",,}"),
+            S::BAD_REQUEST,
+            "malformed-json",
+            None,
+        ),
+        (
+            "truncated JSON",
+            app.post("/v1/checkouts")
+                .token(&app.social)
+                .raw("application/json", &checkout(&[(&sku, 1)]).to_string()[..40]),
+            S::BAD_REQUEST,
+            "malformed-json",
+            None,
+        ),
+        (
+            "a merchant setting another merchant's stock",
+            app.put(&format!("/v1/skus/{b_sku}/stock")).token(&a.token).json(&json!({"stock_on_hand": 99})),
+            S::NOT_FOUND,
+            "not-found",
+            None,
+        ),
+        (
+            "shipping an unpaid order",
+            app.post(&format!("/v1/orders/{unpaid}/ship")).token(&b.token),
+            S::CONFLICT,
+            "illegal-transition",
+            None,
+        ),
+        (
+            "cancelling a shipped order",
+            app.post(&format!("/v1/orders/{shipped}/cancel")).token(&b.token),
+            S::CONFLICT,
+            "illegal-transition",
+            None,
+        ),
+        (
+            "confirming an unpaid order",
+            app.post(&format!("/v1/orders/{unpaid}/confirm")).token(&app.social),
+            S::CONFLICT,
+            "illegal-transition",
+            None,
+        ),
+        (
+            "stock below the units reserved",
+            app.put(&format!("/v1/skus/{b_sku}/stock")).token(&b.token).json(&json!({"stock_on_hand": 0})),
+            S::CONFLICT,
+            "stock-below-reserved",
+            None,
+        ),
+        (
+            "page limit 0",
+            app.get(&format!("{orders_of_a}?limit=0")).token(&a.token),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("limit"),
+        ),
+        (
+            "page limit 101",
+            app.get(&format!("{orders_of_a}?limit=101")).token(&a.token),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("limit"),
+        ),
+        (
+            "page limit not a number",
+            app.get(&format!("{orders_of_a}?limit=ten")).token(&a.token),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            None,
+        ),
+        (
+            "bad cursor",
+            app.get(&format!("{orders_of_a}?cursor=page-2")).token(&a.token),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("cursor"),
+        ),
+        (
+            "cursor of another kind of id",
+            app.get(&format!("{orders_of_a}?cursor={}", new_id::<CheckoutId>())).token(&a.token),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("cursor"),
+        ),
+        (
+            "unknown status filter",
+            app.get(&format!("{orders_of_a}?status=lost")).token(&a.token),
+            S::UNPROCESSABLE_ENTITY,
+            "validation",
+            Some("status"),
+        ),
+        ("no token, reading", app.get(&orders_of_a), S::UNAUTHORIZED, "unauthenticated", None),
+        (
+            "no token, writing",
+            app.post("/v1/checkouts").json(&checkout(&[(&sku, 1)])),
+            S::UNAUTHORIZED,
+            "unauthenticated",
+            None,
+        ),
+        (
+            "unknown token",
+            app.post("/v1/checkouts").token(&unknown_token).json(&checkout(&[(&sku, 1)])),
+            S::UNAUTHORIZED,
+            "unauthenticated",
+            None,
+        ),
+        ("garbage token", app.get(&orders_of_a).token("let-me-in"), S::UNAUTHORIZED, "unauthenticated", None),
+        (
+            "a token without the Bearer scheme",
+            app.get(&orders_of_a).header(AUTHORIZATION, &a.token),
+            S::UNAUTHORIZED,
+            "unauthenticated",
+            None,
+        ),
+        (
+            "malformed order id",
+            app.get("/v1/orders/12345").token(&app.operator),
+            S::NOT_FOUND,
+            "not-found",
+            None,
+        ),
+        ("an unknown route", app.get("/v1/refunds").token(&app.operator), S::NOT_FOUND, "not-found", None),
+    ];
+
+    let before = app.snapshot().await;
+    for (case, call, status, kind, field) in cases {
+        let problem = call.send().await.problem_in(case, status, kind);
+        if let Some(field) = field {
+            assert_eq!(problem["field"], field, "{case}: {problem}");
+        }
+        app.assert_unchanged(&before, case).await;
+    }
+
+    // The refusals were about the requests, not the data: the valid neighbours of those
+    // requests go through.
+    let all_stock = app.checkout(&app.social, &[(&sku, 5)]).await;
+    assert_eq!(all_stock["orders"].as_array().expect("orders").len(), 1);
+    assert_eq!(app.sku(&sku).await["stock_available"], 0);
+    app.post(&format!("/v1/merchants/{}/products", a.id))
+        .token(&a.token)
+        .json(&product_body(&[("BATIK-S", 1, 1)]))
+        .send()
+        .await
+        .expect(StatusCode::CREATED);
+    for limit in [1, 100] {
+        app.get(&format!("{orders_of_a}?limit={limit}")).token(&a.token).send().await.expect(StatusCode::OK);
+    }
+}
+
+// ----- idempotency keys -----
+
+#[tokio::test]
+async fn a_replayed_checkout_is_answered_byte_for_byte_and_reserves_stock_once() {
+    let app = App::start().await;
+    let merchant = app.new_merchant("Toko Batik Sari").await;
+    let sku = app.list_product(&merchant, &[("BATIK-M", 149_000, 10)]).await.sku_ids[0].clone();
+    let body = checkout_body(&[(&sku, 3)]);
+    let checkout = || app.post("/v1/checkouts").token(&app.social).idempotency_key("cart-7f3a").json(&body);
+
+    let first = checkout().send().await.expect(StatusCode::CREATED);
+    assert!(!first.replayed());
+    let again = checkout().send().await.expect(StatusCode::CREATED);
+    assert!(again.replayed(), "a replay says so");
+    assert_eq!(again.body, first.body, "a replay is the first response, byte for byte");
+    assert_eq!(again.content_type(), first.content_type());
+    assert_eq!(app.snapshot().await.tables["checkouts"].len(), 1);
+    assert_eq!(app.sku(&sku).await["stock_reserved"], 3, "stock reserved once");
+
+    let before = app.snapshot().await;
+    let other_body = checkout_body(&[(&sku, 4)]);
+    app.post("/v1/checkouts")
+        .token(&app.social)
+        .idempotency_key("cart-7f3a")
+        .json(&other_body)
+        .send()
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused");
+    app.assert_unchanged(&before, "the key with another body").await;
+
+    // Keys belong to their caller: the other channel's identical key is a new request.
+    let theirs = app
+        .post("/v1/checkouts")
+        .token(&app.marketplace)
+        .idempotency_key("cart-7f3a")
+        .json(&body)
+        .send()
+        .await
+        .expect(StatusCode::CREATED);
+    assert!(!theirs.replayed());
+    assert_ne!(theirs.json()["id"], first.json()["id"]);
+    assert_eq!(app.sku(&sku).await["stock_reserved"], 6);
+}
+
+#[tokio::test]
+async fn a_refused_checkout_is_replayed_as_refused() {
+    let app = App::start().await;
+    let merchant = app.new_merchant("Toko Batik Sari").await;
+    let sku = app.list_product(&merchant, &[("BATIK-M", 149_000, 2)]).await.sku_ids[0].clone();
+    let body = checkout_body(&[(&sku, 5)]);
+    let checkout = |key: &str| app.post("/v1/checkouts").token(&app.social).idempotency_key(key).json(&body);
+
+    let first = checkout("cart-9b1c").send().await;
+    first.problem(StatusCode::CONFLICT, "insufficient-stock");
+    assert!(!first.replayed());
+
+    // Now there is stock enough; the key still answers what it answered.
+    app.put(&format!("/v1/skus/{sku}/stock"))
+        .token(&merchant.token)
+        .json(&json!({"stock_on_hand": 50}))
+        .send()
+        .await
+        .expect(StatusCode::OK);
+    let before = app.snapshot().await;
+    let again = checkout("cart-9b1c").send().await;
+    again.problem(StatusCode::CONFLICT, "insufficient-stock");
+    assert!(again.replayed());
+    assert_eq!(again.body, first.body);
+    app.assert_unchanged(&before, "the replayed refusal").await;
+
+    // A new key is a new request, and it goes through.
+    checkout("cart-9b1d").send().await.expect(StatusCode::CREATED);
+    assert_eq!(app.sku(&sku).await["stock_reserved"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_duplicates_reserve_stock_once() {
+    const DUPLICATES: usize = 10;
+    let app = Arc::new(App::start().await);
+    let merchant = app.new_merchant("Toko Batik Sari").await;
+    let sku = app.list_product(&merchant, &[("BATIK-M", 149_000, 100)]).await.sku_ids[0].clone();
+    let body = checkout_body(&[(&sku, 2)]);
+
+    let start = Arc::new(tokio::sync::Barrier::new(DUPLICATES));
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..DUPLICATES {
+        let (app, body, start) = (app.clone(), body.clone(), start.clone());
+        requests.spawn(async move {
+            start.wait().await;
+            app.post("/v1/checkouts")
+                .token(&app.social)
+                .idempotency_key("cart-burst")
+                .json(&body)
+                .send()
+                .await
+        });
+    }
+    let replies = requests.join_all().await;
+
+    let originals: Vec<&Reply> =
+        replies.iter().filter(|r| r.status == StatusCode::CREATED && !r.replayed()).collect();
+    assert_eq!(originals.len(), 1, "exactly one request did the work");
+    let original = originals[0];
+    for reply in &replies {
+        match (reply.status, reply.replayed()) {
+            (StatusCode::CREATED, false) => {}
+            (StatusCode::CREATED, true) => assert_eq!(reply.body, original.body, "a replay is byte for byte"),
+            (StatusCode::CONFLICT, _) => {
+                reply.problem(StatusCode::CONFLICT, "idempotency-in-progress");
+            }
+            (status, _) => panic!("unexpected answer to a duplicate: {status} {}", reply.text()),
+        }
+    }
+    assert_eq!(app.snapshot().await.tables["checkouts"].len(), 1);
+    let stock = app.sku(&sku).await;
+    assert_eq!((stock["stock_on_hand"].clone(), stock["stock_reserved"].clone()), (json!(100), json!(2)));
+
+    // Once the work is done, the key answers with it.
+    let late =
+        app.post("/v1/checkouts").token(&app.social).idempotency_key("cart-burst").json(&body).send().await;
+    assert!(late.replayed());
+    assert_eq!(late.body, original.body);
+}
+
+// ----- the day of a marketplace -----
+
+#[tokio::test]
+async fn two_merchants_sell_one_cart_from_listing_to_completed_orders() {
+    let app = App::start().await;
+    let batik = app.new_merchant("Toko Batik Sari").await;
+    let kopi = app.new_merchant("Kopi Gayo Aceh").await;
+    let shirts =
+        app.list_product(&batik, &[("BATIK-M-BIRU", 149_000, 10), ("BATIK-L-BIRU", 159_000, 5)]).await;
+    let coffee = app.list_product(&kopi, &[("KOPI-250", 85_000, 20)]).await;
+    assert_eq!(shirts.sku_ids.len(), 2);
+    let (shirt, beans) = (shirts.sku_ids[0].clone(), coffee.sku_ids[0].clone());
+
+    // The social storefront checks out one cart holding both merchants' goods.
+    let checkout = app.checkout(&app.social, &[(&shirt, 2), (&beans, 3)]).await;
+    let orders = checkout["orders"].as_array().expect("orders").clone();
+    assert_eq!(orders.len(), 2, "one order per merchant");
+    assert_eq!(checkout["total"], json!({"amount": 2 * 149_000 + 3 * 85_000, "currency": "IDR"}));
+    assert_eq!(checkout["channel"], "social");
+    let order_of = |merchant: &Merchant| {
+        orders
+            .iter()
+            .find(|o| o["merchant_id"] == merchant.id.as_str())
+            .expect("an order per merchant")
+            .clone()
+    };
+    let (batik_order, kopi_order) = (order_of(&batik), order_of(&kopi));
+    assert_eq!(batik_order["total"], json!({"amount": 298_000, "currency": "IDR"}));
+    assert_eq!(kopi_order["total"], json!({"amount": 255_000, "currency": "IDR"}));
+    assert_eq!(kopi_order["lines"][0]["unit_price"], json!({"amount": 85_000, "currency": "IDR"}));
+    for order in &orders {
+        assert_eq!(order["status"], "awaiting_payment");
+    }
+    let stock = app.sku(&shirt).await;
+    assert_eq!((stock["stock_on_hand"].clone(), stock["stock_reserved"].clone()), (json!(10), json!(2)));
+
+    // The payment provider reports the whole cart paid.
+    let paid = app.pay(&text(&checkout["id"])).await;
+    for order in paid["orders"].as_array().expect("orders") {
+        assert_eq!(order["status"], "paid");
+    }
+
+    // Each merchant ships and delivers its own order; the buyer's channel confirms receipt.
+    for (merchant, order) in [(&batik, &batik_order), (&kopi, &kopi_order)] {
+        let id = text(&order["id"]);
+        let shipped = app.act(&merchant.token, &id, "ship").await.expect(StatusCode::OK).json();
+        assert_eq!(shipped["status"], "shipped");
+        let delivered = app.act(&merchant.token, &id, "deliver").await.expect(StatusCode::OK).json();
+        assert_eq!(delivered["status"], "delivered");
+        let confirmed = app.act(&app.social, &id, "confirm").await.expect(StatusCode::OK).json();
+        assert_eq!(confirmed["status"], "completed");
+        let seen = app.get(&format!("/v1/orders/{id}")).token(&merchant.token).send().await;
+        assert_eq!(seen.expect(StatusCode::OK).json()["status"], "completed");
+    }
+
+    // Shipping sold the reserved units.
+    let stock = app.sku(&shirt).await;
+    assert_eq!((stock["stock_on_hand"].clone(), stock["stock_reserved"].clone()), (json!(8), json!(0)));
+    let stock = app.sku(&beans).await;
+    assert_eq!((stock["stock_on_hand"].clone(), stock["stock_reserved"].clone()), (json!(17), json!(0)));
+    let untouched = app.sku(&shirts.sku_ids[1]).await;
+    assert_eq!(
+        (untouched["stock_on_hand"].clone(), untouched["stock_reserved"].clone()),
+        (json!(5), json!(0))
+    );
+
+    let listed = app.get(&format!("/v1/merchants/{}/orders", kopi.id)).token(&kopi.token).send().await;
+    let listed = listed.expect(StatusCode::OK).json();
+    assert_eq!(listed["orders"].as_array().expect("orders").len(), 1);
+    assert_eq!(listed["orders"][0]["id"], kopi_order["id"]);
+    assert_eq!(listed["orders"][0]["status"], "completed");
+}
+
+#[tokio::test]
+async fn a_merchants_orders_page_without_gaps_or_duplicates() {
+    const ORDERS: usize = 7;
+    let app = App::start().await;
+    let merchant = app.new_merchant("Kopi Gayo Aceh").await;
+    let other = app.new_merchant("Toko Batik Sari").await;
+    let sku = app.list_product(&merchant, &[("KOPI-250", 85_000, 100)]).await.sku_ids[0].clone();
+    let other_sku = app.list_product(&other, &[("BATIK-M", 149_000, 100)]).await.sku_ids[0].clone();
+    let mut created = BTreeSet::new();
+    let mut paid = String::new();
+    for n in 0..ORDERS {
+        let status = if n == 3 { "paid" } else { "awaiting_payment" };
+        let id = app.order_in(&app.marketplace, &sku, status).await;
+        if n == 3 {
+            paid = id.clone();
+        }
+        created.insert(id);
+        // Another merchant's orders interleave and must never show up.
+        app.order_in(&app.social, &other_sku, "awaiting_payment").await;
+    }
+
+    let list = format!("/v1/merchants/{}/orders", merchant.id);
+    let walk = |limit: usize| {
+        let (app, list, token) = (&app, list.clone(), merchant.token.clone());
+        async move {
+            let mut pages: Vec<Vec<String>> = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let path = match &cursor {
+                    Some(cursor) => format!("{list}?limit={limit}&cursor={cursor}"),
+                    None => format!("{list}?limit={limit}"),
+                };
+                let page = app.get(&path).token(&token).send().await.expect(StatusCode::OK).json();
+                pages.push(
+                    page["orders"].as_array().expect("orders").iter().map(|o| text(&o["id"])).collect(),
+                );
+                assert!(pages.len() <= ORDERS + 1, "the walk does not end");
+                match &page["next_cursor"] {
+                    Value::Null => break,
+                    next => cursor = Some(text(next)),
+                }
+            }
+            pages
+        }
+    };
+
+    for (limit, sizes) in [(3, vec![3, 3, 1]), (7, vec![7]), (1, vec![1; 7]), (100, vec![7])] {
+        let pages = walk(limit).await;
+        assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), sizes, "page sizes at limit {limit}");
+        let seen: Vec<String> = pages.into_iter().flatten().collect();
+        let unique: BTreeSet<String> = seen.iter().cloned().collect();
+        assert_eq!(unique.len(), seen.len(), "an order shows up twice at limit {limit}");
+        assert_eq!(unique, created, "orders missing or foreign at limit {limit}");
+        let mut newest_first = seen.clone();
+        newest_first.sort_by(|x, y| y.cmp(x));
+        assert_eq!(seen, newest_first, "newest first at limit {limit}");
+    }
+
+    let default_page = app.get(&list).token(&merchant.token).send().await.expect(StatusCode::OK).json();
+    assert_eq!(default_page["orders"].as_array().expect("orders").len(), ORDERS);
+    assert_eq!(default_page["next_cursor"], Value::Null);
+    let only_paid = app.get(&format!("{list}?status=paid")).token(&merchant.token).send().await;
+    let only_paid = only_paid.expect(StatusCode::OK).json();
+    let ids: Vec<String> =
+        only_paid["orders"].as_array().expect("orders").iter().map(|o| text(&o["id"])).collect();
+    assert_eq!(ids, vec![paid]);
+}
+
+// ----- operations -----
+
+/// Every route of `routes.rs`, as the OpenAPI document must list it.
+const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/merchants"),
+    ("get", "/v1/merchants/{merchant_id}"),
+    ("post", "/v1/merchants/{merchant_id}/products"),
+    ("get", "/v1/products/{product_id}"),
+    ("get", "/v1/skus/{sku_id}"),
+    ("put", "/v1/skus/{sku_id}/stock"),
+    ("post", "/v1/checkouts"),
+    ("post", "/v1/checkouts/{checkout_id}/paid"),
+    ("get", "/v1/orders/{order_id}"),
+    ("get", "/v1/merchants/{merchant_id}/orders"),
+    ("post", "/v1/orders/{order_id}/ship"),
+    ("post", "/v1/orders/{order_id}/deliver"),
+    ("post", "/v1/orders/{order_id}/confirm"),
+    ("post", "/v1/orders/{order_id}/cancel"),
+    ("get", "/healthz"),
+    ("get", "/metrics"),
+];
+
+#[tokio::test]
+async fn health_metrics_and_the_api_document_are_served() {
+    let app = App::start().await;
+    let health = app.get("/healthz").send().await.expect(StatusCode::OK).json();
+    assert_eq!(health["status"], "ok");
+    let backend = format!("{:?}", app.store().backend()).to_lowercase();
+    assert_eq!(health["database"], backend.as_str());
+
+    let metrics = app.get("/metrics").send().await.expect(StatusCode::OK);
+    assert!(metrics.text().contains("jembatan_http_requests_total"), "{}", metrics.text());
+    assert!(
+        metrics.text().contains("route=\"/healthz\""),
+        "requests are counted per route: {}",
+        metrics.text()
+    );
+
+    let document = app.get("/openapi.json").send().await.expect(StatusCode::OK);
+    assert_eq!(document.content_type(), "application/json");
+    assert!(document.text().contains("\"openapi\": \"3.1"), "{}", &document.text()[..200]);
+    let document = document.json();
+    let mut listed = BTreeSet::new();
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for method in operations.as_object().expect("path item").keys() {
+            listed.insert((method.clone(), path.clone()));
+        }
+    }
+    let expected: BTreeSet<(String, String)> =
+        ROUTES.iter().map(|(method, path)| (method.to_string(), path.to_string())).collect();
+    assert_eq!(listed, expected, "the document lists exactly the routes");
+
+    // Every path written in routes.rs is in the table above, so a new route cannot slip past.
+    let source = include_str!("../src/routes.rs");
+    let in_source: BTreeSet<&str> =
+        source.split('"').skip(1).step_by(2).filter(|s| s.starts_with('/')).collect();
+    let in_table: BTreeSet<&str> = ROUTES.iter().map(|(_, path)| *path).collect();
+    assert_eq!(in_source, in_table, "routes.rs and this test's table of routes");
+}
