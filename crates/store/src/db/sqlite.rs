@@ -63,37 +63,46 @@ impl SqliteConn {
     }
 
     fn run(&mut self, sql: &str, params: Vec<Value>) -> Result<(u64, Vec<Row>), DbError> {
-        // SQLite numbers `$N` parameters by first appearance, not by N; `?N` means index N,
-        // which is what `$N` means to PostgreSQL. (No statement of ours has `$` in a literal.)
-        let sql = sql.replace('$', "?");
-        let mut statement = self.connection.prepare_cached(&sql)?;
-        for (index, value) in params.into_iter().enumerate() {
-            let position = index + 1;
-            match value {
-                Value::Null => statement.raw_bind_parameter(position, rusqlite::types::Null)?,
-                Value::Int(v) => statement.raw_bind_parameter(position, v)?,
-                Value::Text(v) => statement.raw_bind_parameter(position, v)?,
+        let mut statement = self.connection.prepare_cached(sql)?;
+        // SQLite numbers `$N` parameters by first appearance, not by N: ask it which `$N` each
+        // of its parameter slots is (PostgreSQL's meaning of `$N` is the index into `params`).
+        for slot in 1..=statement.parameter_count() {
+            let name = statement.parameter_name(slot).unwrap_or_default();
+            let index: usize = name
+                .strip_prefix('$')
+                .and_then(|n| n.parse().ok())
+                .filter(|n| (1..=params.len()).contains(n))
+                .ok_or_else(|| DbError::new(format!("parameter `{name}` has no value in: {sql}")))?;
+            match &params[index - 1] {
+                Value::Null => statement.raw_bind_parameter(slot, rusqlite::types::Null)?,
+                Value::Int(v) => statement.raw_bind_parameter(slot, v)?,
+                Value::Text(v) => statement.raw_bind_parameter(slot, v.as_str())?,
             }
         }
-        let columns: Arc<[String]> = statement.column_names().map(str::to_owned).collect();
+        let column_count = statement.column_count();
+        if column_count == 0 {
+            let changes = statement.raw_execute()?;
+            return Ok((changes as u64, Vec::new()));
+        }
+        let mut columns: Option<Arc<[String]>> = None;
         let mut rows = Vec::new();
         let mut raw = statement.raw_query();
         while let Some(row) = raw.next()? {
-            let mut values = Vec::with_capacity(columns.len());
-            for i in 0..columns.len() {
+            let names = columns.get_or_insert_with(|| {
+                (0..column_count).map(|i| row.as_ref().column_name(i).unwrap_or_default().to_owned()).collect()
+            });
+            let mut values = Vec::with_capacity(column_count);
+            for i in 0..column_count {
                 values.push(match row.get_ref(i)? {
                     ValueRef::Null => Value::Null,
                     ValueRef::Integer(v) => Value::Int(v),
                     ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
                     ValueRef::Real(_) | ValueRef::Blob(_) => {
-                        return Err(DbError::new(format!(
-                            "column `{}` holds a type the schema never uses",
-                            columns[i]
-                        )));
+                        return Err(DbError::new(format!("column `{}` holds a type the schema never uses", names[i])));
                     }
                 });
             }
-            rows.push(Row::new(columns.clone(), values));
+            rows.push(Row::new(names.clone(), values));
         }
         drop(raw);
         Ok((self.connection.changes(), rows))
