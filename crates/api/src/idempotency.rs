@@ -101,6 +101,7 @@ where
         )
         .into_response(),
         Ok(Claim::Fresh) => {
+            let fingerprint = fingerprint.clone();
             let slot: Slot = Arc::new(Mutex::new(None));
             let filled = slot.clone();
             let render = Box::new(move |outcome: Result<&T, &StoreError>| {
@@ -117,24 +118,24 @@ where
                 *filled.lock().expect("response slot") = Some(stored.clone());
                 Some(stored)
             });
-            let outcome = op(Some(Idem { scope: scope.clone(), key: key.clone(), render })).await;
+            let idem = Idem { scope: scope.clone(), key: key.clone(), fingerprint, now, render };
+            let outcome = op(Some(idem)).await;
             let stored = slot.lock().expect("response slot").take();
-            match (outcome, stored) {
-                (Ok(_), Some(stored)) => raw_response(success, stored.body),
-                (Ok(value), None) => raw_response(success, json(&to_wire(&value))),
-                (Err(_), Some(stored)) if stored.status >= 400 => raw_response(
-                    StatusCode::from_u16(stored.status).unwrap_or(StatusCode::CONFLICT),
-                    stored.body,
-                ),
-                (Err(error), _) => {
-                    // Refused before its unit ran, or failed on the server: nothing was stored,
-                    // so the key is free for a retry.
-                    if let Err(release) = state.core.store().release_idempotency_key(&scope, &key).await {
-                        tracing::warn!(error = %release, "could not release idempotency key");
-                    }
-                    Problem::from(error).into_response()
+            let (response, completed) = match (outcome, stored) {
+                (Ok(_), Some(stored)) => (raw_response(success, stored.body), true),
+                (Ok(value), None) => (raw_response(success, json(&to_wire(&value))), false),
+                (Err(_), Some(stored)) if stored.status >= 400 => {
+                    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::CONFLICT);
+                    (raw_response(status, stored.body), true)
                 }
+                // Refused before its unit ran, or failed on the server: nothing was stored, so
+                // the key is free for a retry.
+                (Err(error), _) => (Problem::from(error).into_response(), false),
+            };
+            if let Err(error) = state.core.store().end_idempotency_claim(&scope, &key, completed).await {
+                tracing::warn!(%error, "could not end the idempotency claim");
             }
+            response
         }
     }
 }

@@ -86,6 +86,9 @@ type Render<T> = Box<dyn FnOnce(Result<&T, &StoreError>) -> Option<StoredRespons
 pub struct Idem<T> {
     pub scope: String,
     pub key: String,
+    /// SHA-256 of the request, stored with the response.
+    pub fingerprint: String,
+    pub now: Timestamp,
     pub render: Render<T>,
 }
 
@@ -103,6 +106,8 @@ impl<T, F> Op<T> for F where
 type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// A unit for the writer thread: runs and says whether it broke the transaction.
 type Job = Box<dyn FnOnce(&mut SqliteConn) -> (Finish, bool) + Send>;
+/// (scope, key) → request fingerprint of the claims held in this process.
+pub(crate) type MemoryClaims = std::sync::Mutex<std::collections::HashMap<(String, String), String>>;
 
 #[derive(Clone)]
 pub struct Store {
@@ -116,6 +121,8 @@ enum Inner {
         readers: Readers,
         /// The checkpointer runs while this lives.
         _alive: Arc<()>,
+        /// Idempotency keys claimed by requests in progress (see `idempotency`).
+        claims: MemoryClaims,
     },
     Postgres {
         pool: PgPool,
@@ -159,13 +166,22 @@ impl Store {
             .map_err(|e| DbError::new(format!("cannot start the writer thread: {e}")))?;
         let alive = Arc::new(());
         crate::db::sqlite::start_checkpointer(&path, Arc::downgrade(&alive))?;
-        Ok(Store { inner: Arc::new(Inner::Sqlite { path, writer: sender, readers, _alive: alive }) })
+        let claims = MemoryClaims::default();
+        Ok(Store { inner: Arc::new(Inner::Sqlite { path, writer: sender, readers, _alive: alive, claims }) })
     }
 
     pub fn backend(&self) -> Backend {
         match &*self.inner {
             Inner::Sqlite { .. } => Backend::Sqlite,
             Inner::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// Where idempotency claims are held in memory (SQLite), if they are.
+    pub(crate) fn memory_claims(&self) -> Option<&MemoryClaims> {
+        match &*self.inner {
+            Inner::Sqlite { claims, .. } => Some(claims),
+            Inner::Postgres { .. } => None,
         }
     }
 
@@ -254,13 +270,13 @@ async fn run_unit<T>(
     // stored with its effects; if storing it fails, the unit fails.
     let (success, idem) = match (&outcome, idem) {
         (Ok(value), Some(idem)) => {
-            let (scope, key) = (idem.scope.clone(), idem.key.clone());
-            ((idem.render)(Ok(value)).map(|response| (scope, key, response)), None)
+            let Idem { scope, key, fingerprint, now, render } = idem;
+            (render(Ok(value)).map(|response| (scope, key, fingerprint, now, response)), None)
         }
         (_, idem) => (None, idem),
     };
-    if let Some((scope, key, response)) = success
-        && let Err(error) = idempotency::complete(conn, &scope, &key, &response).await
+    if let Some((scope, key, fingerprint, now, response)) = success
+        && let Err(error) = idempotency::complete(conn, &scope, &key, &fingerprint, now, &response).await
     {
         outcome = Err(error);
     }
@@ -275,7 +291,9 @@ async fn run_unit<T>(
             if let Some(idem) = idem
                 && let Some(response) = (idem.render)(Err(&error))
             {
-                idempotency::complete(conn, &idem.scope, &idem.key, &response).await.map_err(unit_error)?;
+                idempotency::complete(conn, &idem.scope, &idem.key, &idem.fingerprint, idem.now, &response)
+                    .await
+                    .map_err(unit_error)?;
             }
             Ok(Err(error))
         }

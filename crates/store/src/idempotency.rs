@@ -1,8 +1,15 @@
-//! Idempotency keys (DESIGN.md §9). A request first *claims* its key in a short transaction of
-//! its own; the unit that does the work then *completes* it with the response in the work's own
-//! transaction. So a replay finds either the finished response (returned byte for byte), a
-//! claim still in progress (a concurrent duplicate: 409), or another request's fingerprint (422).
-//! A claim whose holder died (crash) is taken over after `stale_after_ms`.
+//! Idempotency keys (DESIGN.md §9). A request first *claims* its key; the unit that does the
+//! work then *completes* it with the response in the work's own transaction. So a replay finds
+//! either the finished response (returned byte for byte), a claim still in progress (a
+//! concurrent duplicate: 409), or another request's fingerprint (422).
+//!
+//! Where claims live:
+//! - **PostgreSQL**: several server processes may share the database, so a claim is a row
+//!   (`state = 'in_progress'`) committed in a short transaction of its own. A claim whose holder
+//!   died (crash) is taken over after `stale_after_ms`.
+//! - **SQLite**: one process owns the file, so claims are kept in that process's memory and
+//!   only completed keys are written, by the work's own unit. A claim cannot outlive a crash,
+//!   and each request costs the writer one unit instead of two.
 
 use crate::db::{Conn, q};
 use jembatan_domain::Timestamp;
@@ -32,11 +39,73 @@ impl Store {
         stale_after_ms: i64,
     ) -> Result<Claim, StoreError> {
         let (scope, key, fingerprint) = (scope.to_owned(), key.to_owned(), request_sha256.to_owned());
-        self.write(None, move |conn| {
-            Box::pin(async move { claim(conn, &scope, &key, &fingerprint, now, stale_after_ms).await })
-        })
-        .await
+        let Some(claims) = self.memory_claims() else {
+            return self
+                .write(None, move |conn| {
+                    Box::pin(
+                        async move { claim(conn, &scope, &key, &fingerprint, now, stale_after_ms).await },
+                    )
+                })
+                .await;
+        };
+        {
+            let mut claims = claims.lock().expect("idempotency claims");
+            if let Some(holder) = claims.get(&(scope.clone(), key.clone())) {
+                return Ok(if *holder == fingerprint { Claim::InProgress } else { Claim::Mismatch });
+            }
+            claims.insert((scope.clone(), key.clone()), fingerprint.clone());
+        }
+        let (s, k) = (scope.clone(), key.clone());
+        let stored = self
+            .read(move |conn| {
+                Box::pin(async move {
+                    Ok(q("SELECT request_sha256, status_code, response_body FROM idempotency_keys
+                          WHERE scope = $1 AND idem_key = $2 AND state = 'completed'")
+                    .bind(s)
+                    .bind(k)
+                    .fetch_optional(conn)
+                    .await?)
+                })
+            })
+            .await;
+        let outcome = match stored {
+            Ok(None) => return Ok(Claim::Fresh),
+            Ok(Some(row)) => replay_or_mismatch(&row, &fingerprint),
+            Err(error) => Err(error),
+        };
+        claims.lock().expect("idempotency claims").remove(&(scope, key));
+        outcome
     }
+
+    /// Ends a `Fresh` claim once the request's unit has finished, whatever its outcome.
+    /// `completed`: the unit stored a response under the key.
+    pub async fn end_idempotency_claim(
+        &self,
+        scope: &str,
+        key: &str,
+        completed: bool,
+    ) -> Result<(), StoreError> {
+        if let Some(claims) = self.memory_claims() {
+            claims.lock().expect("idempotency claims").remove(&(scope.to_owned(), key.to_owned()));
+            return Ok(());
+        }
+        if completed {
+            return Ok(());
+        }
+        let (scope, key) = (scope.to_owned(), key.to_owned());
+        self.write(None, move |conn| Box::pin(async move { release(conn, &scope, &key).await })).await
+    }
+}
+
+fn replay_or_mismatch(row: &crate::db::Row, fingerprint: &str) -> Result<Claim, StoreError> {
+    if row.text("request_sha256")? != fingerprint {
+        return Ok(Claim::Mismatch);
+    }
+    let status = row.int("status_code")?;
+    Ok(Claim::Replay(StoredResponse {
+        status: u16::try_from(status).unwrap_or(500),
+        body: row.text("response_body")?,
+    }))
 }
 
 async fn claim(
@@ -68,11 +137,7 @@ async fn claim(
         return Ok(Claim::Mismatch);
     }
     if row.text("state")? == "completed" {
-        let status: i64 = row.int("status_code")?;
-        return Ok(Claim::Replay(StoredResponse {
-            status: u16::try_from(status).unwrap_or(500),
-            body: row.text("response_body")?,
-        }));
+        return replay_or_mismatch(&row, fingerprint);
     }
     let created: i64 = row.int("created_at_ms")?;
     if now.unix_ms() - created < stale_after_ms {
@@ -90,20 +155,28 @@ async fn claim(
     Ok(if taken == 1 { Claim::Fresh } else { Claim::InProgress })
 }
 
+/// Stores the response under a key: updates this request's claim row (PostgreSQL) or inserts
+/// the completed key (SQLite, whose claims are in memory). Never overwrites a completed key.
 pub(crate) async fn complete(
     conn: &mut dyn Conn,
     scope: &str,
     key: &str,
+    fingerprint: &str,
+    now: Timestamp,
     response: &StoredResponse,
 ) -> Result<(), StoreError> {
-    let done = q(
-        "UPDATE idempotency_keys SET state = 'completed', status_code = $3, response_body = $4, completed_at_ms = created_at_ms
-         WHERE scope = $1 AND idem_key = $2 AND state = 'in_progress'",
-    )
+    let done = q("INSERT INTO idempotency_keys
+             (scope, idem_key, request_sha256, state, status_code, response_body, created_at_ms, completed_at_ms)
+         VALUES ($1, $2, $3, 'completed', $4, $5, $6, $6)
+         ON CONFLICT (scope, idem_key) DO UPDATE SET state = 'completed', status_code = excluded.status_code,
+             response_body = excluded.response_body, completed_at_ms = excluded.completed_at_ms
+         WHERE idempotency_keys.state = 'in_progress' AND idempotency_keys.request_sha256 = excluded.request_sha256")
     .bind(scope)
     .bind(key)
+    .bind(fingerprint)
     .bind(i64::from(response.status))
-    .bind(&response.body)
+    .bind(response.body.as_str())
+    .bind(now.unix_ms())
     .execute(&mut *conn)
     .await?;
     if done != 1 {
@@ -119,12 +192,4 @@ pub(crate) async fn release(conn: &mut dyn Conn, scope: &str, key: &str) -> Resu
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-impl Store {
-    /// Gives a claimed key back without a response (the request failed before its unit ran).
-    pub async fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<(), StoreError> {
-        let (scope, key) = (scope.to_owned(), key.to_owned());
-        self.write(None, move |conn| Box::pin(async move { release(conn, &scope, &key).await })).await
-    }
 }

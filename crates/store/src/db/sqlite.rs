@@ -89,7 +89,9 @@ impl SqliteConn {
         let mut raw = statement.raw_query();
         while let Some(row) = raw.next()? {
             let names = columns.get_or_insert_with(|| {
-                (0..column_count).map(|i| row.as_ref().column_name(i).unwrap_or_default().to_owned()).collect()
+                (0..column_count)
+                    .map(|i| row.as_ref().column_name(i).unwrap_or_default().to_owned())
+                    .collect()
             });
             let mut values = Vec::with_capacity(column_count);
             for i in 0..column_count {
@@ -98,7 +100,10 @@ impl SqliteConn {
                     ValueRef::Integer(v) => Value::Int(v),
                     ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
                     ValueRef::Real(_) | ValueRef::Blob(_) => {
-                        return Err(DbError::new(format!("column `{}` holds a type the schema never uses", names[i])));
+                        return Err(DbError::new(format!(
+                            "column `{}` holds a type the schema never uses",
+                            names[i]
+                        )));
                     }
                 });
             }
