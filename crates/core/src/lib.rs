@@ -5,6 +5,7 @@
 pub mod authz;
 pub mod clock;
 pub mod error;
+pub mod maintenance;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use jembatan_store::{Idem, Store, StoreError, WriteCtx};
 pub use authz::Access;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CoreError;
+pub use maintenance::MaintenanceOptions;
 
 /// What an operator gives to register a merchant.
 #[derive(Debug, Clone)]
@@ -54,6 +56,7 @@ impl Core {
         WriteCtx { actor: who.clone(), now: self.clock.now() }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(who = ?who))]
     pub async fn create_merchant(
         &self,
         who: &Principal,
@@ -67,11 +70,13 @@ impl Core {
         Ok(self.store.create_merchant(self.ctx(who), merchant, idem).await?)
     }
 
+    #[tracing::instrument(level = "debug", skip(self), fields(merchant_id = %id))]
     pub async fn merchant(&self, who: &Principal, id: MerchantId) -> Result<Merchant, CoreError> {
         authz::check(who, Access::ReadMerchant(id))?;
         self.store.merchant(id).await?.ok_or_else(|| not_found("merchant", id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(who = ?who, merchant_id = %product.merchant_id))]
     pub async fn create_product(
         &self,
         who: &Principal,
@@ -82,18 +87,21 @@ impl Core {
         Ok(self.store.create_product(self.ctx(who), product, idem).await?)
     }
 
+    #[tracing::instrument(level = "debug", skip(self), fields(product_id = %id))]
     pub async fn product(&self, who: &Principal, id: ProductId) -> Result<ProductRecord, CoreError> {
         let product = self.store.product(id).await?.ok_or_else(|| not_found("product", id))?;
         authz::check(who, Access::ReadCatalogue(product.merchant_id))?;
         Ok(product)
     }
 
+    #[tracing::instrument(level = "debug", skip(self), fields(sku_id = %id))]
     pub async fn sku(&self, who: &Principal, id: SkuId) -> Result<SkuRecord, CoreError> {
         let sku = self.store.sku(id).await?.ok_or_else(|| not_found("sku", id))?;
         authz::check(who, Access::ReadCatalogue(sku.merchant_id))?;
         Ok(sku)
     }
 
+    #[tracing::instrument(level = "debug", skip(self, idem), fields(sku_id = %sku_id))]
     pub async fn set_stock(
         &self,
         who: &Principal,
@@ -108,6 +116,7 @@ impl Core {
 
     /// A channel checks out a cart on a buyer's behalf; the channel of the checkout is the
     /// caller's own, whatever the body says.
+    #[tracing::instrument(level = "debug", skip_all, fields(who = ?who, lines = request.lines().len()))]
     pub async fn checkout(
         &self,
         who: &Principal,
@@ -118,12 +127,14 @@ impl Core {
         Ok(self.store.checkout(self.ctx(who), request, idem).await?)
     }
 
+    #[tracing::instrument(level = "debug", skip(self), fields(order_id = %id))]
     pub async fn order(&self, who: &Principal, id: OrderId) -> Result<OrderRecord, CoreError> {
         let order = self.store.order(id).await?.ok_or_else(|| not_found("order", id))?;
         authz::check(who, Access::ReadOrder { merchant: order.merchant_id, channel: order.channel })?;
         Ok(order)
     }
 
+    #[tracing::instrument(level = "debug", skip(self), fields(merchant_id = %merchant_id))]
     pub async fn orders_of_merchant(
         &self,
         who: &Principal,
@@ -139,6 +150,7 @@ impl Core {
         Ok(self.store.orders_of_merchant(merchant_id, status, before, limit).await?)
     }
 
+    #[tracing::instrument(level = "debug", skip(self, idem), fields(order_id = %id, action = action.as_str()))]
     pub async fn transition_order(
         &self,
         who: &Principal,
@@ -156,6 +168,7 @@ impl Core {
 
     /// The payment provider reports a checkout paid. (Signed provider callbacks and escrow
     /// replace this entry point with the payments work; the state change is the same.)
+    #[tracing::instrument(level = "debug", skip(self, idem), fields(checkout_id = %id))]
     pub async fn mark_checkout_paid(
         &self,
         who: &Principal,

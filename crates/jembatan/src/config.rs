@@ -32,6 +32,10 @@ pub struct ApiConfig {
     pub page_size_default: u32,
     pub page_size_max: u32,
     pub idempotency_stale_ms: i64,
+    /// How long a completed idempotency key is remembered (retries within it are replayed).
+    pub idempotency_retention_ms: i64,
+    /// How often expired keys are purged.
+    pub maintenance_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +72,8 @@ impl Default for Config {
                 page_size_default: api.page_size_default,
                 page_size_max: api.page_size_max,
                 idempotency_stale_ms: api.idempotency_stale_ms,
+                idempotency_retention_ms: 24 * 60 * 60 * 1000,
+                maintenance_interval_ms: 10 * 60 * 1000,
             },
             store: StoreConfig {
                 read_connections_max: store.read_connections_max,
@@ -119,6 +125,14 @@ impl Config {
         options.group_commit_units_max = self.store.group_commit_units_max;
         options.write_queue_units_max = self.store.write_queue_units_max;
         options
+    }
+
+    pub fn maintenance(&self) -> jembatan_core::MaintenanceOptions {
+        jembatan_core::MaintenanceOptions {
+            idempotency_retention_ms: self.api.idempotency_retention_ms,
+            idempotency_stale_ms: self.api.idempotency_stale_ms,
+            interval: std::time::Duration::from_millis(self.api.maintenance_interval_ms.max(1_000)),
+        }
     }
 
     pub fn api_limits(&self) -> jembatan_api::ApiLimits {

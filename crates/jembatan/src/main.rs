@@ -276,8 +276,10 @@ async fn serve(config: config::Config, demo: bool) -> anyhow::Result<()> {
     } else {
         tracing::info!(%url, backend = ?core.store().backend(), "serving");
     }
+    let maintenance = tokio::spawn(core.clone().run_maintenance(config.maintenance()));
     let state = jembatan_api::AppState::new(core, config.api_limits());
     jembatan_api::serve(listener, state, shutdown_signal()).await?;
+    maintenance.abort();
     Ok(())
 }
 

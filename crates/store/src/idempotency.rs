@@ -193,3 +193,36 @@ pub(crate) async fn release(conn: &mut dyn Conn, scope: &str, key: &str) -> Resu
         .await?;
     Ok(())
 }
+
+impl Store {
+    /// Deletes at most `rows_max` completed keys that completed before `completed_before`, and
+    /// claims left in progress since before `abandoned_before` (their holder died). Returns how
+    /// many rows went; call again while it returns `rows_max`.
+    pub async fn purge_idempotency_keys(
+        &self,
+        completed_before: Timestamp,
+        abandoned_before: Timestamp,
+        rows_max: i64,
+    ) -> Result<u64, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                let mut deleted = q("DELETE FROM idempotency_keys WHERE (scope, idem_key) IN (
+                        SELECT scope, idem_key FROM idempotency_keys
+                        WHERE state = 'completed' AND completed_at_ms < $1 LIMIT $2)")
+                .bind(completed_before.unix_ms())
+                .bind(rows_max)
+                .execute(&mut *conn)
+                .await?;
+                deleted += q("DELETE FROM idempotency_keys WHERE (scope, idem_key) IN (
+                        SELECT scope, idem_key FROM idempotency_keys
+                        WHERE state = 'in_progress' AND created_at_ms < $1 LIMIT $2)")
+                .bind(abandoned_before.unix_ms())
+                .bind(rows_max)
+                .execute(&mut *conn)
+                .await?;
+                Ok(deleted)
+            })
+        })
+        .await
+    }
+}

@@ -106,7 +106,9 @@ async fn concurrent_checkouts_never_oversell() {
     let t = fresh_store().await.unwrap();
     let store = t.store.clone();
     let m = merchant(&store).await;
-    let (a, b) = (sku(&store, m, "A", 1_000, 37).await, sku(&store, m, "B", 1_000, 23).await);
+    // A has enough for every cart; B is scarce. (If A were scarce too, a cart failing on A would
+    // never ask for B, and how much B sells would depend on the interleaving.)
+    let (a, b) = (sku(&store, m, "A", 1_000, 80).await, sku(&store, m, "B", 1_000, 23).await);
     let mut tasks = Vec::new();
     for i in 0..80 {
         let store = store.clone();
@@ -134,6 +136,47 @@ async fn concurrent_checkouts_never_oversell() {
     let (sa, sb) = (store.sku(a).await.unwrap().unwrap().stock, store.sku(b).await.unwrap().unwrap().stock);
     assert_eq!(sa.units_reserved(), reserved_a);
     assert_eq!(sb.units_reserved(), reserved_b);
-    assert!(sa.units_reserved() <= 37 && sb.units_reserved() <= 23);
-    assert_eq!(sb.units_reserved(), 23, "80 carts want more B than there is: all of it sells, no more");
+    assert!(sa.units_reserved() <= 80 && sb.units_reserved() <= 23);
+    assert_eq!(sb.units_reserved(), 23, "53 carts want more B than there is: all of it sells, no more");
+    // 27 carts want only A and all get it; of the 53 that want both, the 23 that got B got A.
+    assert_eq!(sa.units_reserved(), 27 + 23, "a cart failing on B keeps none of its A");
+}
+
+#[tokio::test]
+async fn idempotent_responses_replay_until_they_expire() {
+    use jembatan_store::idempotency::Claim;
+    use jembatan_store::{Idem, StoredResponse};
+    let t = fresh_store().await.unwrap();
+    let store = &t.store;
+    let m = merchant(store).await;
+    let a = sku(store, m, "A", 5_000, 10).await;
+    let at = Timestamp::from_unix_ms(1_733_000_000_000);
+    let claim = |key: &'static str| store.claim_idempotency_key("channel:social", key, "f1", at, 60_000);
+    assert_eq!(claim("k1").await.unwrap(), Claim::Fresh);
+    assert_eq!(claim("k1").await.unwrap(), Claim::InProgress, "a duplicate while the first runs");
+    let idem = Idem {
+        scope: "channel:social".to_owned(),
+        key: "k1".to_owned(),
+        fingerprint: "f1".to_owned(),
+        now: at,
+        render: Box::new(|outcome: Result<&_, &StoreError>| {
+            let checkout: &jembatan_store::orders::CheckoutRecord = outcome.ok()?;
+            Some(StoredResponse { status: 201, body: checkout.id.to_string() })
+        }),
+    };
+    let checkout =
+        store.checkout(ctx(Principal::Channel(Channel::Social)), cart(&[(a, 1)]), Some(idem)).await.unwrap();
+    store.end_idempotency_claim("channel:social", "k1", true).await.unwrap();
+    let replay = Claim::Replay(StoredResponse { status: 201, body: checkout.id.to_string() });
+    assert_eq!(claim("k1").await.unwrap(), replay);
+    assert_eq!(
+        store.claim_idempotency_key("channel:social", "k1", "other", at, 60_000).await.unwrap(),
+        Claim::Mismatch
+    );
+
+    // Not yet expired: nothing goes. Expired: the key is forgotten and may be used again.
+    assert_eq!(store.purge_idempotency_keys(at, at, 100).await.unwrap(), 0);
+    assert_eq!(claim("k1").await.unwrap(), replay);
+    assert_eq!(store.purge_idempotency_keys(at.plus_ms(1), at, 100).await.unwrap(), 1);
+    assert_eq!(claim("k1").await.unwrap(), Claim::Fresh);
 }
