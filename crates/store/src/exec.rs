@@ -243,6 +243,8 @@ impl Store {
                     (finish, poisoned)
                 });
                 writer.send(job).await.map_err(|_| StoreError::Unavailable)?;
+                let waiting = writer.max_capacity() - writer.capacity();
+                metrics::gauge!("jembatan_store_write_queue_units").set(waiting as f64);
                 answer.await.map_err(|_| StoreError::Unavailable)?
             }
             Inner::Postgres { pool } => {
