@@ -329,9 +329,18 @@ fn writer_loop(mut conn: SqliteConn, mut queue: mpsc::Receiver<Job>, group_units
                 drop(job);
                 continue;
             }
-            let (finish, broke) = job(&mut conn);
-            poisoned |= broke;
-            finishes.push(finish);
+            // A unit that panics (a broken assertion) must not take the writer down with it:
+            // its caller's reply is dropped (it sees `Unavailable`) and the group rolls back.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn))) {
+                Ok((finish, broke)) => {
+                    poisoned |= broke;
+                    finishes.push(finish);
+                }
+                Err(_) => {
+                    tracing::error!("a unit panicked; its group is rolled back");
+                    poisoned = true;
+                }
+            }
         }
         let commit = if poisoned {
             let _ = conn.execute_now("ROLLBACK");

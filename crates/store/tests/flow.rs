@@ -180,3 +180,39 @@ async fn idempotent_responses_replay_until_they_expire() {
     assert_eq!(store.purge_idempotency_keys(at.plus_ms(1), at, 100).await.unwrap(), 1);
     assert_eq!(claim("k1").await.unwrap(), Claim::Fresh);
 }
+
+/// A unit that panics (a broken assertion) fails alone: the store keeps serving writes.
+#[tokio::test]
+async fn a_panicking_unit_does_not_take_the_store_down() {
+    let t = fresh_store().await.unwrap();
+    let store = t.store.clone();
+    let doomed = tokio::spawn(async move {
+        store
+            .write::<()>(None, |conn| {
+                Box::pin(async move {
+                    jembatan_store::q("INSERT INTO checkouts (checkout_id, channel, buyer_id, payment_method, total_idr, orders_count, created_at_ms) VALUES ('chk_x', 'social', 'b', 'qris', 0, 0, 0)")
+                        .execute(conn)
+                        .await?;
+                    panic!("a broken assertion inside a unit");
+                })
+            })
+            .await
+    });
+    // SQLite answers the caller `Unavailable`; on PostgreSQL the panic stays in the caller's task.
+    match doomed.await {
+        Ok(outcome) => assert!(matches!(outcome, Err(StoreError::Unavailable)), "{outcome:?}"),
+        Err(join) => assert!(join.is_panic()),
+    }
+    let m = merchant(&t.store).await;
+    assert!(t.store.merchant(m).await.unwrap().is_some(), "writes go on after the panic");
+    let leftovers = t
+        .store
+        .read(|conn| {
+            Box::pin(async move {
+                Ok(jembatan_store::q("SELECT checkout_id FROM checkouts").fetch_all(conn).await?)
+            })
+        })
+        .await
+        .unwrap();
+    assert!(leftovers.is_empty(), "the panicking unit's write was rolled back");
+}

@@ -151,7 +151,13 @@ impl Readers {
                     loop {
                         let task = receiver.lock().expect("reader queue").recv();
                         match task {
-                            Ok(task) => task(&mut conn),
+                            // A panicking read drops its reply (the caller sees `Unavailable`);
+                            // the thread and its connection carry on.
+                            Ok(task) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    task(&mut conn)
+                                }));
+                            }
                             Err(_) => break,
                         }
                     }
