@@ -106,6 +106,10 @@ typed_ids! {
     AuditId => "aud", "audit_id";
     /// An API token (its public id; the secret is never stored).
     TokenId => "tok", "token_id";
+    /// A ledger account.
+    AccountId => "acc", "account_id";
+    /// A ledger transfer; also its idempotency key.
+    TransferId => "trf", "transfer_id";
 }
 
 #[cfg(test)]

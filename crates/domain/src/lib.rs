@@ -8,6 +8,7 @@
 pub mod checkout;
 pub mod error;
 pub mod id;
+pub mod ledger;
 pub mod merchant;
 pub mod money;
 pub mod order;
