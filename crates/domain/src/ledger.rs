@@ -128,7 +128,8 @@ pub struct NewTransfer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transfer {
     pub new: NewTransfer,
-    /// For a `Post`, the amount posted (the rest of the pending amount returned).
+    /// What reached posted balances: the amount of a single transfer, the posted part of a
+    /// post, zero for pending and void transfers.
     pub amount_posted: Money,
     pub timestamp: Timestamp,
 }
@@ -319,6 +320,7 @@ impl Ledger {
             TransferKind::Pending { .. } => {
                 debit.debits_pending = add(debit.debits_pending, amount)?;
                 credit.credits_pending = add(credit.credits_pending, amount)?;
+                amount_posted = Money::ZERO;
             }
             TransferKind::Post { pending, amount: posted } => {
                 let held = self.pending_to_resolve(t, pending, now)?;
@@ -548,14 +550,15 @@ mod tests {
             l.accounts.keys().map(|k| (*k, Balances::default())).collect();
         for t in l.transfers.values() {
             let n = t.new;
-            let (dp, dq, cp, cq) = match n.kind {
-                TransferKind::Single => (0, n.amount.rupiah(), 0, n.amount.rupiah()),
+            // Posted balances take `amount_posted` of every transfer (as the store's check does);
+            // pending balances take the amount of transfers still pending.
+            let held = match n.kind {
                 TransferKind::Pending { .. } if l.pending.get(&n.id) == Some(&PendingState::Pending) => {
-                    (n.amount.rupiah(), 0, n.amount.rupiah(), 0)
+                    n.amount.rupiah()
                 }
-                TransferKind::Pending { .. } | TransferKind::Void { .. } => (0, 0, 0, 0),
-                TransferKind::Post { .. } => (0, t.amount_posted.rupiah(), 0, t.amount_posted.rupiah()),
+                _ => 0,
             };
+            let (dp, dq, cp, cq) = (held, t.amount_posted.rupiah(), held, t.amount_posted.rupiah());
             let d = b.get_mut(&n.debit).unwrap();
             d.debits_pending += dp;
             d.debits_posted += dq;

@@ -23,7 +23,10 @@ pub use checkout::{
     ShippingAddress, plan_orders,
 };
 pub use error::DomainError;
-pub use id::{AuditId, CheckoutId, EventId, MerchantId, OrderId, ProductId, SkuId, TokenId, TypedId};
+pub use id::{
+    AccountId, AuditId, CheckoutId, EventId, MerchantId, OrderId, ProductId, SkuId, TokenId, TransferId,
+    TypedId,
+};
 pub use merchant::{Merchant, MerchantName, Nib, Origin, Province};
 pub use money::Money;
 pub use order::{OrderAction, OrderStatus, StockEffect};

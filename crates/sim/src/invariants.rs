@@ -53,6 +53,31 @@ const CHECKS: &[(&str, &str)] = &[
          WHERE NOT EXISTS (SELECT 1 FROM outbox e WHERE e.entity_id = o.order_id AND e.event_type = 'order.created')",
     ),
     (
+        "1: the ledger balances: total debits equal total credits",
+        "SELECT 'debits ' || CAST(d AS TEXT) || ', credits ' || CAST(c AS TEXT) AS detail FROM
+           (SELECT CAST(COALESCE(SUM(debits_posted + debits_pending), 0) AS BIGINT) AS d,
+                   CAST(COALESCE(SUM(credits_posted + credits_pending), 0) AS BIGINT) AS c FROM ledger_accounts) totals
+         WHERE d <> c",
+    ),
+    (
+        "1: every account's balances equal the sum of its transfers",
+        "SELECT a.account_id AS detail FROM ledger_accounts a
+         WHERE a.debits_posted <> (SELECT CAST(COALESCE(SUM(t.amount_posted_idr), 0) AS BIGINT) FROM ledger_transfers t WHERE t.debit_account_id = a.account_id)
+            OR a.credits_posted <> (SELECT CAST(COALESCE(SUM(t.amount_posted_idr), 0) AS BIGINT) FROM ledger_transfers t WHERE t.credit_account_id = a.account_id)
+            OR a.debits_pending <> (SELECT CAST(COALESCE(SUM(t.amount_idr), 0) AS BIGINT) FROM ledger_transfers t
+                                    JOIN ledger_pending p ON p.transfer_id = t.transfer_id AND p.state = 'pending'
+                                    WHERE t.debit_account_id = a.account_id)
+            OR a.credits_pending <> (SELECT CAST(COALESCE(SUM(t.amount_idr), 0) AS BIGINT) FROM ledger_transfers t
+                                     JOIN ledger_pending p ON p.transfer_id = t.transfer_id AND p.state = 'pending'
+                                     WHERE t.credit_account_id = a.account_id)",
+    ),
+    (
+        "1: no account breaks its balance limit",
+        "SELECT account_id AS detail FROM ledger_accounts
+         WHERE (debits_must_not_exceed_credits <> 0 AND debits_pending + debits_posted > credits_posted)
+            OR (credits_must_not_exceed_debits <> 0 AND credits_pending + credits_posted > debits_posted)",
+    ),
+    (
         "4: a completed idempotency key holds its response",
         "SELECT scope || ' ' || idem_key AS detail FROM idempotency_keys
          WHERE state = 'completed' AND (status_code IS NULL OR response_body IS NULL)",

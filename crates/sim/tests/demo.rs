@@ -35,3 +35,47 @@ async fn the_checker_finds_a_broken_reservation() {
     assert_eq!(violations.len(), 1, "{violations:?}");
     assert!(violations[0].invariant.contains("reserved stock equals"));
 }
+
+#[tokio::test]
+async fn the_checker_finds_a_ledger_balance_that_disagrees_with_its_transfers() {
+    use jembatan_domain::ledger::{AccountFlags, AccountKind, NewTransfer, TransferKind};
+    use jembatan_domain::{Money, Principal, Timestamp};
+    use jembatan_store::{WriteCtx, new_id};
+    let t = fresh_store().await.unwrap();
+    let ctx = WriteCtx { actor: Principal::Operator, now: Timestamp::from_unix_ms(0) };
+    let flags = AccountFlags::default();
+    let a = t
+        .store
+        .create_ledger_account(ctx.clone(), new_id(), AccountKind::ProviderClearing, None, flags)
+        .await
+        .unwrap();
+    let b =
+        t.store.create_ledger_account(ctx.clone(), new_id(), AccountKind::Escrow, None, flags).await.unwrap();
+    let hold = NewTransfer {
+        id: new_id(),
+        debit: a.id,
+        credit: b.id,
+        amount: Money::from_rupiah(5_000).unwrap(),
+        kind: TransferKind::Pending { timeout_ms: 0 },
+        linked: false,
+        code: 1,
+    };
+    let pay = NewTransfer { id: new_id(), kind: TransferKind::Single, ..hold };
+    let results = t.store.create_transfers(ctx, vec![hold, pay]).await.unwrap();
+    assert!(results.iter().all(|r| r.is_ok()));
+    assert_eq!(invariants::check(&t.store).await.unwrap(), vec![]);
+    let sql = format!(
+        "UPDATE ledger_accounts SET credits_posted = credits_posted + 1 WHERE account_id = '{}'",
+        b.id
+    );
+    assert_eq!(jembatan_store::testing::raw_execute(&t.url, &sql).await.unwrap(), 1);
+    let found: Vec<&str> =
+        invariants::check(&t.store).await.unwrap().iter().map(|v| v.invariant).collect::<Vec<_>>();
+    assert_eq!(
+        found,
+        vec![
+            "1: the ledger balances: total debits equal total credits",
+            "1: every account's balances equal the sum of its transfers"
+        ]
+    );
+}

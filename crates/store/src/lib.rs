@@ -18,6 +18,7 @@ pub mod error;
 pub mod exec;
 pub mod idempotency;
 pub mod journal;
+pub mod ledger;
 pub mod merchants;
 pub mod orders;
 mod rows;

@@ -9,6 +9,7 @@ use crate::exec::Backend;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("../migrations/0001_core.sql")),
     (2, "idempotency_expiry", include_str!("../migrations/0002_idempotency_expiry.sql")),
+    (3, "ledger", include_str!("../migrations/0003_ledger.sql")),
 ];
 
 pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreError> {

@@ -47,7 +47,10 @@ impl From<sqlx::Error> for DbError {
 /// A bound parameter or a column value. Every column of the schema is an integer or text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
+    /// A NULL text value.
     Null,
+    /// A NULL integer value (PostgreSQL types parameters, so the two nulls differ there).
+    NullInt,
     Int(i64),
     Text(String),
 }
@@ -77,9 +80,19 @@ impl From<&str> for Value {
         Value::Text(v.to_owned())
     }
 }
-impl<T: Into<Value>> From<Option<T>> for Value {
-    fn from(v: Option<T>) -> Self {
+impl From<Option<String>> for Value {
+    fn from(v: Option<String>) -> Self {
+        v.map_or(Value::Null, Value::Text)
+    }
+}
+impl From<Option<&str>> for Value {
+    fn from(v: Option<&str>) -> Self {
         v.map_or(Value::Null, Into::into)
+    }
+}
+impl From<Option<i64>> for Value {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Value::NullInt, Value::Int)
     }
 }
 
@@ -120,7 +133,7 @@ impl Row {
 
     pub fn opt_text(&self, column: &str) -> Result<Option<String>, DbError> {
         match self.value(column)? {
-            Value::Null => Ok(None),
+            Value::Null | Value::NullInt => Ok(None),
             _ => self.text(column).map(Some),
         }
     }
@@ -128,6 +141,8 @@ impl Row {
 
 /// A connection inside a transaction (or, for reads, outside one).
 pub trait Conn: Send {
+    /// Whether this is PostgreSQL, for the few statements that differ (row locks).
+    fn is_postgres(&self) -> bool;
     fn execute<'a>(&'a mut self, sql: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<u64, DbError>>;
     fn fetch_all<'a>(
         &'a mut self,

@@ -14,8 +14,8 @@ fn bind_all<'q>(
 ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
     for value in params {
         query = match value {
-            // Every nullable parameter of the schema is a text column.
             Value::Null => query.bind(None::<String>),
+            Value::NullInt => query.bind(None::<i64>),
             Value::Int(v) => query.bind(v),
             Value::Text(v) => query.bind(v),
         };
@@ -49,6 +49,10 @@ fn convert(row: &PgRow, columns: &Arc<[String]>) -> Result<Row, DbError> {
 }
 
 impl Conn for PgConnection {
+    fn is_postgres(&self) -> bool {
+        true
+    }
+
     fn execute<'a>(&'a mut self, sql: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<u64, DbError>> {
         Box::pin(async move {
             let query = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), params);

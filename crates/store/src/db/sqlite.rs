@@ -74,7 +74,7 @@ impl SqliteConn {
                 .filter(|n| (1..=params.len()).contains(n))
                 .ok_or_else(|| DbError::new(format!("parameter `{name}` has no value in: {sql}")))?;
             match &params[index - 1] {
-                Value::Null => statement.raw_bind_parameter(slot, rusqlite::types::Null)?,
+                Value::Null | Value::NullInt => statement.raw_bind_parameter(slot, rusqlite::types::Null)?,
                 Value::Int(v) => statement.raw_bind_parameter(slot, v)?,
                 Value::Text(v) => statement.raw_bind_parameter(slot, v.as_str())?,
             }
@@ -115,6 +115,10 @@ impl SqliteConn {
 }
 
 impl Conn for SqliteConn {
+    fn is_postgres(&self) -> bool {
+        false
+    }
+
     fn execute<'a>(&'a mut self, sql: &'a str, params: Vec<Value>) -> BoxFuture<'a, Result<u64, DbError>> {
         let result = self.run(sql, params).map(|(changes, _)| changes);
         Box::pin(std::future::ready(result))
