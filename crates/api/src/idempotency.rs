@@ -39,8 +39,8 @@ pub async fn run<T, W, F, Fut>(
 where
     T: Send + 'static,
     W: Serialize + 'static,
-    F: FnOnce(Option<Idem<T>>) -> Fut,
-    Fut: Future<Output = Result<T, CoreError>>,
+    F: FnOnce(Option<Idem<T>>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, CoreError>> + Send + 'static,
 {
     let key = match headers.get(HEADER).map(|v| v.to_str().map(str::to_owned)) {
         None => None,
@@ -73,11 +73,47 @@ where
     hasher.update(body);
     let fingerprint = hex::encode(hasher.finalize());
     let now = state.core.clock().now();
-    let claim = state
-        .core
-        .store()
-        .claim_idempotency_key(&scope, &key, &fingerprint, now, state.limits.idempotency_stale_ms)
-        .await;
+    let store = state.core.store().clone();
+    let stale_ms = state.limits.idempotency_stale_ms;
+    // Claim, work and the end of the claim run in a task of their own: if the client goes
+    // away, the handler's future is dropped, but a claim once taken must end after its work
+    // does (or a retry would meet a claim that nobody will ever end).
+    let keyed =
+        tokio::spawn(keyed(store, Claimant { scope, key, fingerprint, now, stale_ms }, success, to_wire, op));
+    keyed.await.unwrap_or_else(|_| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "an internal error occurred; it was logged",
+        )
+        .into_response()
+    })
+}
+
+/// Who claims which key, for [`keyed`].
+struct Claimant {
+    scope: String,
+    key: String,
+    fingerprint: String,
+    now: jembatan_domain::Timestamp,
+    stale_ms: i64,
+}
+
+async fn keyed<T, W, F, Fut>(
+    store: jembatan_store::Store,
+    claimant: Claimant,
+    success: StatusCode,
+    to_wire: fn(&T) -> W,
+    op: F,
+) -> Response
+where
+    T: Send + 'static,
+    W: Serialize + 'static,
+    F: FnOnce(Option<Idem<T>>) -> Fut,
+    Fut: Future<Output = Result<T, CoreError>>,
+{
+    let Claimant { scope, key, fingerprint, now, stale_ms } = claimant;
+    let claim = store.claim_idempotency_key(&scope, &key, &fingerprint, now, stale_ms).await;
     match claim {
         Err(error) => Problem::from(error).into_response(),
         Ok(Claim::Replay(stored)) => {
@@ -101,7 +137,6 @@ where
         )
         .into_response(),
         Ok(Claim::Fresh) => {
-            let fingerprint = fingerprint.clone();
             let slot: Slot = Arc::new(Mutex::new(None));
             let filled = slot.clone();
             let render = Box::new(move |outcome: Result<&T, &StoreError>| {
@@ -124,7 +159,9 @@ where
             let (response, completed) = match (outcome, stored) {
                 (Ok(_), Some(stored)) => (raw_response(success, stored.body), true),
                 (Ok(value), None) => (raw_response(success, json(&to_wire(&value))), false),
-                (Err(_), Some(stored)) if stored.status >= 400 => {
+                // The unit's own refusal, stored with its effects (none). A server-side failure
+                // after it (the commit failed) stored nothing: the last arm.
+                (Err(error), Some(stored)) if stored.status >= 400 && Problem::from(&error).status < 500 => {
                     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::CONFLICT);
                     (raw_response(status, stored.body), true)
                 }
@@ -132,7 +169,7 @@ where
                 // the key is free for a retry.
                 (Err(error), _) => (Problem::from(error).into_response(), false),
             };
-            if let Err(error) = state.core.store().end_idempotency_claim(&scope, &key, completed).await {
+            if let Err(error) = store.end_idempotency_claim(&scope, &key, completed).await {
                 tracing::warn!(%error, "could not end the idempotency claim");
             }
             response

@@ -52,7 +52,7 @@ pub async fn create_merchant(
         &body.bytes,
         StatusCode::CREATED,
         |m: &Merchant| MerchantResponse::from(m),
-        |idem| async move { core.create_merchant(&who, input, idem).await },
+        move |idem| async move { core.create_merchant(&who, input, idem).await },
     )
     .await)
 }
@@ -93,7 +93,7 @@ pub async fn create_product(
         &body.bytes,
         StatusCode::CREATED,
         |p: &ProductRecord| ProductResponse::from(p),
-        |idem| async move { core.create_product(&who, product, idem).await },
+        move |idem| async move { core.create_product(&who, product, idem).await },
     )
     .await)
 }
@@ -149,7 +149,7 @@ pub async fn set_stock(
         &body.bytes,
         StatusCode::OK,
         |s: &SkuRecord| SkuResponse::from(s),
-        |idem| async move { core.set_stock(&who, sku_id, level, idem).await },
+        move |idem| async move { core.set_stock(&who, sku_id, level, idem).await },
     )
     .await)
 }
@@ -182,7 +182,7 @@ pub async fn create_checkout(
         &body.bytes,
         StatusCode::CREATED,
         |c: &CheckoutRecord| CheckoutResponse::from(c),
-        |idem| async move { core.checkout(&who, request, idem).await },
+        move |idem| async move { core.checkout(&who, request, idem).await },
     )
     .await)
 }
@@ -207,7 +207,7 @@ pub async fn mark_checkout_paid(
         b"",
         StatusCode::OK,
         |c: &CheckoutRecord| CheckoutResponse::from(c),
-        |idem| async move { core.mark_checkout_paid(&who, checkout_id, idem).await },
+        move |idem| async move { core.mark_checkout_paid(&who, checkout_id, idem).await },
     )
     .await)
 }
@@ -295,7 +295,7 @@ async fn transition(
         b"",
         StatusCode::OK,
         |o: &OrderRecord| OrderResponse::new(o, false),
-        |idem| async move { core.transition_order(&who, order_id, action, idem).await },
+        move |idem| async move { core.transition_order(&who, order_id, action, idem).await },
     )
     .await)
 }

@@ -107,11 +107,34 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
     }
     figment = figment.merge(Env::prefixed("JEMBATAN_").split("__")).merge(Serialized::defaults(overrides));
     let config: Config = figment.extract().map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-    anyhow::ensure!(
-        config.api.page_size_max >= 1 && config.api.body_bytes_max >= 1024,
-        "configuration: limits too small"
-    );
+    validate(&config)?;
     Ok(config)
+}
+
+/// Limits that would break the service are refused at start, with the key to fix.
+fn validate(config: &Config) -> anyhow::Result<()> {
+    let (api, store) = (&config.api, &config.store);
+    let checks: [(bool, &str); 9] = [
+        (api.body_bytes_max >= 1024, "api.body_bytes_max must be at least 1024"),
+        (api.page_size_max >= 1, "api.page_size_max must be at least 1"),
+        (
+            (1..=api.page_size_max).contains(&api.page_size_default),
+            "api.page_size_default must be between 1 and api.page_size_max",
+        ),
+        (api.idempotency_stale_ms >= 1_000, "api.idempotency_stale_ms must be at least 1000"),
+        (
+            api.idempotency_retention_ms >= api.idempotency_stale_ms,
+            "api.idempotency_retention_ms must be at least api.idempotency_stale_ms",
+        ),
+        (store.read_connections_max >= 1, "store.read_connections_max must be at least 1"),
+        (store.write_connections_max >= 1, "store.write_connections_max must be at least 1"),
+        (store.group_commit_units_max >= 1, "store.group_commit_units_max must be at least 1"),
+        (store.write_queue_units_max >= 1, "store.write_queue_units_max must be at least 1"),
+    ];
+    for (ok, message) in checks {
+        anyhow::ensure!(ok, "configuration: {message}");
+    }
+    Ok(())
 }
 
 impl Config {
@@ -163,6 +186,9 @@ mod tests {
             assert!(!format!("{config:?}").contains("hunter2"));
             let flags = Overrides { listen: Some("0.0.0.0:1".into()), ..Default::default() };
             assert_eq!(load(None, &flags).unwrap().listen, "0.0.0.0:1", "flags beat everything");
+            jail.set_env("JEMBATAN_STORE__WRITE_QUEUE_UNITS_MAX", "0");
+            let refused = load(None, &flags).unwrap_err().to_string();
+            assert!(refused.contains("store.write_queue_units_max"), "{refused}");
             Ok(())
         });
     }

@@ -180,10 +180,10 @@ async fn insert_product(
             )));
         }
         let sku_id: SkuId = new_id();
-        q(
-            "INSERT INTO skus (merchant_id, sku_id, product_id, code, price_idr, stock_on_hand, stock_reserved)
-             VALUES ($1, $2, $3, $4, $5, $6, 0)",
-        )
+        // ON CONFLICT: a concurrent listing (on PostgreSQL) may have taken the code since the
+        // check above; that is a conflict for the client, not a server error.
+        let inserted = q("INSERT INTO skus (merchant_id, sku_id, product_id, code, price_idr, stock_on_hand, stock_reserved)
+             VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (merchant_id, code) DO NOTHING")
         .bind(product.merchant_id.to_string())
         .bind(sku_id.to_string())
         .bind(product_id.to_string())
@@ -192,6 +192,12 @@ async fn insert_product(
         .bind(i64::from(sku.stock.units_on_hand()))
         .execute(&mut *conn)
         .await?;
+        if inserted != 1 {
+            return Err(StoreError::Conflict(format!(
+                "sku code `{}` is already used by another SKU of this merchant",
+                sku.code.as_str()
+            )));
+        }
         skus.push(SkuRecord {
             id: sku_id,
             merchant_id: product.merchant_id,

@@ -14,9 +14,23 @@ pub enum StoreError {
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error("database error")]
-    Database(#[from] DbError),
+    Database(DbError),
     #[error("the store is shutting down")]
     Unavailable,
+}
+
+impl From<DbError> for StoreError {
+    /// A unique constraint that refused a write means a concurrent request won a race for the
+    /// same key: a conflict the client can act on, not a server failure.
+    fn from(error: DbError) -> Self {
+        if error.unique_violation {
+            tracing::info!(%error, "unique constraint refused a concurrent write");
+            return StoreError::Conflict(
+                "a concurrent request created the same record first; read it again and retry".to_owned(),
+            );
+        }
+        StoreError::Database(error)
+    }
 }
 
 impl StoreError {

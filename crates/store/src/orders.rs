@@ -80,13 +80,13 @@ impl Store {
         before: Option<OrderId>,
         limit: u32,
     ) -> Result<Vec<OrderRecord>, StoreError> {
-        // `~` sorts after every id character, so it stands for "no cursor".
-        let before = before.map(|b| b.to_string()).unwrap_or_else(|| "~".to_owned());
+        // "" stands for "no cursor" (no sentinel id: its order would depend on the collation).
+        let before = before.map(|b| b.to_string()).unwrap_or_default();
         self.read(move |conn| {
             Box::pin(async move {
                 let sql = format!(
                     "SELECT {ORDER_COLUMNS} FROM orders
-                     WHERE merchant_id = $1 AND order_id < $2 AND ($3 = '' OR status = $3)
+                     WHERE merchant_id = $1 AND ($2 = '' OR order_id < $2) AND ($3 = '' OR status = $3)
                      ORDER BY order_id DESC LIMIT $4"
                 );
                 let rows = q(sql)
@@ -128,7 +128,9 @@ impl Store {
                 let checkout = load_checkout(conn, checkout_id)
                     .await?
                     .ok_or_else(|| StoreError::not_found("checkout", checkout_id))?;
-                for order in &checkout.orders {
+                // Orders already paid (a repeated report) or cancelled meanwhile (by the buyer or
+                // the merchant) are left as they are; the rest become paid.
+                for order in checkout.orders.iter().filter(|o| o.status == OrderStatus::AwaitingPayment) {
                     transition_unit(conn, ctx.clone(), order.id, OrderAction::Pay).await?;
                 }
                 load_checkout(conn, checkout_id)

@@ -216,3 +216,28 @@ async fn a_panicking_unit_does_not_take_the_store_down() {
         .unwrap();
     assert!(leftovers.is_empty(), "the panicking unit's write was rolled back");
 }
+
+/// The payment of a checkout arrives after one of its orders was cancelled: the other orders
+/// become paid, the cancelled one stays cancelled, and a repeated report changes nothing.
+#[tokio::test]
+async fn a_payment_after_a_partial_cancellation_pays_what_is_left() {
+    let t = fresh_store().await.unwrap();
+    let store = &t.store;
+    let (m1, m2) = (merchant(store).await, merchant(store).await);
+    let (a, b) = (sku(store, m1, "A", 10_000, 5).await, sku(store, m2, "B", 2_500, 3).await);
+    let checkout = store
+        .checkout(ctx(Principal::Channel(Channel::Social)), cart(&[(a, 1), (b, 1)]), None)
+        .await
+        .unwrap();
+    let order_b = checkout.orders.iter().find(|o| o.merchant_id == m2).unwrap().id;
+    store.transition_order(ctx(Principal::Merchant(m2)), order_b, OrderAction::Cancel, None).await.unwrap();
+    for _ in 0..2 {
+        let paid = store.mark_checkout_paid(ctx(Principal::Provider), checkout.id, None).await.unwrap();
+        let statuses: Vec<(MerchantId, OrderStatus)> =
+            paid.orders.iter().map(|o| (o.merchant_id, o.status)).collect();
+        assert!(
+            statuses.contains(&(m1, OrderStatus::Paid)) && statuses.contains(&(m2, OrderStatus::Cancelled)),
+            "{statuses:?}"
+        );
+    }
+}

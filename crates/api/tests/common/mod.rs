@@ -7,6 +7,9 @@
 //! route for that) and the database only to take snapshots that prove a refused request left
 //! no trace.
 
+// Each test binary (http.rs, races.rs) uses its own part of this harness.
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -76,6 +79,11 @@ impl App {
             server,
             test_store,
         }
+    }
+
+    /// Where the server listens, for tests that speak raw TCP.
+    pub fn address(&self) -> SocketAddr {
+        self.address
     }
 
     pub fn store(&self) -> &Store {

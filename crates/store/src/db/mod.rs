@@ -22,25 +22,32 @@ use futures::future::BoxFuture;
 #[error("{message}")]
 pub struct DbError {
     pub message: String,
+    /// A unique constraint refused the write (two requests raced for the same key).
+    pub unique_violation: bool,
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl DbError {
     pub fn new(message: impl Into<String>) -> DbError {
-        DbError { message: message.into(), source: None }
+        DbError { message: message.into(), unique_violation: false, source: None }
     }
 }
 
 impl From<rusqlite::Error> for DbError {
     fn from(error: rusqlite::Error) -> Self {
-        DbError { message: format!("sqlite: {error}"), source: Some(Box::new(error)) }
+        let unique_violation = matches!(
+            error.sqlite_error().map(|e| e.extended_code),
+            Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+        );
+        DbError { message: format!("sqlite: {error}"), unique_violation, source: Some(Box::new(error)) }
     }
 }
 
 impl From<sqlx::Error> for DbError {
     fn from(error: sqlx::Error) -> Self {
-        DbError { message: format!("postgresql: {error}"), source: Some(Box::new(error)) }
+        let unique_violation = error.as_database_error().is_some_and(|e| e.is_unique_violation());
+        DbError { message: format!("postgresql: {error}"), unique_violation, source: Some(Box::new(error)) }
     }
 }
 
