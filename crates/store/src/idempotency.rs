@@ -206,20 +206,37 @@ impl Store {
     ) -> Result<u64, StoreError> {
         self.write(None, move |conn| {
             Box::pin(async move {
-                let mut deleted = q("DELETE FROM idempotency_keys WHERE (scope, idem_key) IN (
+                let mut deleted = if conn.is_postgres() {
+                    q("DELETE FROM idempotency_keys WHERE (scope, idem_key) IN (
                         SELECT scope, idem_key FROM idempotency_keys
                         WHERE state = 'completed' AND completed_at_ms < $1 LIMIT $2)")
-                .bind(completed_before.unix_ms())
-                .bind(rows_max)
-                .execute(&mut *conn)
-                .await?;
-                deleted += q("DELETE FROM idempotency_keys WHERE (scope, idem_key) IN (
-                        SELECT scope, idem_key FROM idempotency_keys
-                        WHERE state = 'in_progress' AND created_at_ms < $1 LIMIT $2)")
-                .bind(abandoned_before.unix_ms())
-                .bind(rows_max)
-                .execute(&mut *conn)
-                .await?;
+                    .bind(completed_before.unix_ms())
+                    .bind(rows_max)
+                    .execute(&mut *conn)
+                    .await?
+                } else {
+                    // SQLite stores completed keys only, in completion order: walk them in rowid
+                    // order up to the first one still within retention (no index needed).
+                    q("DELETE FROM idempotency_keys WHERE rowid IN (
+                        SELECT rowid FROM idempotency_keys
+                        WHERE rowid < COALESCE((SELECT rowid FROM idempotency_keys WHERE completed_at_ms >= $1 ORDER BY rowid LIMIT 1), 9223372036854775807)
+                          AND completed_at_ms < $1
+                        ORDER BY rowid LIMIT $2)")
+                    .bind(completed_before.unix_ms())
+                    .bind(rows_max)
+                    .execute(&mut *conn)
+                    .await?
+                };
+                if conn.is_postgres() {
+                    // Claims are rows only on PostgreSQL.
+                    deleted += q("DELETE FROM idempotency_keys WHERE (scope, idem_key) IN (
+                            SELECT scope, idem_key FROM idempotency_keys
+                            WHERE state = 'in_progress' AND created_at_ms < $1 LIMIT $2)")
+                    .bind(abandoned_before.unix_ms())
+                    .bind(rows_max)
+                    .execute(&mut *conn)
+                    .await?;
+                }
                 Ok(deleted)
             })
         })

@@ -5,11 +5,18 @@ use crate::db::{Conn, q};
 use crate::error::StoreError;
 use crate::exec::Backend;
 
-/// (version, name, SQL). Append only: a released migration never changes.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "core", include_str!("../migrations/0001_core.sql")),
-    (2, "idempotency_expiry", include_str!("../migrations/0002_idempotency_expiry.sql")),
-    (3, "ledger", include_str!("../migrations/0003_ledger.sql")),
+/// Which engines run a migration's statements (every engine records its version).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum On {
+    Both,
+    PostgresOnly,
+}
+
+/// (version, name, engines, SQL). Append only: a released migration never changes.
+const MIGRATIONS: &[(i64, &str, On, &str)] = &[
+    (1, "core", On::Both, include_str!("../migrations/0001_core.sql")),
+    (2, "idempotency_expiry", On::PostgresOnly, include_str!("../migrations/0002_idempotency_expiry.sql")),
+    (3, "ledger", On::Both, include_str!("../migrations/0003_ledger.sql")),
 ];
 
 pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreError> {
@@ -23,7 +30,7 @@ pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreE
             "the database schema is at version {applied}, newer than this binary knows ({known}): upgrade jembatan"
         )));
     }
-    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
+    for (version, name, engines, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
         q(match backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
@@ -40,7 +47,8 @@ pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreE
                 continue;
             }
         }
-        for statement in statements(sql) {
+        let runs_here = *engines == On::Both || backend == Backend::Postgres;
+        for statement in statements(sql).into_iter().filter(|_| runs_here) {
             q(statement).execute(conn).await?;
         }
         q("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)")

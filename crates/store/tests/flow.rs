@@ -179,6 +179,34 @@ async fn idempotent_responses_replay_until_they_expire() {
     assert_eq!(claim("k1").await.unwrap(), replay);
     assert_eq!(store.purge_idempotency_keys(at.plus_ms(1), at, 100).await.unwrap(), 1);
     assert_eq!(claim("k1").await.unwrap(), Claim::Fresh);
+    store.end_idempotency_claim("channel:social", "k1", false).await.unwrap();
+
+    // Keys completed at three times; a purge between the second and third takes the first two,
+    // in batches of one.
+    for (n, key) in ["k2", "k3", "k4"].into_iter().enumerate() {
+        let done = at.plus_ms(100 * n as i64);
+        assert_eq!(
+            store.claim_idempotency_key("channel:social", key, "f", done, 60_000).await.unwrap(),
+            Claim::Fresh
+        );
+        let idem = Idem {
+            scope: "channel:social".to_owned(),
+            key: key.to_owned(),
+            fingerprint: "f".to_owned(),
+            now: done,
+            render: Box::new(|_: Result<&_, &StoreError>| {
+                Some(StoredResponse { status: 201, body: "{}".to_owned() })
+            }),
+        };
+        store.checkout(ctx(Principal::Channel(Channel::Social)), cart(&[(a, 1)]), Some(idem)).await.unwrap();
+        store.end_idempotency_claim("channel:social", key, true).await.unwrap();
+    }
+    let cutoff = at.plus_ms(150);
+    assert_eq!(store.purge_idempotency_keys(cutoff, at, 1).await.unwrap(), 1);
+    assert_eq!(store.purge_idempotency_keys(cutoff, at, 1).await.unwrap(), 1);
+    assert_eq!(store.purge_idempotency_keys(cutoff, at, 1).await.unwrap(), 0);
+    let kept = store.claim_idempotency_key("channel:social", "k4", "f", at, 60_000).await.unwrap();
+    assert!(matches!(kept, Claim::Replay(_)), "the key within retention stays: {kept:?}");
 }
 
 /// A unit that panics (a broken assertion) fails alone: the store keeps serving writes.
