@@ -257,13 +257,14 @@ impl Ledger {
                 results.extend(chain.iter().map(|_| Err(TransferError::LinkedChainOpen)));
                 break;
             }
-            let mut scratch = if chain.len() > 1 { Some(self.clone()) } else { None };
-            let target = scratch.as_mut().unwrap_or(self);
+            // Events of the chain apply one by one; if one fails, the undo log takes the
+            // chain's earlier events back.
+            let mut undo = Undo::default();
             let mut chain_results = Vec::with_capacity(chain.len());
             let mut failed_at = None;
             for (i, transfer) in chain.iter().enumerate() {
-                let result = target.apply(transfer, now);
-                if result.is_err() && failed_at.is_none() {
+                let result = self.apply(transfer, now, &mut undo);
+                if result.is_err() {
                     failed_at = Some(i);
                 }
                 chain_results.push(result);
@@ -272,13 +273,9 @@ impl Ledger {
                 }
             }
             match failed_at {
-                None => {
-                    if let Some(scratch) = scratch {
-                        *self = scratch;
-                    }
-                    results.extend(chain_results);
-                }
+                None => results.extend(chain_results),
                 Some(failed) => {
+                    self.roll_back(undo);
                     let error = chain_results[failed].expect_err("failed event has an error");
                     for i in 0..chain.len() {
                         results.push(Err(if i == failed { error } else { TransferError::LinkedEventFailed }));
@@ -290,7 +287,9 @@ impl Ledger {
         results
     }
 
-    fn apply(&mut self, t: &NewTransfer, now: Timestamp) -> Result<Created, TransferError> {
+    /// Applies one transfer. It either changes nothing (an error, or `Exists`) or records in
+    /// `undo` everything it changed.
+    fn apply(&mut self, t: &NewTransfer, now: Timestamp, undo: &mut Undo) -> Result<Created, TransferError> {
         if let Some(existing) = self.transfers.get(&t.id) {
             return if existing.new == *t {
                 Ok(Created::Exists)
@@ -358,20 +357,39 @@ impl Ledger {
         {
             return Err(TransferError::ExceedsDebits);
         }
-        if let Some(account) = self.accounts.get_mut(&t.debit) {
-            account.balances = debit;
-        }
-        if let Some(account) = self.accounts.get_mut(&t.credit) {
-            account.balances = credit;
+        for (id, balances) in [(t.debit, debit), (t.credit, credit)] {
+            if let Some(account) = self.accounts.get_mut(&id) {
+                undo.balances.push((id, account.balances));
+                account.balances = balances;
+            }
         }
         if let Some((pending, state)) = resolves {
-            self.pending.insert(pending, state);
+            undo.pending.push((pending, self.pending.insert(pending, state)));
         }
         if matches!(t.kind, TransferKind::Pending { .. }) {
-            self.pending.insert(t.id, PendingState::Pending);
+            undo.pending.push((t.id, self.pending.insert(t.id, PendingState::Pending)));
         }
         self.transfers.insert(t.id, Transfer { new: *t, amount_posted, timestamp: now });
+        undo.transfers.push(t.id);
         Ok(Created::Created)
+    }
+
+    /// Takes back what a failed chain's earlier events changed, newest first.
+    fn roll_back(&mut self, undo: Undo) {
+        for (id, balances) in undo.balances.into_iter().rev() {
+            if let Some(account) = self.accounts.get_mut(&id) {
+                account.balances = balances;
+            }
+        }
+        for (id, state) in undo.pending.into_iter().rev() {
+            match state {
+                Some(state) => self.pending.insert(id, state),
+                None => self.pending.remove(&id),
+            };
+        }
+        for id in undo.transfers {
+            self.transfers.remove(&id);
+        }
     }
 
     /// Checks that `t` may post or void `pending`; returns the amount it holds.
@@ -429,6 +447,14 @@ impl Ledger {
         self.pending.insert(id, PendingState::Expired);
         true
     }
+}
+
+/// What a chain changed, to take back if a later event of it fails.
+#[derive(Default)]
+struct Undo {
+    balances: Vec<(AccountId, Balances)>,
+    pending: Vec<(TransferId, Option<PendingState>)>,
+    transfers: Vec<TransferId>,
 }
 
 fn add(a: i64, b: i64) -> Result<i64, TransferError> {

@@ -105,6 +105,18 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5000)]
         baseline_checkouts: usize,
     },
+    /// Ledger transfers/s in process, batched, and the raw baseline of the same writes.
+    Ledger {
+        /// Run against PostgreSQL (a fresh schema) instead of a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 200_000)]
+        transfers: usize,
+        #[arg(long, default_value_t = 8_190)]
+        batch: usize,
+        #[arg(long, default_value_t = 1_000)]
+        accounts: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -175,6 +187,20 @@ fn run() -> anyhow::Result<()> {
                     ..Default::default()
                 };
                 let report = jembatan_sim::bench::checkout(&options).await?;
+                print!("{}", report.render(&options));
+                Ok(())
+            }
+            Command::Bench { command: BenchCommand::Ledger { database_url, transfers, batch, accounts } } => {
+                init_tracing("warn");
+                anyhow::ensure!((1..=8_190).contains(&batch), "--batch must be between 1 and 8190");
+                anyhow::ensure!(accounts >= 2, "--accounts must be at least 2");
+                let options = jembatan_sim::bench_ledger::LedgerBenchOptions {
+                    database_url,
+                    transfers,
+                    batch,
+                    accounts,
+                };
+                let report = jembatan_sim::bench_ledger::ledger(&options).await?;
                 print!("{}", report.render(&options));
                 Ok(())
             }

@@ -4,5 +4,6 @@
 //! any other.
 
 pub mod bench;
+pub mod bench_ledger;
 pub mod demo;
 pub mod invariants;
