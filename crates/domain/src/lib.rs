@@ -7,6 +7,7 @@
 
 pub mod checkout;
 pub mod error;
+pub mod fee;
 pub mod id;
 pub mod ledger;
 pub mod merchant;
@@ -14,6 +15,7 @@ pub mod money;
 pub mod order;
 pub mod principal;
 pub mod product;
+pub mod qris;
 pub mod stock;
 pub mod text;
 pub mod time;
