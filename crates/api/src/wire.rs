@@ -324,6 +324,8 @@ pub struct OrderResponse {
     pub status: String,
     pub payment_method: String,
     pub total: MoneyWire,
+    /// The platform fee fixed at the sale; the merchant receives `total − fee` on release.
+    pub fee: MoneyWire,
     pub shipping_address: AddressWire,
     pub lines: Vec<OrderLineResponse>,
     pub created_at: String,
@@ -351,6 +353,7 @@ impl OrderResponse {
             status: o.status.as_str().to_owned(),
             payment_method: o.payment_method.as_str().to_owned(),
             total: o.total.into(),
+            fee: o.fee.into(),
             shipping_address: address,
             lines: o
                 .lines

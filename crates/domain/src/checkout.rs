@@ -3,10 +3,12 @@
 use std::collections::BTreeMap;
 
 use crate::error::DomainError;
+use crate::fee::platform_fee;
 use crate::id::{MerchantId, SkuId};
 use crate::limits::CHECKOUT_LINES_MAX;
 use crate::merchant::Province;
 use crate::money::Money;
+use crate::product::Category;
 use crate::product::Price;
 use crate::stock::Quantity;
 use crate::text::{PhoneNumber, bounded_text};
@@ -180,6 +182,8 @@ pub struct PricedSku {
     pub sku_id: SkuId,
     pub merchant_id: MerchantId,
     pub price: Price,
+    /// The product's category, which sets the platform fee rate.
+    pub category: Category,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +192,8 @@ pub struct OrderDraftLine {
     pub quantity: Quantity,
     pub unit_price: Price,
     pub line_total: Money,
+    /// The platform fee on this line, fixed at the sale (see `fee`).
+    pub fee: Money,
 }
 
 /// One merchant's part of a checkout, before it has an id.
@@ -196,6 +202,8 @@ pub struct OrderDraft {
     pub merchant_id: MerchantId,
     pub lines: Vec<OrderDraftLine>,
     pub total: Money,
+    /// Sum of the lines' fees: what the platform keeps when the escrow is released.
+    pub fee: Money,
 }
 
 /// Splits a checkout into one order per merchant, in merchant id order, pricing each line.
@@ -207,17 +215,21 @@ pub fn plan_orders(request: &CheckoutRequest, priced: &[PricedSku]) -> Result<Ve
             DomainError::invalid("items.sku_id", format!("{} is not a SKU on sale", line.sku_id))
         })?;
         let line_total = sku.price.money().checked_mul(line.quantity.units())?;
+        let fee = platform_fee(line_total, Money::ZERO, sku.category.fee_rate())?;
         let draft = by_merchant.entry(sku.merchant_id).or_insert_with(|| OrderDraft {
             merchant_id: sku.merchant_id,
             lines: Vec::new(),
             total: Money::ZERO,
+            fee: Money::ZERO,
         });
         draft.total = draft.total.checked_add(line_total)?;
+        draft.fee = draft.fee.checked_add(fee)?;
         draft.lines.push(OrderDraftLine {
             sku_id: sku.sku_id,
             quantity: line.quantity,
             unit_price: sku.price,
             line_total,
+            fee,
         });
     }
     Ok(by_merchant.into_values().collect())
@@ -272,6 +284,7 @@ mod tests {
                 sku_id: SkuId::from_uuid(Uuid::from_u128(s)),
                 merchant_id: MerchantId::from_uuid(Uuid::from_u128(s % merchants)),
                 price: Price::from_rupiah(1_000 + (s as i64) * 500).unwrap(),
+                category: Category::ALL[(s as usize) % Category::ALL.len()],
             }).collect();
             let orders = plan_orders(&r, &priced).unwrap();
             let expected: i64 = r.lines().iter().map(|l| {
@@ -279,6 +292,10 @@ mod tests {
                 p.price.money().rupiah() * i64::from(l.quantity.units())
             }).sum();
             prop_assert_eq!(orders.iter().map(|o| o.total.rupiah()).sum::<i64>(), expected);
+            for o in &orders {
+                prop_assert_eq!(o.fee.rupiah(), o.lines.iter().map(|l| l.fee.rupiah()).sum::<i64>());
+                prop_assert!(o.fee <= o.total);
+            }
             prop_assert_eq!(orders.iter().map(|o| o.lines.len()).sum::<usize>(), r.lines().len());
             for o in &orders {
                 for l in &o.lines {

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::DomainError;
-use crate::id::{AccountId, MerchantId, TransferId};
+use crate::id::{AccountId, MerchantId, TransferId, TypedId};
 use crate::money::Money;
 use crate::time::Timestamp;
 
@@ -57,6 +57,41 @@ impl AccountKind {
             DomainError::invalid("kind", "must be provider_clearing, escrow, merchant_balance, platform_fee_revenue, payout_clearing or refunds")
         })
     }
+}
+
+/// The platform's own account of a kind (one each; merchant balances are per merchant).
+/// Ids are fixed, so every process and every store agrees on them.
+pub fn platform_account(kind: AccountKind) -> AccountId {
+    let n = AccountKind::ALL.iter().position(|k| *k == kind).expect("a known kind") as u128;
+    AccountId::from_uuid(uuid::Uuid::from_u128(0x6a65_6d62_6174_616e_0000_0000_0000_0000 + n + 1))
+}
+
+/// A merchant's balance account: the merchant's own UUID under the account prefix.
+pub fn merchant_balance_account(merchant: MerchantId) -> AccountId {
+    AccountId::from_uuid(merchant.uuid())
+}
+
+/// Why money moves for an order; each purpose derives its own transfer id from the order id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Provider clearing → escrow, pending, when the order is paid.
+    EscrowHold = 1,
+    /// Posts the hold when the buyer confirms.
+    EscrowPost = 2,
+    /// Escrow → merchant balance (total − fee).
+    ReleaseToMerchant = 3,
+    /// Escrow → platform fee revenue.
+    PlatformFee = 4,
+    /// Voids the hold when a paid order is cancelled before shipping.
+    EscrowVoid = 5,
+}
+
+/// The transfer id of `purpose` for an order: the order's UUID with its last byte xor-ed with
+/// the purpose, so the id is the same on every retry (the ledger's idempotency key) and two
+/// purposes of one order never share an id. (Two orders could only collide if their random
+/// bits differed in exactly those bits: 1 in 2^74 per pair.)
+pub fn order_transfer_id(order: crate::id::OrderId, purpose: Purpose) -> TransferId {
+    TransferId::from_uuid(uuid::Uuid::from_u128(order.uuid().as_u128() ^ (0xA0 | purpose as u128)))
 }
 
 /// Balance limits of an account.
@@ -464,7 +499,6 @@ fn add(a: i64, b: i64) -> Result<i64, TransferError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::TypedId;
     use proptest::prelude::*;
     use uuid::Uuid;
 

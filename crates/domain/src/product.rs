@@ -43,6 +43,26 @@ macro_rules! categories {
     };
 }
 
+impl Category {
+    /// The platform fee rate of the category. Defaults modelled on Indonesian marketplaces'
+    /// published seller fees (2024): low-margin electronics lowest, fashion and beauty highest.
+    pub fn fee_rate(self) -> crate::fee::RateBps {
+        let bps = match self {
+            Category::Electronics => 400,
+            Category::Automotive => 500,
+            Category::Books => 500,
+            Category::Food => 650,
+            Category::Home => 650,
+            Category::Health => 650,
+            Category::Sports => 650,
+            Category::Toys => 650,
+            Category::Fashion => 750,
+            Category::Beauty => 750,
+        };
+        crate::fee::RateBps::new(bps).expect("the table holds valid rates")
+    }
+}
+
 categories! {
     Fashion => "fashion",
     Beauty => "beauty",

@@ -2,6 +2,7 @@
 //! `jembatan check`. Each check is one SQL query that returns the rows breaking the rule, so
 //! the same checks work on SQLite and PostgreSQL and scale with the data.
 
+use jembatan_domain::ledger::{AccountKind, platform_account};
 use jembatan_store::{Store, StoreError, q};
 
 /// One broken rule, with the offending entity.
@@ -84,6 +85,15 @@ const CHECKS: &[(&str, &str)] = &[
     ),
 ];
 
+const ESCROW_INVARIANT: &str = "2: escrow holds exactly the paid, unsettled orders";
+/// The escrow account's pending credits are the totals of orders paid and not yet settled or
+/// cancelled, and everything posted into escrow has been released again.
+const ESCROW_CHECK: &str = "SELECT 'escrow pending ' || CAST(a.credits_pending AS TEXT) || ', open orders ' || CAST(o.total AS TEXT)
+         || ', posted in ' || CAST(a.credits_posted AS TEXT) || ', out ' || CAST(a.debits_posted AS TEXT) AS detail
+     FROM ledger_accounts a,
+          (SELECT CAST(COALESCE(SUM(total_idr), 0) AS BIGINT) AS total FROM orders WHERE status IN ('paid', 'shipped', 'delivered')) o
+     WHERE a.account_id = $1 AND (a.credits_pending <> o.total OR a.credits_posted <> a.debits_posted)";
+
 pub async fn check(store: &Store) -> Result<Vec<Violation>, StoreError> {
     store
         .read(|conn| {
@@ -93,6 +103,10 @@ pub async fn check(store: &Store) -> Result<Vec<Violation>, StoreError> {
                     for row in q(*sql).fetch_all(&mut *conn).await? {
                         violations.push(Violation { invariant, detail: row.text("detail")? });
                     }
+                }
+                let escrow = platform_account(AccountKind::Escrow).to_string();
+                for row in q(ESCROW_CHECK).bind(escrow).fetch_all(&mut *conn).await? {
+                    violations.push(Violation { invariant: ESCROW_INVARIANT, detail: row.text("detail")? });
                 }
                 Ok(violations)
             })

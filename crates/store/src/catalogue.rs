@@ -182,14 +182,15 @@ async fn insert_product(
         let sku_id: SkuId = new_id();
         // ON CONFLICT: a concurrent listing (on PostgreSQL) may have taken the code since the
         // check above; that is a conflict for the client, not a server error.
-        let inserted = q("INSERT INTO skus (merchant_id, sku_id, product_id, code, price_idr, stock_on_hand, stock_reserved)
-             VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT (merchant_id, code) DO NOTHING")
+        let inserted = q("INSERT INTO skus (merchant_id, sku_id, product_id, code, price_idr, stock_on_hand, stock_reserved, category)
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7) ON CONFLICT (merchant_id, code) DO NOTHING")
         .bind(product.merchant_id.to_string())
         .bind(sku_id.to_string())
         .bind(product_id.to_string())
         .bind(sku.code.as_str())
         .bind(sku.price.money().rupiah())
         .bind(i64::from(sku.stock.units_on_hand()))
+        .bind(product.category.as_str())
         .execute(&mut *conn)
         .await?;
         if inserted != 1 {

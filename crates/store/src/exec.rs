@@ -134,7 +134,9 @@ impl Store {
     pub async fn open(options: StoreOptions) -> Result<Store, StoreError> {
         if let Some(path) = options.url.strip_prefix("sqlite://") {
             let path = PathBuf::from(path.split('?').next().unwrap_or(path));
-            return Self::open_sqlite(path, &options);
+            let store = Self::open_sqlite(path, &options)?;
+            store.ensure_platform_accounts(system_ctx()).await?;
+            return Ok(store);
         }
         if !(options.url.starts_with("postgres://") || options.url.starts_with("postgresql://")) {
             return Err(StoreError::Conflict(format!(
@@ -151,7 +153,9 @@ impl Store {
         let mut conn = pool.acquire().await.map_err(DbError::from)?;
         schema::migrate(&mut *conn, Backend::Postgres).await?;
         drop(conn);
-        Ok(Store { inner: Arc::new(Inner::Postgres { pool }) })
+        let store = Store { inner: Arc::new(Inner::Postgres { pool }) };
+        store.ensure_platform_accounts(system_ctx()).await?;
+        Ok(store)
     }
 
     fn open_sqlite(path: PathBuf, options: &StoreOptions) -> Result<Store, StoreError> {
@@ -257,6 +261,14 @@ impl Store {
         metrics::histogram!("jembatan_store_write_seconds").record(started.elapsed().as_secs_f64());
         outcome
     }
+}
+
+/// The platform itself as the actor of what the store does on its own (bootstrap).
+fn system_ctx() -> WriteCtx {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    WriteCtx { actor: Principal::Operator, now: Timestamp::from_unix_ms(ms) }
 }
 
 /// One unit inside an open transaction. The outer error means the transaction itself is broken

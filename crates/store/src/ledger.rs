@@ -427,3 +427,96 @@ fn decode_transfer(row: &Row) -> Result<Transfer, StoreError> {
         timestamp: Timestamp::from_unix_ms(rows::int(row, "timestamp_ms")?),
     })
 }
+
+/// The platform's accounts with their limits: escrow can never pay out more than it holds.
+pub fn platform_accounts() -> Vec<(AccountId, AccountKind, Option<MerchantId>, AccountFlags)> {
+    AccountKind::ALL
+        .into_iter()
+        .filter(|k| *k != AccountKind::MerchantBalance)
+        .map(|kind| {
+            let flags = AccountFlags {
+                debits_must_not_exceed_credits: kind == AccountKind::Escrow,
+                ..Default::default()
+            };
+            (jembatan_domain::ledger::platform_account(kind), kind, None, flags)
+        })
+        .collect()
+}
+
+/// A merchant's balance account: it may never go below zero.
+pub fn merchant_account(merchant: MerchantId) -> (AccountId, AccountKind, Option<MerchantId>, AccountFlags) {
+    let flags = AccountFlags { debits_must_not_exceed_credits: true, ..Default::default() };
+    (
+        jembatan_domain::ledger::merchant_balance_account(merchant),
+        AccountKind::MerchantBalance,
+        Some(merchant),
+        flags,
+    )
+}
+
+/// Creates whichever of `wanted` do not exist yet (with their journal entries).
+pub(crate) async fn ensure_accounts(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    wanted: &[(AccountId, AccountKind, Option<MerchantId>, AccountFlags)],
+) -> Result<(), StoreError> {
+    let ids: Vec<AccountId> = wanted.iter().map(|w| w.0).collect();
+    let existing: BTreeSet<AccountId> =
+        load_accounts(conn, &ids, false).await?.into_iter().map(|a| a.id).collect();
+    for (id, kind, merchant, flags) in wanted.iter().filter(|w| !existing.contains(&w.0)) {
+        q("INSERT INTO ledger_accounts (account_id, kind, merchant_id, debits_must_not_exceed_credits,
+               credits_must_not_exceed_debits, debits_pending, debits_posted, credits_pending, credits_posted, created_at_ms)
+           VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 0, $6) ON CONFLICT (account_id) DO NOTHING")
+        .bind(id.to_string())
+        .bind(kind.as_str())
+        .bind(merchant.map(|m| m.to_string()))
+        .bind(i64::from(flags.debits_must_not_exceed_credits))
+        .bind(i64::from(flags.credits_must_not_exceed_debits))
+        .bind(ctx.now.unix_ms())
+        .execute(&mut *conn)
+        .await?;
+        journal::record(
+            conn,
+            ctx,
+            Change {
+                event_type: "ledger.account_created",
+                action: "ledger.create_account",
+                entity_type: "ledger_account",
+                entity_id: id.to_string(),
+                merchant_id: *merchant,
+                channel: None,
+                payload: serde_json::json!({"account_id": id.to_string(), "kind": kind.as_str()}),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Applies transfers that must all succeed, inside the caller's unit: a refusal is an error
+/// that rolls the whole unit back. (An identical transfer already recorded counts as done.)
+pub(crate) async fn apply_all(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    batch: Vec<NewTransfer>,
+) -> Result<(), StoreError> {
+    let ids: Vec<TransferId> = batch.iter().map(|t| t.id).collect();
+    let results = create_transfers_unit(conn, ctx.clone(), batch).await?;
+    for (id, result) in ids.iter().zip(results) {
+        if let Err(error) = result {
+            tracing::error!(transfer_id = %id, %error, "the ledger refused a transfer of the order flow");
+            return Err(StoreError::Conflict(format!("the ledger refused transfer {id}: {error}")));
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Creates the platform's accounts if they are missing; run when the store opens.
+    pub async fn ensure_platform_accounts(&self, ctx: WriteCtx) -> Result<(), StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move { ensure_accounts(conn, &ctx, &platform_accounts()).await })
+        })
+        .await
+    }
+}

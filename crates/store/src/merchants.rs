@@ -43,6 +43,8 @@ impl Store {
                     }),
                 };
                 journal::record(conn, &ctx, change).await?;
+                crate::ledger::ensure_accounts(conn, &ctx, &[crate::ledger::merchant_account(merchant.id)])
+                    .await?;
                 Ok(merchant)
             })
         })

@@ -3,9 +3,9 @@
 
 use crate::db::{Conn, Row, q};
 use jembatan_domain::{
-    BuyerId, Channel, CheckoutId, CheckoutRequest, DomainError, MerchantId, Money, OrderAction, OrderDraft,
-    OrderId, OrderStatus, PaymentMethod, Price, PricedSku, Quantity, ShippingAddress, SkuId, StockEffect,
-    Timestamp, plan_orders,
+    BuyerId, Category, Channel, CheckoutId, CheckoutRequest, DomainError, MerchantId, Money, OrderAction,
+    OrderDraft, OrderId, OrderStatus, PaymentMethod, Price, PricedSku, Quantity, ShippingAddress, SkuId,
+    StockEffect, Timestamp, plan_orders,
 };
 
 use crate::error::StoreError;
@@ -20,6 +20,8 @@ pub struct OrderLineRecord {
     pub quantity: Quantity,
     pub unit_price: Price,
     pub line_total: Money,
+    /// The platform fee on this line, fixed at the sale.
+    pub fee: Money,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct OrderRecord {
     pub status: OrderStatus,
     pub payment_method: PaymentMethod,
     pub total: Money,
+    /// The platform fee, fixed at the sale: the merchant receives `total − fee` on release.
+    pub fee: Money,
     pub shipping_address: ShippingAddress,
     pub lines: Vec<OrderLineRecord>,
     pub created_at: Timestamp,
@@ -49,7 +53,7 @@ pub struct CheckoutRecord {
     pub orders: Vec<OrderRecord>,
 }
 
-const ORDER_COLUMNS: &str = "merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr, \
+const ORDER_COLUMNS: &str = "merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr, fee_idr, \
      recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms";
 
 impl Store {
@@ -154,7 +158,7 @@ async fn checkout_unit(
         let units = i64::from(line.quantity.units());
         let reserved = q("UPDATE skus SET stock_reserved = stock_reserved + $1
              WHERE sku_id = $2 AND stock_on_hand - stock_reserved >= $1
-             RETURNING merchant_id, price_idr")
+             RETURNING merchant_id, price_idr, category")
         .bind(units)
         .bind(line.sku_id.to_string())
         .fetch_optional(&mut *conn)
@@ -179,6 +183,7 @@ async fn checkout_unit(
             sku_id: line.sku_id,
             merchant_id: rows::id(&row, "merchant_id")?,
             price: rows::parsed("price_idr", Price::from_rupiah(rows::int(&row, "price_idr")?))?,
+            category: rows::parsed("category", Category::parse(&rows::text(&row, "category")?))?,
         });
     }
     let drafts = plan_orders(&request, &priced)?;
@@ -241,8 +246,8 @@ async fn insert_order(
     let address = &request.shipping_address;
     q(
         "INSERT INTO orders (merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr,
-             recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms, version)
-         VALUES ($1, $2, $3, $4, $5, 'awaiting_payment', $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 1)",
+             recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms, version, fee_idr)
+         VALUES ($1, $2, $3, $4, $5, 'awaiting_payment', $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 1, $15)",
     )
     .bind(draft.merchant_id.to_string())
     .bind(order_id.to_string())
@@ -258,14 +263,15 @@ async fn insert_order(
     .bind(address.province.as_str())
     .bind(&address.postal_code)
     .bind(ctx.now.unix_ms())
+    .bind(draft.fee.rupiah())
     .execute(&mut *conn)
     .await?;
     let mut lines = Vec::with_capacity(draft.lines.len());
     for (index, line) in draft.lines.into_iter().enumerate() {
         let line_no = index as u32 + 1;
         q(
-            "INSERT INTO order_lines (merchant_id, order_id, line_no, sku_id, quantity, unit_price_idr, line_total_idr)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO order_lines (merchant_id, order_id, line_no, sku_id, quantity, unit_price_idr, line_total_idr, fee_idr)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(draft.merchant_id.to_string())
         .bind(order_id.to_string())
@@ -274,6 +280,7 @@ async fn insert_order(
         .bind(i64::from(line.quantity.units()))
         .bind(line.unit_price.money().rupiah())
         .bind(line.line_total.rupiah())
+        .bind(line.fee.rupiah())
         .execute(&mut *conn)
         .await?;
         lines.push(OrderLineRecord {
@@ -282,6 +289,7 @@ async fn insert_order(
             quantity: line.quantity,
             unit_price: line.unit_price,
             line_total: line.line_total,
+            fee: line.fee,
         });
     }
     let change = Change {
@@ -309,6 +317,7 @@ async fn insert_order(
         status: OrderStatus::AwaitingPayment,
         payment_method: request.payment_method,
         total: draft.total,
+        fee: draft.fee,
         shipping_address: address.clone(),
         lines,
         created_at: ctx.now,
@@ -369,6 +378,7 @@ async fn transition_unit(
             }
         }
     }
+    escrow(conn, &ctx, &order, action).await?;
     let (event_type, audit_action) = match action {
         OrderAction::Pay => ("order.paid", "order.pay"),
         OrderAction::Ship => ("order.shipped", "order.ship"),
@@ -449,7 +459,7 @@ async fn attach_lines(
     }
     let placeholders: Vec<String> = (0..orders.len()).map(|i| format!("${}", i + 2)).collect();
     let sql = format!(
-        "SELECT order_id, line_no, sku_id, quantity, unit_price_idr, line_total_idr FROM order_lines
+        "SELECT order_id, line_no, sku_id, quantity, unit_price_idr, line_total_idr, fee_idr FROM order_lines
          WHERE merchant_id = $1 AND order_id IN ({}) ORDER BY order_id, line_no",
         placeholders.join(", ")
     );
@@ -471,6 +481,7 @@ async fn attach_lines(
                 "line_total_idr",
                 Money::from_rupiah(rows::int(&row, "line_total_idr")?),
             )?,
+            fee: rows::parsed("fee_idr", Money::from_rupiah(rows::int(&row, "fee_idr")?))?,
         };
         if let Some(order) = orders.iter_mut().find(|o| o.id == order_id) {
             order.lines.push(line);
@@ -500,9 +511,87 @@ fn decode_order(row: &Row) -> Result<OrderRecord, StoreError> {
             PaymentMethod::parse(&rows::text(row, "payment_method")?),
         )?,
         total: rows::parsed("total_idr", Money::from_rupiah(rows::int(row, "total_idr")?))?,
+        fee: rows::parsed("fee_idr", Money::from_rupiah(rows::int(row, "fee_idr")?))?,
         shipping_address: rows::parsed("shipping_address", address)?,
         lines: Vec::new(),
         created_at: Timestamp::from_unix_ms(rows::int(row, "created_at_ms")?),
         updated_at: Timestamp::from_unix_ms(rows::int(row, "updated_at_ms")?),
     })
+}
+
+/// The money side of an order's transition (DESIGN.md §4): payment holds the total in escrow
+/// (a pending transfer from provider clearing), the buyer's confirmation posts it and releases
+/// it to the merchant's balance and the platform's fee revenue (linked: all or nothing), and a
+/// cancellation after payment voids the hold.
+async fn escrow(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    order: &OrderRecord,
+    action: OrderAction,
+) -> Result<(), StoreError> {
+    use jembatan_domain::ledger::{
+        AccountKind, NewTransfer, Purpose, TransferKind, merchant_balance_account, order_transfer_id,
+        platform_account,
+    };
+    let provider = platform_account(AccountKind::ProviderClearing);
+    let escrow = platform_account(AccountKind::Escrow);
+    let hold_id = order_transfer_id(order.id, Purpose::EscrowHold);
+    let transfer = |purpose: Purpose, debit, credit, amount: Money, kind| NewTransfer {
+        id: order_transfer_id(order.id, purpose),
+        debit,
+        credit,
+        amount,
+        kind,
+        linked: false,
+        code: purpose as u16,
+    };
+    let batch = match (order.status, action) {
+        (_, OrderAction::Pay) => vec![transfer(
+            Purpose::EscrowHold,
+            provider,
+            escrow,
+            order.total,
+            TransferKind::Pending { timeout_ms: 0 },
+        )],
+        (OrderStatus::Delivered, OrderAction::Confirm) => {
+            crate::ledger::ensure_accounts(conn, ctx, &[crate::ledger::merchant_account(order.merchant_id)])
+                .await?;
+            let to_merchant = order.total.checked_sub(order.fee)?;
+            let mut batch = vec![transfer(
+                Purpose::EscrowPost,
+                provider,
+                escrow,
+                order.total,
+                TransferKind::Post { pending: hold_id, amount: None },
+            )];
+            if to_merchant > Money::ZERO {
+                let merchant = merchant_balance_account(order.merchant_id);
+                batch.push(transfer(
+                    Purpose::ReleaseToMerchant,
+                    escrow,
+                    merchant,
+                    to_merchant,
+                    TransferKind::Single,
+                ));
+            }
+            if order.fee > Money::ZERO {
+                let fees = platform_account(AccountKind::PlatformFeeRevenue);
+                batch.push(transfer(Purpose::PlatformFee, escrow, fees, order.fee, TransferKind::Single));
+            }
+            let last = batch.len() - 1;
+            for t in &mut batch[..last] {
+                t.linked = true;
+            }
+            batch
+        }
+        (OrderStatus::Paid, OrderAction::Cancel) => vec![transfer(
+            Purpose::EscrowVoid,
+            provider,
+            escrow,
+            order.total,
+            TransferKind::Void { pending: hold_id },
+        )],
+        _ => return Ok(()),
+    };
+    crate::ledger::apply_all(conn, ctx, batch).await
 }

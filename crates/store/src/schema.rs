@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str, On, &str)] = &[
     (1, "core", On::Both, include_str!("../migrations/0001_core.sql")),
     (2, "idempotency_expiry", On::PostgresOnly, include_str!("../migrations/0002_idempotency_expiry.sql")),
     (3, "ledger", On::Both, include_str!("../migrations/0003_ledger.sql")),
+    (4, "escrow", On::Both, include_str!("../migrations/0004_escrow.sql")),
 ];
 
 pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreError> {

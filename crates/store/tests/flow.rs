@@ -269,3 +269,43 @@ async fn a_payment_after_a_partial_cancellation_pays_what_is_left() {
         );
     }
 }
+
+/// Money follows the order: paid → held in escrow; confirmed → escrow released to the merchant
+/// (total − fee) and the platform (fee); cancelled after payment → the hold is voided.
+#[tokio::test]
+async fn escrow_holds_then_releases_or_returns_the_money() {
+    use jembatan_domain::ledger::{AccountKind, merchant_balance_account, platform_account};
+    let t = fresh_store().await.unwrap();
+    let store = &t.store;
+    let m = merchant(store).await;
+    // Food: 6.5% fee. 2 × Rp10,000 → fee Rp1,300, merchant Rp18,700.
+    let a = sku(store, m, "A", 10_000, 10).await;
+    let balance = |id| async move { store.ledger_account(id).await.unwrap().unwrap().balances };
+    let escrow = platform_account(AccountKind::Escrow);
+    let channel = ctx(Principal::Channel(Channel::Social));
+    let kept = store.checkout(channel.clone(), cart(&[(a, 2)]), None).await.unwrap();
+    let returned = store.checkout(channel.clone(), cart(&[(a, 1)]), None).await.unwrap();
+    assert_eq!(kept.orders[0].fee.rupiah(), 1_300);
+    for c in [&kept, &returned] {
+        store.mark_checkout_paid(ctx(Principal::Provider), c.id, None).await.unwrap();
+    }
+    assert_eq!(balance(escrow).await.credits_pending, 30_000, "both payments held in escrow");
+
+    store.transition_order(channel.clone(), returned.orders[0].id, OrderAction::Cancel, None).await.unwrap();
+    assert_eq!(balance(escrow).await.credits_pending, 20_000, "the cancelled order's hold is voided");
+
+    let order = kept.orders[0].id;
+    let seller = ctx(Principal::Merchant(m));
+    store.transition_order(seller.clone(), order, OrderAction::Ship, None).await.unwrap();
+    store.transition_order(seller, order, OrderAction::Deliver, None).await.unwrap();
+    assert_eq!(balance(merchant_balance_account(m)).await.credit_balance(), 0, "nothing before confirmation");
+    store.transition_order(channel, order, OrderAction::Confirm, None).await.unwrap();
+    let e = balance(escrow).await;
+    assert_eq!(
+        (e.credits_pending, e.credits_posted, e.debits_posted),
+        (0, 20_000, 20_000),
+        "escrow released in full"
+    );
+    assert_eq!(balance(merchant_balance_account(m)).await.credit_balance(), 18_700);
+    assert_eq!(balance(platform_account(AccountKind::PlatformFeeRevenue)).await.credit_balance(), 1_300);
+}
