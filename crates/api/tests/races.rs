@@ -63,3 +63,22 @@ async fn racing_listings_of_one_sku_code_get_a_conflict_not_a_server_error() {
         assert_eq!(statuses, [201, 409], "round {round}: {} / {}", a.text(), b.text());
     }
 }
+
+/// A token whose role may never read orders gets the same answer for an order that exists and
+/// for one that does not: the refusal reveals nothing about which ids exist.
+#[tokio::test]
+async fn refusals_do_not_reveal_whether_an_id_exists() {
+    let app = App::start().await;
+    let merchant = app.new_merchant("Toko Rahasia").await;
+    let product = app.list_product(&merchant, &[("RAHASIA-1", 5_000, 10)]).await;
+    let existing = app.order_in(&app.social, &product.sku_ids[0], "paid").await;
+    let missing = jembatan_store::new_id::<jembatan_domain::OrderId>().to_string();
+    let a = app.get(&format!("/v1/orders/{existing}")).token(&app.provider).send().await;
+    let b = app.get(&format!("/v1/orders/{missing}")).token(&app.provider).send().await;
+    assert_eq!((a.status, a.text()), (b.status, b.text()));
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = app.post(&format!("/v1/orders/{existing}/ship")).token(&app.social).send().await;
+    let b = app.post(&format!("/v1/orders/{missing}/ship")).token(&app.social).send().await;
+    assert_eq!((a.status, a.text()), (b.status, b.text()));
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+}

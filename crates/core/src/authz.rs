@@ -64,6 +64,35 @@ pub fn check(who: &Principal, access: Access) -> Result<(), CoreError> {
     })
 }
 
+/// The role phase, run before the object is loaded: refuses what the caller's role may never do
+/// to any object, so the answer cannot depend on whether the object exists (a provider token
+/// asking for an order gets 403 whether or not the id exists). Merchants and the operator pass:
+/// their answers depend on the object (a merchant's own object or someone else's, which is 404).
+pub fn check_role(who: &Principal, access: Access) -> Result<(), CoreError> {
+    let probe = match who {
+        Principal::Merchant(_) | Principal::Operator => return Ok(()),
+        // A channel's own orders are the ones it could act on.
+        Principal::Channel(mine) => match access {
+            Access::ReadOrder { merchant, .. } => Access::ReadOrder { merchant, channel: *mine },
+            Access::TransitionOrder { merchant, action, .. } => {
+                Access::TransitionOrder { merchant, channel: *mine, action }
+            }
+            other => other,
+        },
+        Principal::Regulator | Principal::Provider => access,
+    };
+    match decide(who, probe) {
+        Err(Refusal::Forbidden(reason)) => Err(CoreError::Forbidden(reason)),
+        Err(Refusal::Hidden) | Ok(()) => Ok(()),
+    }
+}
+
+/// An owner for role-phase probes, which never compare it.
+pub fn anyone() -> MerchantId {
+    use jembatan_domain::TypedId;
+    MerchantId::from_uuid(uuid::Uuid::nil())
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// Report as 404: the object belongs to someone else.
@@ -156,6 +185,18 @@ mod tests {
         for (who, access, want) in cases {
             assert_eq!(decide(who, access).map_err(|_| ()), want, "{who:?} {access:?}");
         }
+        // The role phase refuses a provider whatever the order (so a missing id and an existing
+        // one get the same 403), and lets merchants through to the object phase.
+        let any_order = Access::ReadOrder { merchant: anyone(), channel: Channel::Marketplace };
+        assert!(matches!(check_role(&Principal::Provider, any_order), Err(CoreError::Forbidden(_))));
+        assert!(check_role(&a, any_order).is_ok());
+        assert!(check_role(&social, any_order).is_ok(), "a channel may read its own channel's orders");
+        let ship = Access::TransitionOrder {
+            merchant: anyone(),
+            channel: Channel::Marketplace,
+            action: OrderAction::Ship,
+        };
+        assert!(matches!(check_role(&social, ship), Err(CoreError::Forbidden(_))));
         // Another merchant's objects, and another channel's orders, are hidden, not forbidden.
         assert_eq!(decide(&a, Access::WriteCatalogue(m(2))), Err(Refusal::Hidden));
         assert_eq!(decide(&a, read_2), Err(Refusal::Hidden));

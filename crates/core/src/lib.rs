@@ -11,8 +11,8 @@ pub mod tokens;
 use std::sync::Arc;
 
 use jembatan_domain::{
-    CheckoutId, CheckoutRequest, Merchant, MerchantId, MerchantName, Nib, OrderAction, OrderId, OrderStatus,
-    Origin, Principal, ProductId, Province, SkuId, StockLevel, TypedId,
+    Channel, CheckoutId, CheckoutRequest, Merchant, MerchantId, MerchantName, Nib, OrderAction, OrderId,
+    OrderStatus, Origin, Principal, ProductId, Province, SkuId, StockLevel, TypedId,
 };
 use jembatan_store::catalogue::{NewProduct, ProductRecord, SkuRecord};
 use jembatan_store::orders::{CheckoutRecord, OrderRecord};
@@ -89,6 +89,7 @@ impl Core {
 
     #[tracing::instrument(level = "debug", skip(self), fields(product_id = %id))]
     pub async fn product(&self, who: &Principal, id: ProductId) -> Result<ProductRecord, CoreError> {
+        authz::check_role(who, Access::ReadCatalogue(authz::anyone()))?;
         let product = self.store.product(id).await?.ok_or_else(|| not_found("product", id))?;
         authz::check(who, Access::ReadCatalogue(product.merchant_id))?;
         Ok(product)
@@ -96,6 +97,7 @@ impl Core {
 
     #[tracing::instrument(level = "debug", skip(self), fields(sku_id = %id))]
     pub async fn sku(&self, who: &Principal, id: SkuId) -> Result<SkuRecord, CoreError> {
+        authz::check_role(who, Access::ReadCatalogue(authz::anyone()))?;
         let sku = self.store.sku(id).await?.ok_or_else(|| not_found("sku", id))?;
         authz::check(who, Access::ReadCatalogue(sku.merchant_id))?;
         Ok(sku)
@@ -109,6 +111,7 @@ impl Core {
         on_hand: StockLevel,
         idem: Option<Idem<SkuRecord>>,
     ) -> Result<SkuRecord, CoreError> {
+        authz::check_role(who, Access::WriteCatalogue(authz::anyone()))?;
         let sku = self.store.sku(sku_id).await?.ok_or_else(|| not_found("sku", sku_id))?;
         authz::check(who, Access::WriteCatalogue(sku.merchant_id))?;
         Ok(self.store.set_stock(self.ctx(who), sku.merchant_id, sku_id, on_hand, idem).await?)
@@ -129,6 +132,7 @@ impl Core {
 
     #[tracing::instrument(level = "debug", skip(self), fields(order_id = %id))]
     pub async fn order(&self, who: &Principal, id: OrderId) -> Result<OrderRecord, CoreError> {
+        authz::check_role(who, Access::ReadOrder { merchant: authz::anyone(), channel: Channel::Social })?;
         let order = self.store.order(id).await?.ok_or_else(|| not_found("order", id))?;
         authz::check(who, Access::ReadOrder { merchant: order.merchant_id, channel: order.channel })?;
         Ok(order)
@@ -158,6 +162,9 @@ impl Core {
         action: OrderAction,
         idem: Option<Idem<OrderRecord>>,
     ) -> Result<OrderRecord, CoreError> {
+        let any_order =
+            Access::TransitionOrder { merchant: authz::anyone(), channel: Channel::Social, action };
+        authz::check_role(who, any_order)?;
         let order = self.store.order(id).await?.ok_or_else(|| not_found("order", id))?;
         authz::check(
             who,
