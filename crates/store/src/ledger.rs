@@ -44,38 +44,15 @@ impl Store {
             Box::pin(async move {
                 let wanted = Account { id, kind, merchant, flags, balances: Balances::default() };
                 if let Some(existing) = load_accounts(conn, &[id], false).await?.pop() {
-                    let same = existing.kind == kind && existing.merchant == merchant && existing.flags == flags;
+                    let same =
+                        existing.kind == kind && existing.merchant == merchant && existing.flags == flags;
                     return if same {
                         Ok(existing)
                     } else {
                         Err(StoreError::Conflict(format!("ledger account {id} exists with other fields")))
                     };
                 }
-                q("INSERT INTO ledger_accounts (account_id, kind, merchant_id, debits_must_not_exceed_credits,
-                       credits_must_not_exceed_debits, debits_pending, debits_posted, credits_pending, credits_posted, created_at_ms)
-                   VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 0, $6)")
-                .bind(id.to_string())
-                .bind(kind.as_str())
-                .bind(merchant.map(|m| m.to_string()))
-                .bind(i64::from(flags.debits_must_not_exceed_credits))
-                .bind(i64::from(flags.credits_must_not_exceed_debits))
-                .bind(ctx.now.unix_ms())
-                .execute(&mut *conn)
-                .await?;
-                journal::record(
-                    conn,
-                    &ctx,
-                    Change {
-                        event_type: "ledger.account_created",
-                        action: "ledger.create_account",
-                        entity_type: "ledger_account",
-                        entity_id: id.to_string(),
-                        merchant_id: merchant,
-                        channel: None,
-                        payload: serde_json::json!({"account_id": id.to_string(), "kind": kind.as_str()}),
-                    },
-                )
-                .await?;
+                ensure_accounts(conn, &ctx, &[(id, kind, merchant, flags)]).await?;
                 Ok(wanted)
             })
         })
