@@ -129,17 +129,15 @@ impl Store {
     ) -> Result<CheckoutRecord, StoreError> {
         self.write(idem, move |conn| {
             Box::pin(async move {
-                let checkout = load_checkout(conn, checkout_id)
+                let mut checkout = load_checkout(conn, checkout_id)
                     .await?
                     .ok_or_else(|| StoreError::not_found("checkout", checkout_id))?;
                 // Orders already paid (a repeated report) or cancelled meanwhile (by the buyer or
-                // the merchant) are left as they are; the rest become paid.
-                for order in checkout.orders.iter().filter(|o| o.status == OrderStatus::AwaitingPayment) {
-                    transition_unit(conn, ctx.clone(), order.id, OrderAction::Pay).await?;
+                // the merchant) are left as they are; the rest become paid, in place.
+                for order in checkout.orders.iter_mut().filter(|o| o.status == OrderStatus::AwaitingPayment) {
+                    *order = transition_loaded(conn, ctx.clone(), order.clone(), OrderAction::Pay).await?;
                 }
-                load_checkout(conn, checkout_id)
-                    .await?
-                    .ok_or_else(|| StoreError::not_found("checkout", checkout_id))
+                Ok(checkout)
             })
         })
         .await
@@ -332,6 +330,17 @@ async fn transition_unit(
     action: OrderAction,
 ) -> Result<OrderRecord, StoreError> {
     let order = load_order(conn, order_id).await?.ok_or_else(|| StoreError::not_found("order", order_id))?;
+    transition_loaded(conn, ctx, order, action).await
+}
+
+/// Moves an order already read in this unit (the status update still checks it is unchanged).
+async fn transition_loaded(
+    conn: &mut dyn Conn,
+    ctx: WriteCtx,
+    order: OrderRecord,
+    action: OrderAction,
+) -> Result<OrderRecord, StoreError> {
+    let order_id = order.id;
     let next = order.status.apply(action)?;
     let moved = q("UPDATE orders SET status = $3, updated_at_ms = $4, version = version + 1
          WHERE merchant_id = $1 AND order_id = $2 AND status = $5")
