@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str, On, &str)] = &[
     (2, "idempotency_expiry", On::PostgresOnly, include_str!("../migrations/0002_idempotency_expiry.sql")),
     (3, "ledger", On::Both, include_str!("../migrations/0003_ledger.sql")),
     (4, "escrow", On::Both, include_str!("../migrations/0004_escrow.sql")),
+    (5, "payments", On::Both, include_str!("../migrations/0005_payments.sql")),
 ];
 
 pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreError> {
