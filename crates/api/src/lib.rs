@@ -116,7 +116,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_sku))
         .routes(routes!(set_stock))
         .routes(routes!(create_checkout))
-        .routes(routes!(mark_checkout_paid))
+        .routes(routes!(get_payment))
+        .routes(routes!(create_refund))
+        .routes(routes!(list_refunds))
         .routes(routes!(get_order))
         .routes(routes!(list_orders))
         .routes(routes!(ship_order))
@@ -129,9 +131,15 @@ fn ops_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(routes::healthz)).routes(routes!(routes::metrics))
 }
 
+/// Routes a payment provider calls, authenticated by the HMAC signature of each request
+/// instead of a bearer token.
+fn provider_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(routes::payment_callback)).routes(routes!(routes::simulate_payment))
+}
+
 /// The OpenAPI document, as served at `/openapi.json` and committed as `openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = api_router().merge(ops_router()).split_for_parts();
+    let (_, api) = api_router().merge(ops_router()).merge(provider_router()).split_for_parts();
     api
 }
 
@@ -143,10 +151,12 @@ pub fn router(state: AppState) -> Router {
     let (api, _) = api_router().split_for_parts();
     let api = api.layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let (ops, _) = ops_router().split_for_parts();
+    let (provider, _) = provider_router().split_for_parts();
     let document = openapi_json();
     Router::new()
         .merge(api)
         .merge(ops)
+        .merge(provider)
         .route(
             "/openapi.json",
             axum::routing::get(

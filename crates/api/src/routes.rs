@@ -6,11 +6,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jembatan_domain::{
-    CheckoutId, DomainError, Merchant, MerchantId, OrderAction, OrderId, OrderStatus, Principal, ProductId,
-    SkuId, StockLevel,
+    DomainError, Merchant, MerchantId, Money, OrderAction, OrderId, OrderStatus, PaymentId, Principal,
+    ProductId, SkuId, StockLevel,
 };
 use jembatan_store::catalogue::{ProductRecord, SkuRecord};
 use jembatan_store::orders::{CheckoutRecord, OrderRecord};
+use jembatan_store::payments::RefundRecord;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -187,29 +188,167 @@ pub async fn create_checkout(
     .await)
 }
 
-#[utoipa::path(post, path = "/v1/checkouts/{checkout_id}/paid", tag = "orders",
-    params(("checkout_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = CheckoutResponse), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+#[utoipa::path(get, path = "/v1/payments/{payment_id}", tag = "payments",
+    params(("payment_id" = String, Path)),
+    responses((status = 200, body = PaymentResponse), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
-pub async fn mark_checkout_paid(
+pub async fn get_payment(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+) -> Answer {
+    let payment = state.core.payment(&who, id::<PaymentId>(&raw)?).await?;
+    ok(StatusCode::OK, &PaymentResponse::from(&payment))
+}
+
+/// The payment provider's callback: authenticated by its HMAC signature, not a bearer token.
+/// A repeated callback answers 200 `already_applied` and changes nothing; every callback is
+/// recorded, refused ones with their reason.
+#[utoipa::path(post, path = "/v1/payments/callbacks", tag = "payments",
+    params(
+        ("x-callback-timestamp" = String, Header, description = "Unix seconds when the provider sent it"),
+        ("x-callback-signature" = String, Header, description = "`v1=` + hex HMAC-SHA256 of `{timestamp}.{body}` under the provider secret"),
+    ),
+    responses((status = 200, body = CallbackResponse), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn payment_callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Answer {
+    if body.len() > state.limits.body_bytes_max {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "the callback body is too large",
+        ));
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let answer = state
+        .core
+        .payment_callback(
+            header(jembatan_core::payments::TIMESTAMP_HEADER).as_deref(),
+            header(jembatan_core::payments::SIGNATURE_HEADER).as_deref(),
+            &body,
+        )
+        .await?;
+    callback_answer(answer)
+}
+
+fn callback_answer(answer: jembatan_core::payments::CallbackAnswer) -> Answer {
+    use jembatan_store::payments::CallbackOutcome as O;
+    let (status, kind) = match answer.outcome {
+        O::Applied | O::AlreadyApplied => {
+            return ok(
+                StatusCode::OK,
+                &CallbackResponse {
+                    outcome: answer.outcome.as_str().to_owned(),
+                    detail: answer.detail,
+                    payment: answer.payment.as_ref().map(PaymentResponse::from),
+                },
+            );
+        }
+        O::RefusedUnknown => (StatusCode::NOT_FOUND, "unknown-payment"),
+        O::RefusedAmount => (StatusCode::UNPROCESSABLE_ENTITY, "wrong-amount"),
+        O::RefusedExpired => (StatusCode::CONFLICT, "payment-expired"),
+        O::RefusedSignature => (StatusCode::UNAUTHORIZED, "bad-signature"),
+        O::RefusedTimestamp => (StatusCode::UNAUTHORIZED, "stale-callback"),
+        O::RefusedMalformed => (StatusCode::UNPROCESSABLE_ENTITY, "malformed-callback"),
+    };
+    Err(Problem::new(status, kind, format!("{} (recorded; nothing changed)", answer.detail)))
+}
+
+/// The provider simulator's "the buyer paid": it sends the signed callback a real provider would
+/// send to `/v1/payments/callbacks` and answers with the core's answer. The request itself is
+/// signed like a callback (with the same secret), so only holders of the secret can use it.
+#[utoipa::path(post, path = "/v1/provider-sim/payments/{payment_id}/pay", tag = "payments",
+    params(("payment_id" = String, Path),
+        ("x-callback-timestamp" = String, Header), ("x-callback-signature" = String, Header)),
+    request_body = SimulatePaymentRequest,
+    responses((status = 200, body = CallbackResponse), (status = 401, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn simulate_payment(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Answer {
+    let Some(simulator) = state.core.simulator() else {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "the provider simulator is not enabled",
+        ));
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    simulator
+        .verify_signature(
+            header(jembatan_core::payments::TIMESTAMP_HEADER),
+            header(jembatan_core::payments::SIGNATURE_HEADER),
+            &body,
+            state.core.clock().now(),
+        )
+        .map_err(|refusal| Problem::new(StatusCode::UNAUTHORIZED, "bad-signature", refusal.detail))?;
+    let request: SimulatePaymentRequest = if body.is_empty() {
+        SimulatePaymentRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", format!("body: {e}")))?
+    };
+    let amount = request
+        .amount
+        .map(|a| {
+            Money::from_rupiah(a).map_err(|_| DomainError::invalid("amount", "must be 0 or more rupiah"))
+        })
+        .transpose()?;
+    let payment_id = id::<PaymentId>(&raw)?;
+    let host = headers.get(axum::http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
+    let url = format!("http://{host}/v1/payments/callbacks");
+    let (status, answer) = state.core.simulate_payment(payment_id, amount, &url).await?;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    Ok(raw_response(status, answer))
+}
+
+#[utoipa::path(post, path = "/v1/orders/{order_id}/refunds", tag = "payments",
+    params(("order_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = CreateRefundRequest,
+    responses((status = 201, body = RefundResponse), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_refund(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(raw): Path<String>,
     headers: HeaderMap,
+    body: JsonBody<CreateRefundRequest>,
 ) -> Answer {
-    let checkout_id = id::<CheckoutId>(&raw)?;
+    let order_id = id::<OrderId>(&raw)?;
+    let (amount, reason) = body.value.parse()?;
     let core = state.core.clone();
     Ok(idempotency::run(
         &state,
         &who.clone(),
         &headers,
-        &format!("POST /v1/checkouts/{checkout_id}/paid"),
-        b"",
-        StatusCode::OK,
-        |c: &CheckoutRecord| CheckoutResponse::from(c),
-        move |idem| async move { core.mark_checkout_paid(&who, checkout_id, idem).await },
+        &format!("POST /v1/orders/{order_id}/refunds"),
+        &body.bytes,
+        StatusCode::CREATED,
+        |r: &RefundRecord| RefundResponse::from(r),
+        move |idem| async move { core.refund(&who, order_id, amount, reason, idem).await },
     )
     .await)
+}
+
+#[utoipa::path(get, path = "/v1/orders/{order_id}/refunds", tag = "payments",
+    params(("order_id" = String, Path)),
+    responses((status = 200, body = RefundList), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_refunds(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+) -> Answer {
+    let refunds = state.core.refunds_of_order(&who, id::<OrderId>(&raw)?).await?;
+    ok(StatusCode::OK, &RefundList { refunds: refunds.iter().map(RefundResponse::from).collect() })
 }
 
 #[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "orders",

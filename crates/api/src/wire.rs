@@ -8,6 +8,7 @@ use jembatan_domain::{
 };
 use jembatan_store::catalogue::{NewProduct, ProductRecord, SkuRecord};
 use jembatan_store::orders::{CheckoutRecord, OrderRecord};
+use jembatan_store::payments::{PaymentRecord, RefundRecord};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -326,6 +327,10 @@ pub struct OrderResponse {
     pub total: MoneyWire,
     /// The platform fee fixed at the sale; the merchant receives `total − fee` on release.
     pub fee: MoneyWire,
+    /// Refunded to the buyer so far.
+    pub refunded: MoneyWire,
+    /// Held in escrow now (paid, not yet released to the merchant, not refunded).
+    pub held_in_escrow: MoneyWire,
     pub shipping_address: AddressWire,
     pub lines: Vec<OrderLineResponse>,
     pub created_at: String,
@@ -354,6 +359,8 @@ impl OrderResponse {
             payment_method: o.payment_method.as_str().to_owned(),
             total: o.total.into(),
             fee: o.fee.into(),
+            refunded: o.refunded.into(),
+            held_in_escrow: o.held.into(),
             shipping_address: address,
             lines: o
                 .lines
@@ -394,6 +401,140 @@ pub struct CheckoutResponse {
     pub total: MoneyWire,
     pub created_at: String,
     pub orders: Vec<OrderResponse>,
+    /// What the buyer pays, and how.
+    pub payment: Option<PaymentResponse>,
+}
+
+/// A checkout's payment and what the buyer needs to pay it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentResponse {
+    pub id: String,
+    pub checkout_id: String,
+    /// `virtual_account`, `qris`, `ewallet` or `cod`.
+    pub method: String,
+    pub amount: MoneyWire,
+    /// `pending`, `paid` or `expired`.
+    pub status: String,
+    pub provider: String,
+    /// The provider's reference (callbacks and settlement reports name it).
+    pub provider_ref: String,
+    /// Virtual account: the bank's code (e.g. `014` BCA) and the number to transfer to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bank_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub va_number: Option<String>,
+    /// QRIS: the EMVCo payload to render as a QR code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qris_payload: Option<String>,
+    /// E-wallet: the reference and where to send the buyer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ewallet_ref: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    /// When an unpaid checkout expires (absent for cash on delivery).
+    pub expires_at: Option<String>,
+    pub paid_at: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&PaymentRecord> for PaymentResponse {
+    fn from(p: &PaymentRecord) -> Self {
+        let i = &p.instructions;
+        PaymentResponse {
+            id: p.id.to_string(),
+            checkout_id: p.checkout_id.to_string(),
+            method: p.method.as_str().to_owned(),
+            amount: p.amount.into(),
+            status: p.status.as_str().to_owned(),
+            provider: p.provider.clone(),
+            provider_ref: i.provider_ref.clone(),
+            bank_code: i.bank_code.clone(),
+            va_number: i.va_number.clone(),
+            qris_payload: i.qris_payload.clone(),
+            ewallet_ref: i.ewallet_ref.clone(),
+            redirect_url: i.redirect_url.clone(),
+            expires_at: p.expires_at.map(rfc3339),
+            paid_at: p.paid_at.map(rfc3339),
+            created_at: rfc3339(p.created_at),
+        }
+    }
+}
+
+/// What a provider's callback did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallbackResponse {
+    /// `applied` or `already_applied` (a repeat: nothing changed).
+    pub outcome: String,
+    pub detail: String,
+    pub payment: Option<PaymentResponse>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRefundRequest {
+    /// Rupiah to give back; at most what was paid and not yet refunded.
+    pub amount: MoneyWire,
+    /// Why (shown to the buyer and kept in the audit log), 1 to 500 characters.
+    pub reason: String,
+}
+
+impl CreateRefundRequest {
+    pub fn parse(&self) -> Result<(Money, String), DomainError> {
+        if self.amount.currency != Money::CURRENCY {
+            return Err(DomainError::invalid("amount", "currency must be IDR"));
+        }
+        if self.amount.amount <= 0 {
+            return Err(DomainError::invalid("amount", "must be at least Rp1"));
+        }
+        let amount = Money::from_rupiah(self.amount.amount)
+            .map_err(|_| DomainError::invalid("amount", "is too large"))?;
+        let reason = self.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(DomainError::invalid("reason", "must be 1 to 500 characters"));
+        }
+        Ok((amount, reason.to_owned()))
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundResponse {
+    pub id: String,
+    pub order_id: String,
+    pub merchant_id: String,
+    pub amount: MoneyWire,
+    /// The part of the platform fee given back (refunds after release).
+    pub fee_reversed: MoneyWire,
+    /// `before_release` (paid back from escrow) or `after_release` (from the merchant's balance).
+    pub stage: String,
+    pub reason: String,
+    pub created_at: String,
+}
+
+impl From<&RefundRecord> for RefundResponse {
+    fn from(r: &RefundRecord) -> Self {
+        RefundResponse {
+            id: r.id.to_string(),
+            order_id: r.order_id.to_string(),
+            merchant_id: r.merchant_id.to_string(),
+            amount: r.amount.into(),
+            fee_reversed: r.fee_reversed.into(),
+            stage: r.stage.to_owned(),
+            reason: r.reason.clone(),
+            created_at: rfc3339(r.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundList {
+    pub refunds: Vec<RefundResponse>,
+}
+
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatePaymentRequest {
+    /// Claim this amount was paid instead of the payment's own (to see a wrong amount refused).
+    pub amount: Option<i64>,
 }
 
 impl From<&CheckoutRecord> for CheckoutResponse {
@@ -406,6 +547,7 @@ impl From<&CheckoutRecord> for CheckoutResponse {
             total: c.total.into(),
             created_at: rfc3339(c.created_at),
             orders: c.orders.iter().map(|o| OrderResponse::new(o, false)).collect(),
+            payment: c.payment.as_ref().map(PaymentResponse::from),
         }
     }
 }

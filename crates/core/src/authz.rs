@@ -6,7 +6,10 @@
 //! 3. A merchant reaches only its own merchant's objects; another merchant's object is
 //!    reported as not found (404), never as forbidden, so existence does not leak.
 //! 4. A channel checks out on its own channel and reads or acts on its own channel's orders.
-//! 5. The payment provider confirms payments and nothing else.
+//! 5. The payment provider reads its payments (it confirms them by signed callback, not by
+//!    token); payments are read by the checkout's channel, never by a merchant (a payment
+//!    spans merchants).
+//! 6. Refunds are issued by the order's merchant (or the operator).
 
 use jembatan_domain::{Channel, MerchantId, OrderAction, Principal};
 use jembatan_store::StoreError;
@@ -21,10 +24,19 @@ pub enum Access {
     ReadCatalogue(MerchantId),
     WriteCatalogue(MerchantId),
     Checkout(Channel),
-    ReadOrder { merchant: MerchantId, channel: Channel },
+    ReadOrder {
+        merchant: MerchantId,
+        channel: Channel,
+    },
     ListOrders(MerchantId),
-    TransitionOrder { merchant: MerchantId, channel: Channel, action: OrderAction },
-    ConfirmPayment,
+    TransitionOrder {
+        merchant: MerchantId,
+        channel: Channel,
+        action: OrderAction,
+    },
+    /// A checkout's payment, with the checkout's channel (`None`: the role phase).
+    ReadPayment(Option<Channel>),
+    Refund(MerchantId),
     IssueToken,
 }
 
@@ -36,7 +48,7 @@ impl Access {
                 | Access::WriteCatalogue(_)
                 | Access::Checkout(_)
                 | Access::TransitionOrder { .. }
-                | Access::ConfirmPayment
+                | Access::Refund(_)
                 | Access::IssueToken
         )
     }
@@ -49,7 +61,8 @@ impl Access {
             | Access::WriteCatalogue(m)
             | Access::ListOrders(m)
             | Access::ReadOrder { merchant: m, .. }
-            | Access::TransitionOrder { merchant: m, .. } => Some(m),
+            | Access::TransitionOrder { merchant: m, .. }
+            | Access::Refund(m) => Some(m),
             _ => None,
         }
     }
@@ -114,7 +127,7 @@ pub fn decide(who: &Principal, access: Access) -> Result<(), Refusal> {
             }
             match access {
                 A::ReadMerchant(_) | A::ReadCatalogue(_) | A::WriteCatalogue(_) | A::ListOrders(_) => Ok(()),
-                A::ReadOrder { .. } => Ok(()),
+                A::ReadOrder { .. } | A::Refund(_) => Ok(()),
                 A::TransitionOrder { action, .. } => match action {
                     OrderAction::Ship | OrderAction::Deliver | OrderAction::Cancel => Ok(()),
                     OrderAction::Confirm => Err(forbidden("only the buyer's channel confirms receipt")),
@@ -129,14 +142,15 @@ pub fn decide(who: &Principal, access: Access) -> Result<(), Refusal> {
             A::ReadOrder { channel, .. } | A::TransitionOrder { channel, .. } if channel != *mine => {
                 Err(Refusal::Hidden)
             }
-            A::ReadOrder { .. } | A::ReadCatalogue(_) | A::ReadMerchant(_) => Ok(()),
+            A::ReadPayment(Some(channel)) if channel != *mine => Err(Refusal::Hidden),
+            A::ReadOrder { .. } | A::ReadCatalogue(_) | A::ReadMerchant(_) | A::ReadPayment(_) => Ok(()),
             A::TransitionOrder { action: OrderAction::Confirm | OrderAction::Cancel, .. } => Ok(()),
             A::TransitionOrder { .. } => Err(forbidden("a channel may only confirm or cancel orders")),
             _ => Err(forbidden("a channel token cannot do this")),
         },
         Principal::Provider => match access {
-            A::ConfirmPayment => Ok(()),
-            _ => Err(forbidden("a provider token only confirms payments")),
+            A::ReadPayment(_) => Ok(()),
+            _ => Err(forbidden("a provider token only reads payments")),
         },
     }
 }
@@ -179,8 +193,17 @@ mod tests {
             (&social, read_1, Ok(())),
             (&social, order_of_1(OrderAction::Confirm), Ok(())),
             (&social, order_of_1(OrderAction::Ship), Err(())),
-            (&Principal::Provider, Access::ConfirmPayment, Ok(())),
+            (&Principal::Provider, Access::ReadPayment(Some(Channel::Social)), Ok(())),
             (&Principal::Provider, read_1, Err(())),
+            (&Principal::Provider, Access::Refund(m(1)), Err(())),
+            (&social, Access::ReadPayment(Some(Channel::Social)), Ok(())),
+            (&social, Access::ReadPayment(Some(Channel::Marketplace)), Err(())),
+            (&social, Access::Refund(m(1)), Err(())),
+            (&a, Access::ReadPayment(Some(Channel::Social)), Err(())),
+            (&a, Access::Refund(m(1)), Ok(())),
+            (&a, Access::Refund(m(2)), Err(())),
+            (&Principal::Regulator, Access::Refund(m(1)), Err(())),
+            (&Principal::Regulator, Access::ReadPayment(Some(Channel::Social)), Ok(())),
         ];
         for (who, access, want) in cases {
             assert_eq!(decide(who, access).map_err(|_| ()), want, "{who:?} {access:?}");

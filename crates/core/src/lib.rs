@@ -6,13 +6,14 @@ pub mod authz;
 pub mod clock;
 pub mod error;
 pub mod maintenance;
+pub mod payments;
 pub mod tokens;
 
 use std::sync::Arc;
 
 use jembatan_domain::{
-    Channel, CheckoutId, CheckoutRequest, Merchant, MerchantId, MerchantName, Nib, OrderAction, OrderId,
-    OrderStatus, Origin, Principal, ProductId, Province, SkuId, StockLevel, TypedId,
+    Channel, CheckoutRequest, Merchant, MerchantId, MerchantName, Nib, OrderAction, OrderId, OrderStatus,
+    Origin, Principal, ProductId, Province, SkuId, StockLevel, TypedId,
 };
 use jembatan_store::catalogue::{NewProduct, ProductRecord, SkuRecord};
 use jembatan_store::orders::{CheckoutRecord, OrderRecord};
@@ -22,6 +23,7 @@ pub use authz::Access;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CoreError;
 pub use maintenance::MaintenanceOptions;
+pub use payments::{PaymentProvider, PaymentSettings, SimulatedProvider};
 
 /// What an operator gives to register a merchant.
 #[derive(Debug, Clone)]
@@ -37,11 +39,46 @@ pub struct Core {
     store: Store,
     clock: Arc<dyn Clock>,
     tokens: tokens::TokenCache,
+    provider: Arc<dyn PaymentProvider>,
+    payments: PaymentSettings,
+    simulator: Option<Arc<SimulatedProvider>>,
 }
 
 impl Core {
+    /// A core with the provider simulator under a random secret and default payment settings
+    /// (tests and demos); `serve` uses [`Core::with_payments`].
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Core {
-        Core { store, clock, tokens: tokens::TokenCache::default() }
+        let secret: [u8; 32] = rand::random();
+        let settings = PaymentSettings::default();
+        Core::with_simulator(store, clock, secret.to_vec(), settings)
+    }
+
+    /// A core whose payment provider is the built-in simulator, under `secret`.
+    pub fn with_simulator(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        secret: Vec<u8>,
+        settings: PaymentSettings,
+    ) -> Core {
+        let simulator = Arc::new(SimulatedProvider::new(secret, settings.callback_tolerance_s));
+        let mut core = Core::with_payments(store, clock, simulator.clone(), settings);
+        core.simulator = Some(simulator);
+        core
+    }
+
+    /// A core with a real provider behind [`PaymentProvider`] (the simulator is off).
+    pub fn with_payments(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        provider: Arc<dyn PaymentProvider>,
+        payments: PaymentSettings,
+    ) -> Core {
+        Core { store, clock, tokens: tokens::TokenCache::default(), provider, payments, simulator: None }
+    }
+
+    /// The provider simulator, when it is the provider.
+    pub fn simulator(&self) -> Option<&Arc<SimulatedProvider>> {
+        self.simulator.as_ref()
     }
 
     pub fn store(&self) -> &Store {
@@ -52,7 +89,7 @@ impl Core {
         &self.clock
     }
 
-    fn ctx(&self, who: &Principal) -> WriteCtx {
+    pub(crate) fn ctx(&self, who: &Principal) -> WriteCtx {
         WriteCtx { actor: who.clone(), now: self.clock.now() }
     }
 
@@ -127,7 +164,7 @@ impl Core {
         idem: Option<Idem<CheckoutRecord>>,
     ) -> Result<CheckoutRecord, CoreError> {
         authz::check(who, Access::Checkout(request.channel))?;
-        Ok(self.store.checkout(self.ctx(who), request, idem).await?)
+        self.checkout_with_payment(who, request, idem).await
     }
 
     #[tracing::instrument(level = "debug", skip(self), fields(order_id = %id))]
@@ -172,21 +209,8 @@ impl Core {
         )?;
         Ok(self.store.transition_order(self.ctx(who), id, action, idem).await?)
     }
-
-    /// The payment provider reports a checkout paid. (Signed provider callbacks and escrow
-    /// replace this entry point with the payments work; the state change is the same.)
-    #[tracing::instrument(level = "debug", skip(self, idem), fields(checkout_id = %id))]
-    pub async fn mark_checkout_paid(
-        &self,
-        who: &Principal,
-        id: CheckoutId,
-        idem: Option<Idem<CheckoutRecord>>,
-    ) -> Result<CheckoutRecord, CoreError> {
-        authz::check(who, Access::ConfirmPayment)?;
-        Ok(self.store.mark_checkout_paid(self.ctx(who), id, idem).await?)
-    }
 }
 
-fn not_found<T: TypedId>(entity: &'static str, id: T) -> CoreError {
+pub(crate) fn not_found<T: TypedId>(entity: &'static str, id: T) -> CoreError {
     CoreError::Store(StoreError::not_found(entity, id))
 }

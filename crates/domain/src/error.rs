@@ -17,6 +17,10 @@ pub enum DomainError {
     StockBelowReserved { reserved: u32 },
     #[error("an order that is {from} cannot be {action}")]
     IllegalTransition { from: OrderStatus, action: OrderAction },
+    #[error("a refund of {requested} exceeds the {refundable} still refundable on this order")]
+    RefundExceedsPaid { refundable: crate::money::Money, requested: crate::money::Money },
+    #[error("the {account} balance is too low for this: {reason}")]
+    InsufficientBalance { account: &'static str, reason: String },
 }
 
 impl DomainError {
@@ -32,6 +36,8 @@ impl DomainError {
             DomainError::InsufficientStock { .. } => "insufficient-stock",
             DomainError::StockBelowReserved { .. } => "stock-below-reserved",
             DomainError::IllegalTransition { .. } => "illegal-transition",
+            DomainError::RefundExceedsPaid { .. } => "refund-exceeds-paid",
+            DomainError::InsufficientBalance { .. } => "insufficient-balance",
         }
     }
 }

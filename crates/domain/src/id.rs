@@ -110,6 +110,12 @@ typed_ids! {
     AccountId => "acc", "account_id";
     /// A ledger transfer; also its idempotency key.
     TransferId => "trf", "transfer_id";
+    /// The payment of a checkout.
+    PaymentId => "pay", "payment_id";
+    /// A refund of (part of) an order.
+    RefundId => "rfd", "refund_id";
+    /// A provider callback as received.
+    CallbackId => "cbk", "callback_id";
 }
 
 #[cfg(test)]

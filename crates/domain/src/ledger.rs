@@ -84,6 +84,21 @@ pub enum Purpose {
     PlatformFee = 4,
     /// Voids the hold when a paid order is cancelled before shipping.
     EscrowVoid = 5,
+    // 6–9: payouts.
+    /// Escrow → refunds: a refund before release (ids derived from the refund id).
+    RefundFromEscrow = 10,
+    /// Merchant balance → refunds: a refund after release, the merchant's part.
+    RefundFromMerchant = 11,
+    /// Platform fee revenue → refunds: the fee given back with a refund after release.
+    RefundFeeReversal = 12,
+    /// Refunds → provider clearing: the provider sends the money back to the buyer.
+    RefundToBuyer = 13,
+}
+
+/// The transfer id of `purpose` for an entity other than an order (a refund, a payout), by the
+/// same rule as [`order_transfer_id`].
+pub fn entity_transfer_id(entity: uuid::Uuid, purpose: Purpose) -> TransferId {
+    TransferId::from_uuid(uuid::Uuid::from_u128(entity.as_u128() ^ (0xA0 | purpose as u128)))
 }
 
 /// The transfer id of `purpose` for an order: the order's UUID with its last byte xor-ed with
@@ -91,7 +106,7 @@ pub enum Purpose {
 /// purposes of one order never share an id. (Two orders could only collide if their random
 /// bits differed in exactly those bits: 1 in 2^74 per pair.)
 pub fn order_transfer_id(order: crate::id::OrderId, purpose: Purpose) -> TransferId {
-    TransferId::from_uuid(uuid::Uuid::from_u128(order.uuid().as_u128() ^ (0xA0 | purpose as u128)))
+    entity_transfer_id(order.uuid(), purpose)
 }
 
 /// Balance limits of an account.

@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod merchant;
 pub mod money;
 pub mod order;
+pub mod payment;
 pub mod principal;
 pub mod product;
 pub mod qris;
@@ -26,12 +27,13 @@ pub use checkout::{
 };
 pub use error::DomainError;
 pub use id::{
-    AccountId, AuditId, CheckoutId, EventId, MerchantId, OrderId, ProductId, SkuId, TokenId, TransferId,
-    TypedId,
+    AccountId, AuditId, CallbackId, CheckoutId, EventId, MerchantId, OrderId, PaymentId, ProductId, RefundId,
+    SkuId, TokenId, TransferId, TypedId,
 };
 pub use merchant::{Merchant, MerchantName, Nib, Origin, Province};
 pub use money::Money;
 pub use order::{OrderAction, OrderStatus, StockEffect};
+pub use payment::{PaymentInstructions, PaymentStatus};
 pub use principal::{Principal, Role};
 pub use product::{Category, NewSku, Price, ProductTitle, SkuCode};
 pub use stock::{Quantity, StockLevel};

@@ -167,12 +167,13 @@ pub async fn seed(core: &Core) -> Result<DemoSummary, CoreError> {
             BuyerId::parse(&format!("{}-buyer-{:04}", channel.as_str(), 17 + i * 31))?,
             lines,
             ShippingAddress::parse(buyer.0, buyer.1, buyer.2, buyer.3, buyer.4, buyer.5)?,
-            [
-                PaymentMethod::Qris,
-                PaymentMethod::VirtualAccount,
-                PaymentMethod::Ewallet,
-                PaymentMethod::CashOnDelivery,
-            ][i % 4],
+            match (i % 4, target) {
+                // A cash-on-delivery order is accepted at once: it never awaits payment.
+                (3, OrderStatus::AwaitingPayment) | (0, _) => PaymentMethod::Qris,
+                (1, _) => PaymentMethod::VirtualAccount,
+                (2, _) => PaymentMethod::Ewallet,
+                _ => PaymentMethod::CashOnDelivery,
+            },
         )?;
         let via = Principal::Channel(*channel);
         let checkout = core.checkout(&via, request, None).await?;
@@ -186,8 +187,11 @@ pub async fn seed(core: &Core) -> Result<DemoSummary, CoreError> {
             }
             OrderStatus::Cancelled => &[OrderAction::Cancel],
         };
-        if steps.first() == Some(&OrderAction::Pay) {
-            core.mark_checkout_paid(&Principal::Provider, checkout.id, None).await?;
+        let payment = checkout.payment.as_ref().map(|p| p.id).expect("a checkout opens its payment");
+        let cod = checkout.payment_method == PaymentMethod::CashOnDelivery;
+        if steps.first() == Some(&OrderAction::Pay) && !cod {
+            // The provider simulator's signed callback, through the one completion path.
+            core.provider_pays(payment, None).await?;
         }
         for order in &checkout.orders {
             for step in steps.iter().filter(|s| **s != OrderAction::Pay) {
@@ -196,6 +200,10 @@ pub async fn seed(core: &Core) -> Result<DemoSummary, CoreError> {
                     _ => Principal::Merchant(order.merchant_id),
                 };
                 core.transition_order(&actor, order.id, *step, None).await?;
+                if cod && *step == OrderAction::Deliver {
+                    // The courier collected the cash and the provider remits it.
+                    core.provider_pays(payment, None).await?;
+                }
             }
             if let Some(entry) = counts.iter_mut().find(|(s, _)| s == target) {
                 entry.1 += 1;

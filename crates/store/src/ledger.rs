@@ -13,7 +13,7 @@ use jembatan_domain::ledger::{
     Account, AccountFlags, AccountKind, Balances, Created, Ledger, NewTransfer, PendingState, Transfer,
     TransferError, TransferKind,
 };
-use jembatan_domain::{AccountId, MerchantId, Money, Timestamp, TransferId};
+use jembatan_domain::{AccountId, DomainError, MerchantId, Money, Timestamp, TransferId};
 
 use crate::db::{Conn, Row, q};
 use crate::error::StoreError;
@@ -481,6 +481,15 @@ pub(crate) async fn apply_all(
     let results = create_transfers_unit(conn, ctx.clone(), batch).await?;
     for (id, result) in ids.iter().zip(results) {
         if let Err(error) = result {
+            if matches!(error, TransferError::ExceedsCredits | TransferError::ExceedsDebits) {
+                // A balance limit (a merchant balance or escrow below zero): the caller asked
+                // for more than the account holds, not a broken ledger.
+                return Err(DomainError::InsufficientBalance {
+                    account: "account",
+                    reason: format!("transfer {id} would take the account below zero ({error})"),
+                }
+                .into());
+            }
             tracing::error!(transfer_id = %id, %error, "the ledger refused a transfer of the order flow");
             return Err(StoreError::Conflict(format!("the ledger refused transfer {id}: {error}")));
         }

@@ -21,6 +21,7 @@ pub mod journal;
 pub mod ledger;
 pub mod merchants;
 pub mod orders;
+pub mod payments;
 mod rows;
 pub mod schema;
 pub mod testing;

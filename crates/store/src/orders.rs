@@ -11,6 +11,7 @@ use jembatan_domain::{
 use crate::error::StoreError;
 use crate::exec::{Idem, Store, WriteCtx};
 use crate::journal::{self, Change};
+use crate::payments::{NewPayment, PaymentRecord, insert_payment, load_payment_of_checkout, set_held};
 use crate::{new_id, rows};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,10 @@ pub struct OrderRecord {
     pub total: Money,
     /// The platform fee, fixed at the sale: the merchant receives `total − fee` on release.
     pub fee: Money,
+    /// Money of this order in escrow now (a cache of the ledger, checked by `jembatan check`).
+    pub held: Money,
+    /// Refunded so far.
+    pub refunded: Money,
     pub shipping_address: ShippingAddress,
     pub lines: Vec<OrderLineRecord>,
     pub created_at: Timestamp,
@@ -51,10 +56,12 @@ pub struct CheckoutRecord {
     pub total: Money,
     pub created_at: Timestamp,
     pub orders: Vec<OrderRecord>,
+    /// The checkout's payment (every checkout has one).
+    pub payment: Option<PaymentRecord>,
 }
 
 const ORDER_COLUMNS: &str = "merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr, fee_idr, \
-     recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms";
+     held_idr, refunded_idr, recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms";
 
 impl Store {
     /// Reserves stock for every line (in SKU id order) and writes one order per merchant. Either
@@ -63,9 +70,10 @@ impl Store {
         &self,
         ctx: WriteCtx,
         request: CheckoutRequest,
+        payment: NewPayment,
         idem: Option<Idem<CheckoutRecord>>,
     ) -> Result<CheckoutRecord, StoreError> {
-        self.write(idem, move |conn| Box::pin(checkout_unit(conn, ctx, request))).await
+        self.write(idem, move |conn| Box::pin(checkout_unit(conn, ctx, request, payment))).await
     }
 
     pub async fn order(&self, id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
@@ -119,35 +127,13 @@ impl Store {
     ) -> Result<OrderRecord, StoreError> {
         self.write(idem, move |conn| Box::pin(transition_unit(conn, ctx, order_id, action))).await
     }
-
-    /// The payment of a checkout arrived: every order of it becomes paid.
-    pub async fn mark_checkout_paid(
-        &self,
-        ctx: WriteCtx,
-        checkout_id: CheckoutId,
-        idem: Option<Idem<CheckoutRecord>>,
-    ) -> Result<CheckoutRecord, StoreError> {
-        self.write(idem, move |conn| {
-            Box::pin(async move {
-                let mut checkout = load_checkout(conn, checkout_id)
-                    .await?
-                    .ok_or_else(|| StoreError::not_found("checkout", checkout_id))?;
-                // Orders already paid (a repeated report) or cancelled meanwhile (by the buyer or
-                // the merchant) are left as they are; the rest become paid, in place.
-                for order in checkout.orders.iter_mut().filter(|o| o.status == OrderStatus::AwaitingPayment) {
-                    *order = transition_loaded(conn, ctx.clone(), order.clone(), OrderAction::Pay).await?;
-                }
-                Ok(checkout)
-            })
-        })
-        .await
-    }
 }
 
 async fn checkout_unit(
     conn: &mut dyn Conn,
     ctx: WriteCtx,
     request: CheckoutRequest,
+    payment: NewPayment,
 ) -> Result<CheckoutRecord, StoreError> {
     let mut priced = Vec::with_capacity(request.lines().len());
     // Lines come in SKU id order: rows are locked in one global order, so concurrent checkouts
@@ -222,6 +208,7 @@ async fn checkout_unit(
         }),
     };
     journal::record(conn, &ctx, change).await?;
+    let payment = insert_payment(conn, &ctx, checkout_id, request.payment_method, total, payment).await?;
     Ok(CheckoutRecord {
         id: checkout_id,
         channel: request.channel,
@@ -230,6 +217,7 @@ async fn checkout_unit(
         total,
         created_at: ctx.now,
         orders,
+        payment: Some(payment),
     })
 }
 
@@ -242,10 +230,16 @@ async fn insert_order(
 ) -> Result<OrderRecord, StoreError> {
     let order_id: OrderId = new_id();
     let address = &request.shipping_address;
+    // Cash on delivery: accepted at once, to be paid to the courier (see `payments`).
+    let status = if request.payment_method == PaymentMethod::CashOnDelivery {
+        OrderStatus::Paid
+    } else {
+        OrderStatus::AwaitingPayment
+    };
     q(
         "INSERT INTO orders (merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr,
              recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms, version, fee_idr)
-         VALUES ($1, $2, $3, $4, $5, 'awaiting_payment', $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 1, $15)",
+         VALUES ($1, $2, $3, $4, $5, $16, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 1, $15)",
     )
     .bind(draft.merchant_id.to_string())
     .bind(order_id.to_string())
@@ -262,6 +256,7 @@ async fn insert_order(
     .bind(&address.postal_code)
     .bind(ctx.now.unix_ms())
     .bind(draft.fee.rupiah())
+    .bind(status.as_str())
     .execute(&mut *conn)
     .await?;
     let mut lines = Vec::with_capacity(draft.lines.len());
@@ -301,7 +296,7 @@ async fn insert_order(
             "order_id": order_id.to_string(),
             "checkout_id": checkout_id.to_string(),
             "merchant_id": draft.merchant_id.to_string(),
-            "status": OrderStatus::AwaitingPayment.as_str(),
+            "status": status.as_str(),
             "total": draft.total.rupiah(),
         }),
     };
@@ -312,10 +307,12 @@ async fn insert_order(
         checkout_id,
         channel: request.channel,
         buyer_id: request.buyer_id.clone(),
-        status: OrderStatus::AwaitingPayment,
+        status,
         payment_method: request.payment_method,
         total: draft.total,
         fee: draft.fee,
+        held: Money::ZERO,
+        refunded: Money::ZERO,
         shipping_address: address.clone(),
         lines,
         created_at: ctx.now,
@@ -334,7 +331,7 @@ async fn transition_unit(
 }
 
 /// Moves an order already read in this unit (the status update still checks it is unchanged).
-async fn transition_loaded(
+pub(crate) async fn transition_loaded(
     conn: &mut dyn Conn,
     ctx: WriteCtx,
     order: OrderRecord,
@@ -342,7 +339,8 @@ async fn transition_loaded(
 ) -> Result<OrderRecord, StoreError> {
     let order_id = order.id;
     let next = order.status.apply(action)?;
-    let moved = q("UPDATE orders SET status = $3, updated_at_ms = $4, version = version + 1
+    let moved = q("UPDATE orders SET status = $3, updated_at_ms = $4, version = version + 1,
+             delivered_at_ms = CASE WHEN $3 = 'delivered' THEN $4 ELSE delivered_at_ms END
          WHERE merchant_id = $1 AND order_id = $2 AND status = $5")
     .bind(order.merchant_id.to_string())
     .bind(order_id.to_string())
@@ -387,7 +385,8 @@ async fn transition_loaded(
             }
         }
     }
-    escrow(conn, &ctx, &order, action).await?;
+    let mut order = order;
+    escrow(conn, &ctx, &mut order, action).await?;
     let (event_type, audit_action) = match action {
         OrderAction::Pay => ("order.paid", "order.pay"),
         OrderAction::Ship => ("order.shipped", "order.ship"),
@@ -413,7 +412,7 @@ async fn transition_loaded(
     Ok(OrderRecord { status: next, updated_at: ctx.now, ..order })
 }
 
-async fn load_order(conn: &mut dyn Conn, id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
+pub(crate) async fn load_order(conn: &mut dyn Conn, id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1");
     let row = q(sql).bind(id.to_string()).fetch_optional(&mut *conn).await?;
     let Some(row) = row else { return Ok(None) };
@@ -431,6 +430,28 @@ async fn load_checkout(conn: &mut dyn Conn, id: CheckoutId) -> Result<Option<Che
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
+    let orders = load_checkout_orders(conn, id).await?;
+    let payment = load_payment_of_checkout(conn, id).await?;
+    Ok(Some(CheckoutRecord {
+        id,
+        channel: rows::parsed("channel", Channel::parse(&rows::text(&row, "channel")?))?,
+        buyer_id: rows::parsed("buyer_id", BuyerId::parse(&rows::text(&row, "buyer_id")?))?,
+        payment_method: rows::parsed(
+            "payment_method",
+            PaymentMethod::parse(&rows::text(&row, "payment_method")?),
+        )?,
+        total: rows::parsed("total_idr", Money::from_rupiah(rows::int(&row, "total_idr")?))?,
+        created_at: Timestamp::from_unix_ms(rows::int(&row, "created_at_ms")?),
+        orders,
+        payment,
+    }))
+}
+
+/// The orders of a checkout, by merchant id.
+pub(crate) async fn load_checkout_orders(
+    conn: &mut dyn Conn,
+    id: CheckoutId,
+) -> Result<Vec<OrderRecord>, StoreError> {
     let order_ids: Vec<OrderId> =
         q("SELECT order_id FROM orders WHERE checkout_id = $1 ORDER BY merchant_id")
             .bind(id.to_string())
@@ -443,18 +464,7 @@ async fn load_checkout(conn: &mut dyn Conn, id: CheckoutId) -> Result<Option<Che
     for order_id in order_ids {
         orders.extend(load_order(conn, order_id).await?);
     }
-    Ok(Some(CheckoutRecord {
-        id,
-        channel: rows::parsed("channel", Channel::parse(&rows::text(&row, "channel")?))?,
-        buyer_id: rows::parsed("buyer_id", BuyerId::parse(&rows::text(&row, "buyer_id")?))?,
-        payment_method: rows::parsed(
-            "payment_method",
-            PaymentMethod::parse(&rows::text(&row, "payment_method")?),
-        )?,
-        total: rows::parsed("total_idr", Money::from_rupiah(rows::int(&row, "total_idr")?))?,
-        created_at: Timestamp::from_unix_ms(rows::int(&row, "created_at_ms")?),
-        orders,
-    }))
+    Ok(orders)
 }
 
 /// Loads the lines of `orders` (all of one merchant) in one query.
@@ -521,6 +531,8 @@ fn decode_order(row: &Row) -> Result<OrderRecord, StoreError> {
         )?,
         total: rows::parsed("total_idr", Money::from_rupiah(rows::int(row, "total_idr")?))?,
         fee: rows::parsed("fee_idr", Money::from_rupiah(rows::int(row, "fee_idr")?))?,
+        held: rows::parsed("held_idr", Money::from_rupiah(rows::int(row, "held_idr")?))?,
+        refunded: rows::parsed("refunded_idr", Money::from_rupiah(rows::int(row, "refunded_idr")?))?,
         shipping_address: rows::parsed("shipping_address", address)?,
         lines: Vec::new(),
         created_at: Timestamp::from_unix_ms(rows::int(row, "created_at_ms")?),
@@ -529,78 +541,113 @@ fn decode_order(row: &Row) -> Result<OrderRecord, StoreError> {
 }
 
 /// The money side of an order's transition (DESIGN.md §4): payment holds the total in escrow
-/// (a pending transfer from provider clearing), the buyer's confirmation posts it and releases
-/// it to the merchant's balance and the platform's fee revenue (linked: all or nothing), and a
-/// cancellation after payment voids the hold.
+/// (a pending transfer from provider clearing); the buyer's confirmation releases it to the
+/// merchant's balance and the platform's fee revenue ([`release`]); a cancellation after payment
+/// voids the hold (or, if a refund already posted it, refunds the rest).
 async fn escrow(
     conn: &mut dyn Conn,
     ctx: &WriteCtx,
-    order: &OrderRecord,
+    order: &mut OrderRecord,
     action: OrderAction,
+) -> Result<(), StoreError> {
+    use jembatan_domain::ledger::{
+        AccountKind, NewTransfer, Purpose, TransferKind, order_transfer_id, platform_account,
+    };
+    let hold = |purpose: Purpose, kind| NewTransfer {
+        id: order_transfer_id(order.id, purpose),
+        debit: platform_account(AccountKind::ProviderClearing),
+        credit: platform_account(AccountKind::Escrow),
+        amount: order.total,
+        kind,
+        linked: false,
+        code: purpose as u16,
+    };
+    match (order.status, action) {
+        (_, OrderAction::Pay) => {
+            crate::ledger::apply_all(
+                conn,
+                ctx,
+                vec![hold(Purpose::EscrowHold, TransferKind::Pending { timeout_ms: 0 })],
+            )
+            .await?;
+            let (total, refunded) = (order.total, order.refunded);
+            set_held(conn, order, total, refunded).await
+        }
+        (OrderStatus::Delivered, OrderAction::Confirm) if order.held > Money::ZERO => {
+            release(conn, ctx, order).await
+        }
+        (OrderStatus::Paid, OrderAction::Cancel) if order.held > Money::ZERO => {
+            if order.refunded == Money::ZERO {
+                let void = hold(
+                    Purpose::EscrowVoid,
+                    TransferKind::Void { pending: order_transfer_id(order.id, Purpose::EscrowHold) },
+                );
+                crate::ledger::apply_all(conn, ctx, vec![void]).await?;
+                let refunded = order.refunded;
+                set_held(conn, order, Money::ZERO, refunded).await
+            } else {
+                // A refund posted the hold: what is left goes back to the buyer as a refund.
+                let rest = order.held;
+                crate::payments::refund_unit(conn, ctx, order, rest, "order cancelled").await?;
+                let refunded = order.refunded.checked_add(rest)?;
+                order.held = Money::ZERO;
+                order.refunded = refunded;
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Releases an order's escrow: posts the hold (unless a refund already did) and pays, linked,
+/// what is left after refunds to the merchant's balance minus the fee kept, and the fee kept to
+/// the platform's fee revenue.
+pub(crate) async fn release(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    order: &mut OrderRecord,
 ) -> Result<(), StoreError> {
     use jembatan_domain::ledger::{
         AccountKind, NewTransfer, Purpose, TransferKind, merchant_balance_account, order_transfer_id,
         platform_account,
     };
-    let provider = platform_account(AccountKind::ProviderClearing);
     let escrow = platform_account(AccountKind::Escrow);
-    let hold_id = order_transfer_id(order.id, Purpose::EscrowHold);
     let transfer = |purpose: Purpose, debit, credit, amount: Money, kind| NewTransfer {
         id: order_transfer_id(order.id, purpose),
         debit,
         credit,
         amount,
         kind,
-        linked: false,
+        linked: true,
         code: purpose as u16,
     };
-    let batch = match (order.status, action) {
-        (_, OrderAction::Pay) => vec![transfer(
-            Purpose::EscrowHold,
+    crate::ledger::ensure_accounts(conn, ctx, &[crate::ledger::merchant_account(order.merchant_id)]).await?;
+    let fee = jembatan_domain::payment::fee_kept(order.total, order.fee, order.refunded)?;
+    let to_merchant = order.held.checked_sub(fee)?;
+    let mut batch = Vec::new();
+    if order.refunded == Money::ZERO {
+        let pending = order_transfer_id(order.id, Purpose::EscrowHold);
+        let provider = platform_account(AccountKind::ProviderClearing);
+        batch.push(transfer(
+            Purpose::EscrowPost,
             provider,
             escrow,
             order.total,
-            TransferKind::Pending { timeout_ms: 0 },
-        )],
-        (OrderStatus::Delivered, OrderAction::Confirm) => {
-            crate::ledger::ensure_accounts(conn, ctx, &[crate::ledger::merchant_account(order.merchant_id)])
-                .await?;
-            let to_merchant = order.total.checked_sub(order.fee)?;
-            let mut batch = vec![transfer(
-                Purpose::EscrowPost,
-                provider,
-                escrow,
-                order.total,
-                TransferKind::Post { pending: hold_id, amount: None },
-            )];
-            if to_merchant > Money::ZERO {
-                let merchant = merchant_balance_account(order.merchant_id);
-                batch.push(transfer(
-                    Purpose::ReleaseToMerchant,
-                    escrow,
-                    merchant,
-                    to_merchant,
-                    TransferKind::Single,
-                ));
-            }
-            if order.fee > Money::ZERO {
-                let fees = platform_account(AccountKind::PlatformFeeRevenue);
-                batch.push(transfer(Purpose::PlatformFee, escrow, fees, order.fee, TransferKind::Single));
-            }
-            let last = batch.len() - 1;
-            for t in &mut batch[..last] {
-                t.linked = true;
-            }
-            batch
-        }
-        (OrderStatus::Paid, OrderAction::Cancel) => vec![transfer(
-            Purpose::EscrowVoid,
-            provider,
-            escrow,
-            order.total,
-            TransferKind::Void { pending: hold_id },
-        )],
-        _ => return Ok(()),
-    };
-    crate::ledger::apply_all(conn, ctx, batch).await
+            TransferKind::Post { pending, amount: None },
+        ));
+    }
+    if to_merchant > Money::ZERO {
+        let merchant = merchant_balance_account(order.merchant_id);
+        batch.push(transfer(Purpose::ReleaseToMerchant, escrow, merchant, to_merchant, TransferKind::Single));
+    }
+    if fee > Money::ZERO {
+        let fees = platform_account(AccountKind::PlatformFeeRevenue);
+        batch.push(transfer(Purpose::PlatformFee, escrow, fees, fee, TransferKind::Single));
+    }
+    if let Some(last) = batch.last_mut() {
+        last.linked = false;
+    }
+    crate::ledger::apply_all(conn, ctx, batch).await?;
+    let refunded = order.refunded;
+    set_held(conn, order, Money::ZERO, refunded).await
 }

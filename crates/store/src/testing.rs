@@ -55,3 +55,31 @@ pub async fn raw_execute(url: &str, sql: &str) -> Result<u64, StoreError> {
     let mut conn = sqlx::PgConnection::connect(url).await.map_err(crate::db::DbError::from)?;
     Ok(conn.execute(sql, Vec::new()).await?)
 }
+
+/// A payment as a test provider opens it: its reference is its id.
+pub fn test_payment() -> crate::payments::NewPayment {
+    crate::payments::NewPayment {
+        provider: "test".to_owned(),
+        ttl_ms: 60 * 60 * 1000,
+        instruct: Box::new(|id, _| {
+            Ok(jembatan_domain::PaymentInstructions { provider_ref: id.to_string(), ..Default::default() })
+        }),
+    }
+}
+
+/// The test provider reports `checkout` paid in full, through the one completion path.
+pub async fn pay(
+    store: &Store,
+    ctx: crate::WriteCtx,
+    checkout: &crate::orders::CheckoutRecord,
+) -> Result<crate::payments::CallbackResult, crate::StoreError> {
+    let payment = checkout.payment.as_ref().expect("a checkout opens its payment");
+    let notice = crate::payments::PaymentNotice {
+        provider: payment.provider.clone(),
+        payment_id: Some(payment.id),
+        provider_ref: None,
+        amount: Some(payment.amount),
+        body: String::new(),
+    };
+    store.complete_payment(ctx, notice).await
+}

@@ -3,7 +3,8 @@
 
 use jembatan_domain::*;
 use jembatan_store::catalogue::NewProduct;
-use jembatan_store::testing::fresh_store;
+use jembatan_store::payments::CallbackOutcome;
+use jembatan_store::testing::{fresh_store, pay, test_payment};
 use jembatan_store::{Store, StoreError, WriteCtx, new_id};
 
 fn ctx(actor: Principal) -> WriteCtx {
@@ -60,14 +61,16 @@ async fn order_flow_moves_stock_and_journals_every_change() {
     let (m1, m2) = (merchant(store).await, merchant(store).await);
     let (a, b) = (sku(store, m1, "A", 10_000, 5).await, sku(store, m2, "B", 2_500, 3).await);
     let channel = ctx(Principal::Channel(Channel::Social));
-    let checkout = store.checkout(channel.clone(), cart(&[(a, 2), (b, 3)]), None).await.unwrap();
+    let checkout =
+        store.checkout(channel.clone(), cart(&[(a, 2), (b, 3)]), test_payment(), None).await.unwrap();
     assert_eq!(checkout.orders.len(), 2, "one order per merchant");
     assert_eq!(checkout.total.rupiah(), 2 * 10_000 + 3 * 2_500);
     assert_eq!(store.sku(a).await.unwrap().unwrap().stock.units_reserved(), 2);
 
     // Not enough stock left of B: nothing of the checkout is written.
     let before = jembatan_store::journal::counts(store).await.unwrap();
-    let err = store.checkout(channel.clone(), cart(&[(a, 1), (b, 1)]), None).await.unwrap_err();
+    let err =
+        store.checkout(channel.clone(), cart(&[(a, 1), (b, 1)]), test_payment(), None).await.unwrap_err();
     assert!(
         matches!(err, StoreError::Domain(DomainError::InsufficientStock { available: 0, requested: 1, .. })),
         "{err:?}"
@@ -75,7 +78,7 @@ async fn order_flow_moves_stock_and_journals_every_change() {
     assert_eq!(store.sku(a).await.unwrap().unwrap().stock.units_reserved(), 2, "A's reservation rolled back");
     assert_eq!(jembatan_store::journal::counts(store).await.unwrap(), before);
 
-    store.mark_checkout_paid(ctx(Principal::Provider), checkout.id, None).await.unwrap();
+    pay(store, ctx(Principal::Provider), &checkout).await.unwrap();
     let order_a = checkout.orders.iter().find(|o| o.merchant_id == m1).unwrap().id;
     let order_b = checkout.orders.iter().find(|o| o.merchant_id == m2).unwrap().id;
     let merchant_ctx = ctx(Principal::Merchant(m1));
@@ -117,7 +120,7 @@ async fn concurrent_checkouts_never_oversell() {
         let only_a = i % 3 == 0;
         tasks.push(tokio::spawn(async move {
             let items = if only_a { vec![(a, 1)] } else { items };
-            store.checkout(ctx(Principal::Channel(Channel::Social)), cart(&items), None).await
+            store.checkout(ctx(Principal::Channel(Channel::Social)), cart(&items), test_payment(), None).await
         }));
     }
     let mut reserved_a = 0;
@@ -164,8 +167,10 @@ async fn idempotent_responses_replay_until_they_expire() {
             Some(StoredResponse { status: 201, body: checkout.id.to_string() })
         }),
     };
-    let checkout =
-        store.checkout(ctx(Principal::Channel(Channel::Social)), cart(&[(a, 1)]), Some(idem)).await.unwrap();
+    let checkout = store
+        .checkout(ctx(Principal::Channel(Channel::Social)), cart(&[(a, 1)]), test_payment(), Some(idem))
+        .await
+        .unwrap();
     store.end_idempotency_claim("channel:social", "k1", true).await.unwrap();
     let replay = Claim::Replay(StoredResponse { status: 201, body: checkout.id.to_string() });
     assert_eq!(claim("k1").await.unwrap(), replay);
@@ -198,7 +203,10 @@ async fn idempotent_responses_replay_until_they_expire() {
                 Some(StoredResponse { status: 201, body: "{}".to_owned() })
             }),
         };
-        store.checkout(ctx(Principal::Channel(Channel::Social)), cart(&[(a, 1)]), Some(idem)).await.unwrap();
+        store
+            .checkout(ctx(Principal::Channel(Channel::Social)), cart(&[(a, 1)]), test_payment(), Some(idem))
+            .await
+            .unwrap();
         store.end_idempotency_claim("channel:social", key, true).await.unwrap();
     }
     let cutoff = at.plus_ms(150);
@@ -254,13 +262,16 @@ async fn a_payment_after_a_partial_cancellation_pays_what_is_left() {
     let (m1, m2) = (merchant(store).await, merchant(store).await);
     let (a, b) = (sku(store, m1, "A", 10_000, 5).await, sku(store, m2, "B", 2_500, 3).await);
     let checkout = store
-        .checkout(ctx(Principal::Channel(Channel::Social)), cart(&[(a, 1), (b, 1)]), None)
+        .checkout(ctx(Principal::Channel(Channel::Social)), cart(&[(a, 1), (b, 1)]), test_payment(), None)
         .await
         .unwrap();
     let order_b = checkout.orders.iter().find(|o| o.merchant_id == m2).unwrap().id;
     store.transition_order(ctx(Principal::Merchant(m2)), order_b, OrderAction::Cancel, None).await.unwrap();
-    for _ in 0..2 {
-        let paid = store.mark_checkout_paid(ctx(Principal::Provider), checkout.id, None).await.unwrap();
+    for attempt in 0..2 {
+        let result = pay(store, ctx(Principal::Provider), &checkout).await.unwrap();
+        let expected = if attempt == 0 { CallbackOutcome::Applied } else { CallbackOutcome::AlreadyApplied };
+        assert_eq!(result.outcome, expected);
+        let paid = store.checkout_record(checkout.id).await.unwrap().unwrap();
         let statuses: Vec<(MerchantId, OrderStatus)> =
             paid.orders.iter().map(|o| (o.merchant_id, o.status)).collect();
         assert!(
@@ -283,11 +294,11 @@ async fn escrow_holds_then_releases_or_returns_the_money() {
     let balance = |id| async move { store.ledger_account(id).await.unwrap().unwrap().balances };
     let escrow = platform_account(AccountKind::Escrow);
     let channel = ctx(Principal::Channel(Channel::Social));
-    let kept = store.checkout(channel.clone(), cart(&[(a, 2)]), None).await.unwrap();
-    let returned = store.checkout(channel.clone(), cart(&[(a, 1)]), None).await.unwrap();
+    let kept = store.checkout(channel.clone(), cart(&[(a, 2)]), test_payment(), None).await.unwrap();
+    let returned = store.checkout(channel.clone(), cart(&[(a, 1)]), test_payment(), None).await.unwrap();
     assert_eq!(kept.orders[0].fee.rupiah(), 1_300);
     for c in [&kept, &returned] {
-        store.mark_checkout_paid(ctx(Principal::Provider), c.id, None).await.unwrap();
+        pay(store, ctx(Principal::Provider), c).await.unwrap();
     }
     assert_eq!(balance(escrow).await.credits_pending, 30_000, "both payments held in escrow");
 

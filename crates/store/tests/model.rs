@@ -81,7 +81,14 @@ async fn run(initial: [i64; 2], steps: Vec<Step>) -> Result<(), TestCaseError> {
                     PaymentMethod::VirtualAccount,
                 )
                 .unwrap();
-                let got = store.checkout(ctx(Principal::Channel(Channel::Marketplace)), request, None).await;
+                let got = store
+                    .checkout(
+                        ctx(Principal::Channel(Channel::Marketplace)),
+                        request,
+                        jembatan_store::testing::test_payment(),
+                        None,
+                    )
+                    .await;
                 match (model[sku].reserve(q), got) {
                     (Ok(next), Ok(checkout)) => {
                         model[sku] = next;

@@ -148,14 +148,29 @@ impl App {
             .json()
     }
 
-    /// The payment provider reports the checkout paid.
-    pub async fn pay(&self, checkout_id: &str) -> Value {
-        self.post(&format!("/v1/checkouts/{checkout_id}/paid"))
-            .token(&self.provider)
+    /// The buyer pays the checkout: the provider simulator sends its signed callback to the
+    /// core (over HTTP); returns the core's answer to the callback.
+    pub async fn pay(&self, checkout: &Value) -> Value {
+        let payment_id = text(&checkout["payment"]["id"]);
+        self.simulate_payment(&payment_id, json!({})).await.expect(StatusCode::OK).json()
+    }
+
+    /// Asks the provider simulator to report `payment_id` paid (`body` may claim an amount).
+    pub async fn simulate_payment(&self, payment_id: &str, body: Value) -> Reply {
+        let body = body.to_string();
+        let (timestamp, signature) = self.sign(&body);
+        self.post(&format!("/v1/provider-sim/payments/{payment_id}/pay"))
+            .header(HeaderName::from_static("x-callback-timestamp"), &timestamp)
+            .header(HeaderName::from_static("x-callback-signature"), &signature)
+            .raw("application/json", body)
             .send()
             .await
-            .expect(StatusCode::OK)
-            .json()
+    }
+
+    /// Signs `body` as the payment provider does, now.
+    pub fn sign(&self, body: &str) -> (String, String) {
+        let simulator = self.core.simulator().expect("the simulator is the provider");
+        simulator.sign(body, self.core.clock().now())
     }
 
     /// `action` (`ship`, `deliver`, `confirm`, `cancel`) on an order, by the holder of `token`.
@@ -179,7 +194,7 @@ impl App {
         };
         for step in path {
             if *step == "pay" {
-                self.pay(&text(&checkout["id"])).await;
+                self.pay(&checkout).await;
             } else {
                 self.act(&self.operator, &order_id, step).await.expect(StatusCode::OK);
             }

@@ -144,6 +144,13 @@ impl Row {
             _ => self.text(column).map(Some),
         }
     }
+
+    pub fn opt_int(&self, column: &str) -> Result<Option<i64>, DbError> {
+        match self.value(column)? {
+            Value::Null | Value::NullInt => Ok(None),
+            _ => self.int(column).map(Some),
+        }
+    }
 }
 
 /// A connection inside a transaction (or, for reads, outside one).
