@@ -84,8 +84,6 @@ pub trait PaymentProvider: Send + Sync {
 pub struct SimulatedProvider {
     secret: Vec<u8>,
     tolerance_s: i64,
-    /// Base URL of the simulator's own pages, for e-wallet redirects.
-    pub redirect_base: String,
 }
 
 impl SimulatedProvider {
@@ -95,7 +93,7 @@ impl SimulatedProvider {
     const VA_PREFIX: &'static str = "39001";
 
     pub fn new(secret: Vec<u8>, tolerance_s: i64) -> SimulatedProvider {
-        SimulatedProvider { secret, tolerance_s, redirect_base: "http://127.0.0.1:8080".to_owned() }
+        SimulatedProvider { secret, tolerance_s }
     }
 
     /// The headers of a callback with `body` sent at `at`.
@@ -171,8 +169,9 @@ impl SimulatedProvider {
             }
             PaymentMethod::Ewallet => {
                 instructions.ewallet_ref = Some(provider_ref.clone());
+                // The simulated wallet app's deep link (a real wallet returns its own).
                 instructions.redirect_url =
-                    Some(format!("{}/v1/provider-sim/payments/{payment}", self.redirect_base));
+                    Some(format!("simwallet://pay?ref={provider_ref}&amount={}", amount.rupiah()));
             }
             PaymentMethod::CashOnDelivery => {}
         }
@@ -372,6 +371,19 @@ impl Core {
         Ok(self.store().refunds_of_order(&order).await?)
     }
 
+    /// Runs [`Core::sweep_payments`] every `interval` until the task is dropped.
+    pub async fn run_payment_sweeps(self, interval: std::time::Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            match self.sweep_payments().await {
+                Ok((0, 0)) => {}
+                Ok((expired, confirmed)) => tracing::info!(expired, confirmed, "payment sweep"),
+                Err(error) => tracing::warn!(%error, "payment sweep failed"),
+            }
+        }
+    }
+
     /// One sweep: expires unpaid checkouts whose time ran out, and confirms delivered orders
     /// whose auto-confirm period ended. Returns (payments expired, orders confirmed).
     pub async fn sweep_payments(&self) -> Result<(u64, u64), CoreError> {
@@ -522,7 +534,7 @@ mod tests {
         assert_eq!(decoded.amount, Some(amount));
         assert_eq!(decoded.point_of_initiation, "12");
         let ewallet = simulator().instruct(PaymentMethod::Ewallet, id, amount).unwrap();
-        assert!(ewallet.redirect_url.unwrap().contains(&id.to_string()));
+        assert!(ewallet.redirect_url.unwrap().contains(&va.provider_ref));
         assert_eq!(ewallet.ewallet_ref.as_deref(), Some(va.provider_ref.as_str()));
     }
 }

@@ -47,6 +47,17 @@ pub struct StoreConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PaymentsConfig {
+    /// The provider's shared secret for signed callbacks. Unset: a random one kept in
+    /// `<data_dir>/provider-secret` (created on first use).
+    pub provider_secret: Option<SecretUrl>,
+    pub payment_ttl_ms: i64,
+    pub auto_confirm_after_ms: i64,
+    pub callback_tolerance_s: i64,
+    pub sweep_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     pub listen: String,
     pub data_dir: PathBuf,
@@ -56,6 +67,7 @@ pub struct Config {
     pub log: String,
     pub api: ApiConfig,
     pub store: StoreConfig,
+    pub payments: PaymentsConfig,
 }
 
 impl Default for Config {
@@ -80,6 +92,16 @@ impl Default for Config {
                 write_connections_max: store.write_connections_max,
                 group_commit_units_max: store.group_commit_units_max,
                 write_queue_units_max: store.write_queue_units_max,
+            },
+            payments: {
+                let p = jembatan_core::PaymentSettings::default();
+                PaymentsConfig {
+                    provider_secret: None,
+                    payment_ttl_ms: p.payment_ttl_ms,
+                    auto_confirm_after_ms: p.auto_confirm_after_ms,
+                    callback_tolerance_s: p.callback_tolerance_s,
+                    sweep_interval_ms: 5_000,
+                }
             },
         }
     }
@@ -114,7 +136,19 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
 /// Limits that would break the service are refused at start, with the key to fix.
 fn validate(config: &Config) -> anyhow::Result<()> {
     let (api, store) = (&config.api, &config.store);
-    let checks: [(bool, &str); 9] = [
+    let payments = &config.payments;
+    let checks: [(bool, &str); 14] = [
+        (payments.payment_ttl_ms >= 1_000, "payments.payment_ttl_ms must be at least 1000"),
+        (payments.auto_confirm_after_ms >= 0, "payments.auto_confirm_after_ms must be 0 or more"),
+        (
+            (1..=3_600).contains(&payments.callback_tolerance_s),
+            "payments.callback_tolerance_s must be between 1 and 3600",
+        ),
+        (payments.sweep_interval_ms >= 100, "payments.sweep_interval_ms must be at least 100"),
+        (
+            payments.provider_secret.as_ref().is_none_or(|s| s.expose().len() >= 16),
+            "payments.provider_secret must be at least 16 characters",
+        ),
         (api.body_bytes_max >= 1024, "api.body_bytes_max must be at least 1024"),
         (api.page_size_max >= 1, "api.page_size_max must be at least 1"),
         (
@@ -148,6 +182,42 @@ impl Config {
         options.group_commit_units_max = self.store.group_commit_units_max;
         options.write_queue_units_max = self.store.write_queue_units_max;
         options
+    }
+
+    pub fn payment_settings(&self) -> jembatan_core::PaymentSettings {
+        jembatan_core::PaymentSettings {
+            payment_ttl_ms: self.payments.payment_ttl_ms,
+            auto_confirm_after_ms: self.payments.auto_confirm_after_ms,
+            callback_tolerance_s: self.payments.callback_tolerance_s,
+        }
+    }
+
+    /// The provider's shared secret: configured, or kept in the data directory (created with
+    /// owner-only permissions on first use).
+    pub fn provider_secret(&self) -> anyhow::Result<Vec<u8>> {
+        if let Some(secret) = &self.payments.provider_secret {
+            return Ok(secret.expose().as_bytes().to_vec());
+        }
+        let path = self.data_dir.join("provider-secret");
+        if let Ok(existing) = std::fs::read_to_string(&path) {
+            return Ok(existing.trim().as_bytes().to_vec());
+        }
+        std::fs::create_dir_all(&self.data_dir)?;
+        let secret = hex::encode(rand::random::<[u8; 32]>());
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        use std::io::Write;
+        match options.open(&path) {
+            Ok(mut file) => file.write_all(secret.as_bytes())?,
+            // Another process created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Ok(std::fs::read_to_string(&path)?.trim().as_bytes().to_vec());
+            }
+            Err(e) => return Err(anyhow::anyhow!("cannot write {}: {e}", path.display())),
+        }
+        Ok(secret.into_bytes())
     }
 
     pub fn maintenance(&self) -> jembatan_core::MaintenanceOptions {

@@ -61,6 +61,11 @@ enum Command {
         #[command(flatten)]
         store: StoreFlags,
     },
+    /// The built-in payment provider simulator.
+    Provider {
+        #[command(subcommand)]
+        command: ProviderCommand,
+    },
     /// Benchmarks that print their figures.
     Bench {
         #[command(subcommand)]
@@ -85,6 +90,23 @@ enum TokenCommand {
         channel: Option<String>,
         #[arg(long, default_value = "issued by the command line")]
         label: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProviderCommand {
+    /// The buyer paid: the simulator sends the core the signed callback a provider would.
+    Pay {
+        #[command(flatten)]
+        store: StoreFlags,
+        /// The payment's id (`pay_…`, from the checkout's `payment`).
+        payment_id: String,
+        /// The server (default: the `listen` address of the configuration).
+        #[arg(long)]
+        url: Option<String>,
+        /// Claim this amount was paid instead of the payment's own (to see a refusal).
+        #[arg(long)]
+        amount: Option<i64>,
     },
 }
 
@@ -162,6 +184,10 @@ fn run() -> anyhow::Result<()> {
                 anyhow::ensure!(violations.is_empty(), "{} invariant violations", violations.len());
                 println!("all invariants hold");
                 Ok(())
+            }
+            Command::Provider { command: ProviderCommand::Pay { store, payment_id, url, amount } } => {
+                let config = load_config(&store, None)?;
+                provider_pay(&config, &payment_id, url, amount).await
             }
             Command::Openapi => {
                 print!("{}", jembatan_api::openapi_json());
@@ -254,7 +280,33 @@ async fn open_core(config: &config::Config) -> anyhow::Result<Core> {
             .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     }
     let store = jembatan_store::Store::open(config.store_options()).await.context("opening the store")?;
-    Ok(Core::new(store, Arc::new(SystemClock)))
+    let secret = config.provider_secret()?;
+    Ok(Core::with_simulator(store, Arc::new(SystemClock), secret, config.payment_settings()))
+}
+
+/// `jembatan provider pay`: asks the server's provider simulator, with a request signed by the
+/// provider secret, to send the signed "paid" callback for a payment; prints the core's answer.
+async fn provider_pay(
+    config: &config::Config,
+    payment_id: &str,
+    url: Option<String>,
+    amount: Option<i64>,
+) -> anyhow::Result<()> {
+    let base = url.unwrap_or_else(|| format!("http://{}", config.listen));
+    let secret = config.provider_secret()?;
+    let body = match amount {
+        Some(amount) => serde_json::json!({ "amount": amount }).to_string(),
+        None => "{}".to_owned(),
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs().to_string();
+    let signature = jembatan_core::payments::sign(&secret, &now, body.as_bytes());
+    let target = format!("{}/v1/provider-sim/payments/{payment_id}/pay", base.trim_end_matches('/'));
+    let (status, answer) = jembatan_core::payments::send_callback(&target, &now, &signature, body)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the server: {e}"))?;
+    println!("{answer}");
+    anyhow::ensure!((200..300).contains(&status), "the core answered {status}");
+    Ok(())
 }
 
 async fn serve(config: config::Config, demo: bool) -> anyhow::Result<()> {
@@ -303,9 +355,12 @@ async fn serve(config: config::Config, demo: bool) -> anyhow::Result<()> {
         tracing::info!(%url, backend = ?core.store().backend(), "serving");
     }
     let maintenance = tokio::spawn(core.clone().run_maintenance(config.maintenance()));
+    let sweep_interval = std::time::Duration::from_millis(config.payments.sweep_interval_ms);
+    let sweeps = tokio::spawn(core.clone().run_payment_sweeps(sweep_interval));
     let state = jembatan_api::AppState::new(core, config.api_limits());
     jembatan_api::serve(listener, state, shutdown_signal()).await?;
     maintenance.abort();
+    sweeps.abort();
     Ok(())
 }
 

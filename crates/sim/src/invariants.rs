@@ -79,20 +79,46 @@ const CHECKS: &[(&str, &str)] = &[
             OR (credits_must_not_exceed_debits <> 0 AND credits_pending + credits_posted > debits_posted)",
     ),
     (
+        "2: an order holds in escrow what was paid for it and not yet released or refunded",
+        "SELECT o.order_id || ' holds ' || CAST(o.held_idr AS TEXT) AS detail
+         FROM orders o JOIN payments p ON p.checkout_id = o.checkout_id
+         WHERE o.held_idr <> CASE WHEN o.status IN ('paid', 'shipped', 'delivered') AND p.status = 'paid'
+                                  THEN o.total_idr - o.refunded_idr ELSE 0 END",
+    ),
+    (
+        "2: refunds never exceed what was paid, and an order's refunded total is its refunds",
+        "SELECT o.order_id AS detail FROM orders o
+         LEFT JOIN (SELECT merchant_id, order_id, CAST(SUM(amount_idr) AS BIGINT) AS total FROM refunds
+                    GROUP BY merchant_id, order_id) r ON r.merchant_id = o.merchant_id AND r.order_id = o.order_id
+         WHERE o.refunded_idr > o.total_idr OR o.refunded_idr <> COALESCE(r.total, 0)",
+    ),
+    (
+        "2: a payment is for its checkout's total, and its orders follow it",
+        "SELECT p.payment_id AS detail FROM payments p JOIN checkouts c ON c.checkout_id = p.checkout_id
+         WHERE p.amount_idr <> c.total_idr
+            OR (p.status IN ('paid', 'expired') AND EXISTS (SELECT 1 FROM orders o WHERE o.checkout_id = p.checkout_id AND o.status = 'awaiting_payment'))
+            OR (p.status = 'expired' AND EXISTS (SELECT 1 FROM orders o WHERE o.checkout_id = p.checkout_id AND o.status <> 'cancelled'))",
+    ),
+    (
+        "4: no payment is applied twice",
+        "SELECT payment_id AS detail FROM payment_callbacks WHERE outcome = 'applied'
+         GROUP BY payment_id HAVING COUNT(*) > 1",
+    ),
+    (
         "4: a completed idempotency key holds its response",
         "SELECT scope || ' ' || idem_key AS detail FROM idempotency_keys
          WHERE state = 'completed' AND (status_code IS NULL OR response_body IS NULL)",
     ),
 ];
 
-const ESCROW_INVARIANT: &str = "2: escrow holds exactly the paid, unsettled orders";
-/// The escrow account's pending credits are the totals of orders paid and not yet settled or
-/// cancelled, and everything posted into escrow has been released again.
-const ESCROW_CHECK: &str = "SELECT 'escrow pending ' || CAST(a.credits_pending AS TEXT) || ', open orders ' || CAST(o.total AS TEXT)
-         || ', posted in ' || CAST(a.credits_posted AS TEXT) || ', out ' || CAST(a.debits_posted AS TEXT) AS detail
+const ESCROW_INVARIANT: &str = "2: escrow holds exactly the paid, unsettled, unrefunded orders";
+/// The escrow account's balance (pending and posted credits less debits) is the sum of what
+/// the orders hold (each checked above against its payment, status and refunds).
+const ESCROW_CHECK: &str = "SELECT 'escrow holds ' || CAST(a.credits_pending + a.credits_posted - a.debits_posted - a.debits_pending AS TEXT)
+         || ', orders hold ' || CAST(o.held AS TEXT) AS detail
      FROM ledger_accounts a,
-          (SELECT CAST(COALESCE(SUM(total_idr), 0) AS BIGINT) AS total FROM orders WHERE status IN ('paid', 'shipped', 'delivered')) o
-     WHERE a.account_id = $1 AND (a.credits_pending <> o.total OR a.credits_posted <> a.debits_posted)";
+          (SELECT CAST(COALESCE(SUM(held_idr), 0) AS BIGINT) AS held FROM orders) o
+     WHERE a.account_id = $1 AND a.credits_pending + a.credits_posted - a.debits_posted - a.debits_pending <> o.held";
 
 pub async fn check(store: &Store) -> Result<Vec<Violation>, StoreError> {
     store

@@ -77,7 +77,7 @@ impl Store {
     }
 
     pub async fn order(&self, id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
-        self.read(move |conn| Box::pin(load_order(conn, id))).await
+        self.read(move |conn| Box::pin(load_order(conn, id, false))).await
     }
 
     pub async fn checkout_record(&self, id: CheckoutId) -> Result<Option<CheckoutRecord>, StoreError> {
@@ -326,7 +326,8 @@ async fn transition_unit(
     order_id: OrderId,
     action: OrderAction,
 ) -> Result<OrderRecord, StoreError> {
-    let order = load_order(conn, order_id).await?.ok_or_else(|| StoreError::not_found("order", order_id))?;
+    let order =
+        load_order(conn, order_id, true).await?.ok_or_else(|| StoreError::not_found("order", order_id))?;
     transition_loaded(conn, ctx, order, action).await
 }
 
@@ -412,8 +413,20 @@ pub(crate) async fn transition_loaded(
     Ok(OrderRecord { status: next, updated_at: ctx.now, ..order })
 }
 
-pub(crate) async fn load_order(conn: &mut dyn Conn, id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
-    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1");
+/// ` FOR UPDATE` on PostgreSQL when a write unit reads a row it will change (concurrent units
+/// then queue on the row instead of computing from a stale read); SQLite's single writer
+/// serialises units anyway.
+pub(crate) fn lock_clause(conn: &dyn Conn, for_update: bool) -> &'static str {
+    if for_update && conn.is_postgres() { " FOR UPDATE" } else { "" }
+}
+
+pub(crate) async fn load_order(
+    conn: &mut dyn Conn,
+    id: OrderId,
+    for_update: bool,
+) -> Result<Option<OrderRecord>, StoreError> {
+    let lock = lock_clause(conn, for_update);
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1{lock}");
     let row = q(sql).bind(id.to_string()).fetch_optional(&mut *conn).await?;
     let Some(row) = row else { return Ok(None) };
     let mut orders = vec![decode_order(&row)?];
@@ -430,7 +443,7 @@ async fn load_checkout(conn: &mut dyn Conn, id: CheckoutId) -> Result<Option<Che
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let orders = load_checkout_orders(conn, id).await?;
+    let orders = load_checkout_orders(conn, id, false).await?;
     let payment = load_payment_of_checkout(conn, id).await?;
     Ok(Some(CheckoutRecord {
         id,
@@ -451,6 +464,7 @@ async fn load_checkout(conn: &mut dyn Conn, id: CheckoutId) -> Result<Option<Che
 pub(crate) async fn load_checkout_orders(
     conn: &mut dyn Conn,
     id: CheckoutId,
+    for_update: bool,
 ) -> Result<Vec<OrderRecord>, StoreError> {
     let order_ids: Vec<OrderId> =
         q("SELECT order_id FROM orders WHERE checkout_id = $1 ORDER BY merchant_id")
@@ -462,7 +476,7 @@ pub(crate) async fn load_checkout_orders(
             .collect::<Result<_, _>>()?;
     let mut orders = Vec::with_capacity(order_ids.len());
     for order_id in order_ids {
-        orders.extend(load_order(conn, order_id).await?);
+        orders.extend(load_order(conn, order_id, for_update).await?);
     }
     Ok(orders)
 }

@@ -128,7 +128,7 @@ const PAYMENT_COLUMNS: &str = "payment_id, checkout_id, method, amount_idr, stat
 
 impl Store {
     pub async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRecord>, StoreError> {
-        self.read(move |conn| Box::pin(load_payment(conn, id))).await
+        self.read(move |conn| Box::pin(load_payment(conn, id, false))).await
     }
 
     /// Applies a verified provider notice (see the module documentation); records it whatever
@@ -244,7 +244,7 @@ impl Store {
     ) -> Result<RefundRecord, StoreError> {
         self.write(idem, move |conn| {
             Box::pin(async move {
-                let order = load_order(conn, order_id)
+                let order = load_order(conn, order_id, true)
                     .await?
                     .ok_or_else(|| StoreError::not_found("order", order_id))?;
                 refund_unit(conn, &ctx, &order, amount, &reason).await
@@ -319,8 +319,10 @@ pub(crate) async fn insert_payment(
 pub(crate) async fn load_payment(
     conn: &mut dyn Conn,
     id: PaymentId,
+    for_update: bool,
 ) -> Result<Option<PaymentRecord>, StoreError> {
-    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1");
+    let lock = crate::orders::lock_clause(conn, for_update);
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1{lock}");
     let row = q(sql).bind(id.to_string()).fetch_optional(conn).await?;
     row.as_ref().map(decode_payment).transpose()
 }
@@ -338,7 +340,8 @@ async fn load_payment_by_ref(
     conn: &mut dyn Conn,
     provider_ref: &str,
 ) -> Result<Option<PaymentRecord>, StoreError> {
-    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE provider_ref = $1");
+    let lock = crate::orders::lock_clause(conn, true);
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE provider_ref = $1{lock}");
     let row = q(sql).bind(provider_ref).fetch_optional(conn).await?;
     row.as_ref().map(decode_payment).transpose()
 }
@@ -420,7 +423,7 @@ pub(crate) async fn complete_payment_unit(
     notice: PaymentNotice,
 ) -> Result<CallbackResult, StoreError> {
     let payment = match (&notice.payment_id, &notice.provider_ref) {
-        (Some(id), _) => load_payment(conn, *id).await?,
+        (Some(id), _) => load_payment(conn, *id, true).await?,
         (None, Some(reference)) => load_payment_by_ref(conn, reference).await?,
         (None, None) => None,
     };
@@ -451,7 +454,7 @@ pub(crate) async fn complete_payment_unit(
         return Ok(CallbackResult { callback_id, outcome, detail, payment });
     }
     let mut payment = payment.expect("decided above");
-    let mut orders = load_checkout_orders(conn, payment.checkout_id).await?;
+    let mut orders = load_checkout_orders(conn, payment.checkout_id, true).await?;
     // What is due: all of it before payment; for cash on delivery, the orders not cancelled
     // (the courier collects only what was delivered).
     let due = if payment.method == PaymentMethod::CashOnDelivery {
@@ -585,8 +588,8 @@ async fn expire_payment_unit(conn: &mut dyn Conn, ctx: WriteCtx, id: PaymentId) 
     if moved != 1 {
         return Ok(false);
     }
-    let payment = load_payment(conn, id).await?.ok_or_else(|| StoreError::not_found("payment", id))?;
-    let orders = load_checkout_orders(conn, payment.checkout_id).await?;
+    let payment = load_payment(conn, id, true).await?.ok_or_else(|| StoreError::not_found("payment", id))?;
+    let orders = load_checkout_orders(conn, payment.checkout_id, true).await?;
     for order in orders.into_iter().filter(|o| o.status == OrderStatus::AwaitingPayment) {
         transition_loaded(conn, ctx.clone(), order, OrderAction::Cancel).await?;
     }
