@@ -115,9 +115,12 @@ fn http(
     let mut stream = TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\nauthorization: Bearer {token}\r\ncontent-length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\ncontent-length: {}\r\n",
         body.len()
     );
+    if !token.is_empty() {
+        request.push_str(&format!("authorization: Bearer {token}\r\n"));
+    }
     if !body.is_empty() {
         request.push_str("content-type: application/json\r\n");
     }
@@ -320,6 +323,195 @@ fn a_crash_mid_checkout_loses_no_acknowledged_write() {
     );
     assert_eq!(status, 200);
     assert!(!json(&page)["orders"].as_array().unwrap().is_empty() && acknowledged_orders > 0);
+    drop(server);
+    let out = jembatan(&["check"], &place);
+    assert!(out.status.success(), "invariants after the crash: {}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// A merchant with one food SKU (stock for the whole test) on a running server; returns the
+/// merchant id, its token and the SKU id.
+fn shop(place: &Place, server: &Server, operator: &str) -> (String, String, String) {
+    let (status, body) = http(
+        &server.address,
+        "POST",
+        "/v1/merchants",
+        operator,
+        &[],
+        r#"{"name":"Toko Bayar","origin":"local","province":"Bali","nib":"1234567890123"}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let merchant = json(&body)["id"].as_str().unwrap().to_owned();
+    let token = issue(place, &["--role", "merchant", "--merchant", &merchant]);
+    let (status, body) = http(
+        &server.address,
+        "POST",
+        &format!("/v1/merchants/{merchant}/products"),
+        &token,
+        &[],
+        r#"{"title":"Kopi Gayo 250g","category":"food","skus":[{"code":"KG-1","price":{"amount":10000,"currency":"IDR"},"stock":1000000}]}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let sku = json(&body)["skus"][0]["id"].as_str().unwrap().to_owned();
+    (merchant, token, sku)
+}
+
+fn checkout(address: &str, channel: &str, sku: &str, quantity: u32) -> serde_json::Value {
+    let body = format!(
+        r#"{{"buyer_id":"b-1","items":[{{"sku_id":"{sku}","quantity":{quantity}}}],"shipping_address":{{"recipient_name":"Siti","phone":"081234567890","street":"Jl. Braga 1","city":"Bandung","province":"Jawa Barat","postal_code":"40111"}},"payment_method":"virtual_account"}}"#
+    );
+    let (status, answer) = http(address, "POST", "/v1/checkouts", channel, &[], &body);
+    assert_eq!(status, 201, "{answer}");
+    json(&answer)
+}
+
+/// The provider secret the server and the CLI share (kept in the data directory by default).
+fn provider_secret(place: &Place) -> Vec<u8> {
+    std::fs::read_to_string(place.dir.path().join("data").join("provider-secret"))
+        .unwrap()
+        .trim()
+        .as_bytes()
+        .to_vec()
+}
+
+/// A provider callback signed with the shared secret, as a payment gateway sends it.
+fn signed_callback(address: &str, secret: &[u8], body: &str) -> (u16, String) {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    let signature = jembatan_core::payments::sign(secret, &now, body.as_bytes());
+    http(
+        address,
+        "POST",
+        "/v1/payments/callbacks",
+        "",
+        &[("x-callback-timestamp", &now), ("x-callback-signature", &signature)],
+        body,
+    )
+}
+
+#[test]
+fn provider_pay_sends_the_signed_callback_once() {
+    let place = Place::new();
+    let operator = issue(&place, &["--role", "operator"]);
+    let channel = issue(&place, &["--role", "channel", "--channel", "social"]);
+    let server = Server::start(&place);
+    let (_, _, sku) = shop(&place, &server, &operator);
+    let paying = checkout(&server.address, &channel, &sku, 2);
+    let payment = paying["payment"]["id"].as_str().unwrap();
+    let url = format!("http://{}", server.address);
+    let wrong = jembatan(&["provider", "pay", payment, "--url", &url, "--amount", "1"], &place);
+    assert!(!wrong.status.success(), "a wrong amount must fail");
+    assert!(String::from_utf8_lossy(&wrong.stdout).contains("wrong-amount"));
+    let paid = jembatan(&["provider", "pay", payment, "--url", &url], &place);
+    assert!(paid.status.success(), "{}", String::from_utf8_lossy(&paid.stderr));
+    assert_eq!(json(&String::from_utf8_lossy(&paid.stdout))["outcome"], "applied");
+    let again = jembatan(&["provider", "pay", payment, "--url", &url], &place);
+    assert_eq!(json(&String::from_utf8_lossy(&again.stdout))["outcome"], "already_applied");
+    let order = paying["orders"][0]["id"].as_str().unwrap();
+    let (status, seen) = http(&server.address, "GET", &format!("/v1/orders/{order}"), &channel, &[], "");
+    assert_eq!((status, json(&seen)["status"].clone()), (200, serde_json::json!("paid")));
+}
+
+/// Payment callbacks (each payment reported twice, from two threads) and refunds run from
+/// several threads; the server is killed with SIGKILL in the middle. After a restart every
+/// acknowledged payment is paid, every acknowledged refund is there (and its retry answers the
+/// same), and `jembatan check` finds the ledger, escrow and every other invariant intact.
+#[test]
+fn a_crash_during_a_storm_of_callbacks_and_refunds_loses_and_doubles_nothing() {
+    let place = Place::new();
+    let operator = issue(&place, &["--role", "operator"]);
+    let channel = issue(&place, &["--role", "channel", "--channel", "social"]);
+    let server = Server::start(&place);
+    let (_, merchant_token, sku) = shop(&place, &server, &operator);
+    let secret = provider_secret(&place);
+    let checkouts: Vec<serde_json::Value> =
+        (0..160).map(|i| checkout(&server.address, &channel, &sku, 1 + i % 3)).collect();
+
+    let paid: Arc<Mutex<Vec<String>>> = Arc::default();
+    // (order, idempotency key, body, first answer) of each acknowledged refund.
+    type Acknowledged = Arc<Mutex<Vec<(String, String, String, String)>>>;
+    let refunded: Acknowledged = Arc::default();
+    let stop_at = Instant::now() + Duration::from_secs(25);
+    let mut workers = Vec::new();
+    for w in 0..4usize {
+        let (address, secret, merchant_token) =
+            (server.address.clone(), secret.clone(), merchant_token.clone());
+        let (paid, refunded) = (paid.clone(), refunded.clone());
+        // Workers w and w+2 report the same payments: every payment is reported twice at once.
+        let mine: Vec<serde_json::Value> = checkouts.iter().skip(w % 2).step_by(2).cloned().collect();
+        workers.push(std::thread::spawn(move || {
+            for (i, c) in mine.iter().enumerate() {
+                if Instant::now() > stop_at {
+                    break;
+                }
+                let payment = &c["payment"];
+                let body = format!(
+                    r#"{{"event":"payment.paid","payment_id":"{}","amount":{}}}"#,
+                    payment["id"].as_str().unwrap(),
+                    payment["amount"]["amount"]
+                );
+                let Ok((status, answer)) =
+                    std::panic::catch_unwind(|| signed_callback(&address, &secret, &body))
+                else {
+                    break;
+                };
+                assert!(status == 200, "callback answered {status}: {answer}");
+                paid.lock().unwrap().push(payment["id"].as_str().unwrap().to_owned());
+                if w >= 2 || i % 2 == 1 {
+                    continue;
+                }
+                let order = c["orders"][0]["id"].as_str().unwrap().to_owned();
+                let key = format!("refund-{w}-{i}");
+                let body = r#"{"amount":{"amount":2500,"currency":"IDR"},"reason":"one bag was crushed"}"#;
+                let path = format!("/v1/orders/{order}/refunds");
+                let result = std::panic::catch_unwind(|| {
+                    http(&address, "POST", &path, &merchant_token, &[("idempotency-key", &key)], body)
+                });
+                match result {
+                    Ok((201, answer)) => refunded.lock().unwrap().push((order, key, body.to_owned(), answer)),
+                    Ok((status, answer)) => panic!("refund answered {status}: {answer}"),
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    while (paid.lock().unwrap().len() < 120 || refunded.lock().unwrap().len() < 20)
+        && Instant::now() < stop_at
+    {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    server.kill();
+    for worker in workers {
+        let _ = worker.join();
+    }
+    let (paid, refunded) = (paid.lock().unwrap().clone(), refunded.lock().unwrap().clone());
+    assert!(
+        paid.len() >= 60 && !refunded.is_empty(),
+        "too little work before the crash: {} {}",
+        paid.len(),
+        refunded.len()
+    );
+
+    let server = Server::start(&place);
+    for payment in paid.iter().step_by(3) {
+        let (status, got) =
+            http(&server.address, "GET", &format!("/v1/payments/{payment}"), &channel, &[], "");
+        assert_eq!((status, json(&got)["status"].clone()), (200, serde_json::json!("paid")), "{got}");
+    }
+    for (order, key, body, answer) in &refunded {
+        let path = format!("/v1/orders/{order}/refunds");
+        let (status, list) = http(&server.address, "GET", &path, &merchant_token, &[], "");
+        assert_eq!(status, 200);
+        let first = json(answer);
+        let listed = json(&list)["refunds"].as_array().unwrap().iter().any(|r| r["id"] == first["id"]);
+        assert!(listed, "acknowledged refund {} lost after the crash", first["id"]);
+        let (status, replay) =
+            http(&server.address, "POST", &path, &merchant_token, &[("idempotency-key", key)], body);
+        assert_eq!(
+            (status, replay.as_str()),
+            (201, answer.as_str()),
+            "the retry must return the first answer"
+        );
+    }
     drop(server);
     let out = jembatan(&["check"], &place);
     assert!(out.status.success(), "invariants after the crash: {}", String::from_utf8_lossy(&out.stdout));
