@@ -119,6 +119,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_payment))
         .routes(routes!(create_refund))
         .routes(routes!(list_refunds))
+        .routes(routes!(get_ledger_account))
         .routes(routes!(get_order))
         .routes(routes!(list_orders))
         .routes(routes!(ship_order))

@@ -309,6 +309,66 @@ pub async fn simulate_payment(
     Ok(raw_response(status, answer))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/ledger/accounts/{account_id}", tag = "payments",
+    params(("account_id" = String, Path), PageQuery),
+    responses((status = 200, body = LedgerAccountResponse), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_ledger_account(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Answer {
+    let account_id = id::<jembatan_domain::AccountId>(&raw)?;
+    let Query(query) =
+        query.map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
+    let limits = &state.limits;
+    let limit = query.limit.unwrap_or(i64::from(limits.page_size_default));
+    if !(1..=i64::from(limits.page_size_max)).contains(&limit) {
+        return Err(
+            DomainError::invalid("limit", format!("must be between 1 and {}", limits.page_size_max)).into()
+        );
+    }
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            parse_id::<jembatan_domain::TransferId>(c)
+                .map_err(|_| DomainError::invalid("cursor", "must be the next_cursor of a previous page"))
+        })
+        .transpose()?;
+    let (account, mut transfers) =
+        state.core.ledger_account(&who, account_id, cursor, limit as u32 + 1).await?;
+    let more = transfers.len() > limit as usize;
+    transfers.truncate(limit as usize);
+    let b = account.balances;
+    ok(
+        StatusCode::OK,
+        &LedgerAccountResponse {
+            id: account.id.to_string(),
+            kind: account.kind.as_str().to_owned(),
+            merchant_id: account.merchant.map(|m| m.to_string()),
+            debits_pending: b.debits_pending,
+            debits_posted: b.debits_posted,
+            credits_pending: b.credits_pending,
+            credits_posted: b.credits_posted,
+            credit_balance: b.credit_balance(),
+            next_cursor: if more { transfers.last().map(|t| t.new.id.to_string()) } else { None },
+            transfers: transfers.iter().map(TransferResponse::from).collect(),
+        },
+    )
+}
+
 #[utoipa::path(post, path = "/v1/orders/{order_id}/refunds", tag = "payments",
     params(("order_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body = CreateRefundRequest,

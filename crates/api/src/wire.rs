@@ -530,6 +530,62 @@ pub struct RefundList {
     pub refunds: Vec<RefundResponse>,
 }
 
+/// One ledger transfer as an account's history shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferResponse {
+    pub id: String,
+    pub debit_account_id: String,
+    pub credit_account_id: String,
+    pub amount: MoneyWire,
+    /// What reached posted balances (0 for pending and void transfers).
+    pub amount_posted: MoneyWire,
+    /// `single`, `pending`, `post` or `void`.
+    pub kind: String,
+    pub pending_id: Option<String>,
+    pub code: u16,
+    pub timestamp: String,
+}
+
+impl From<&jembatan_domain::ledger::Transfer> for TransferResponse {
+    fn from(t: &jembatan_domain::ledger::Transfer) -> Self {
+        use jembatan_domain::ledger::TransferKind;
+        let (kind, pending_id) = match t.new.kind {
+            TransferKind::Single => ("single", None),
+            TransferKind::Pending { .. } => ("pending", None),
+            TransferKind::Post { pending, .. } => ("post", Some(pending.to_string())),
+            TransferKind::Void { pending } => ("void", Some(pending.to_string())),
+        };
+        TransferResponse {
+            id: t.new.id.to_string(),
+            debit_account_id: t.new.debit.to_string(),
+            credit_account_id: t.new.credit.to_string(),
+            amount: t.new.amount.into(),
+            amount_posted: t.amount_posted.into(),
+            kind: kind.to_owned(),
+            pending_id,
+            code: t.new.code,
+            timestamp: rfc3339(t.timestamp),
+        }
+    }
+}
+
+/// A ledger account: balances derived from its transfers, and a page of its history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerAccountResponse {
+    pub id: String,
+    /// `provider_clearing`, `escrow`, `merchant_balance`, `platform_fee_revenue`, `payout_clearing` or `refunds`.
+    pub kind: String,
+    pub merchant_id: Option<String>,
+    pub debits_pending: i64,
+    pub debits_posted: i64,
+    pub credits_pending: i64,
+    pub credits_posted: i64,
+    /// Posted credits minus posted debits, in rupiah.
+    pub credit_balance: i64,
+    pub transfers: Vec<TransferResponse>,
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Debug, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SimulatePaymentRequest {

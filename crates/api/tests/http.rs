@@ -929,6 +929,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/provider-sim/payments/{payment_id}/pay"),
     ("post", "/v1/orders/{order_id}/refunds"),
     ("get", "/v1/orders/{order_id}/refunds"),
+    ("get", "/v1/ledger/accounts/{account_id}"),
     ("get", "/v1/orders/{order_id}"),
     ("get", "/v1/merchants/{merchant_id}/orders"),
     ("post", "/v1/orders/{order_id}/ship"),

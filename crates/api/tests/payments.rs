@@ -285,5 +285,33 @@ async fn refunds_follow_the_money_and_the_access_rules() {
     app.get(&path).token(&stranger.token).send().await.problem(StatusCode::NOT_FOUND, "not-found");
     let fully = app.post(&path).token(&merchant.token).json(&refund(1)).send().await;
     fully.problem(StatusCode::UNPROCESSABLE_ENTITY, "refund-exceeds-paid");
+
+    // The merchant's balance account, derived from its transfers: released 60,000 less the fee
+    // kept (fashion 7.5% of 100,000 = 7,500, of which 60% kept = 4,500), then the refund after
+    // release took it back down to zero. Newest transfer first, paged.
+    let account = merchant.id.replacen("mer_", "acc_", 1);
+    let ledger = |token: &str, query: &str| {
+        app.get(&format!("/v1/ledger/accounts/{account}{query}")).token(token).send()
+    };
+    let view = ledger(&merchant.token, "?limit=1").await.expect(StatusCode::OK).json();
+    assert_eq!((view["kind"].clone(), view["credit_balance"].clone()), (json!("merchant_balance"), json!(0)));
+    assert_eq!(view["credits_posted"], 55_500);
+    assert_eq!(view["transfers"].as_array().unwrap().len(), 1);
+    let cursor = text(&view["next_cursor"]);
+    let older = ledger(&merchant.token, &format!("?cursor={cursor}")).await.expect(StatusCode::OK).json();
+    assert_eq!(older["transfers"][0]["amount"]["amount"], 55_500, "the release, before the refund");
+    ledger(&stranger.token, "").await.problem(StatusCode::NOT_FOUND, "not-found");
+    ledger(&app.social, "").await.problem(StatusCode::FORBIDDEN, "forbidden");
+    app.get(&format!("/v1/ledger/accounts/{account}"))
+        .token(&app.regulator)
+        .send()
+        .await
+        .expect(StatusCode::OK);
+    let escrow =
+        jembatan_domain::ledger::platform_account(jembatan_domain::ledger::AccountKind::Escrow).to_string();
+    let platform = app.get(&format!("/v1/ledger/accounts/{escrow}")).token(&merchant.token).send().await;
+    platform.problem(StatusCode::FORBIDDEN, "forbidden");
+    let escrow_view = app.get(&format!("/v1/ledger/accounts/{escrow}")).token(&app.operator).send().await;
+    assert_eq!(escrow_view.expect(StatusCode::OK).json()["credit_balance"], 0, "nothing left in escrow");
     assert_eq!(jembatan_sim::invariants::check(app.store()).await.unwrap(), vec![]);
 }

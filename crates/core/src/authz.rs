@@ -37,6 +37,8 @@ pub enum Access {
     /// A checkout's payment, with the checkout's channel (`None`: the role phase).
     ReadPayment(Option<Channel>),
     Refund(MerchantId),
+    /// A ledger account with its merchant (`None`: a platform account).
+    ReadLedger(Option<MerchantId>),
     IssueToken,
 }
 
@@ -62,7 +64,8 @@ impl Access {
             | Access::ListOrders(m)
             | Access::ReadOrder { merchant: m, .. }
             | Access::TransitionOrder { merchant: m, .. }
-            | Access::Refund(m) => Some(m),
+            | Access::Refund(m)
+            | Access::ReadLedger(Some(m)) => Some(m),
             _ => None,
         }
     }
@@ -127,7 +130,10 @@ pub fn decide(who: &Principal, access: Access) -> Result<(), Refusal> {
             }
             match access {
                 A::ReadMerchant(_) | A::ReadCatalogue(_) | A::WriteCatalogue(_) | A::ListOrders(_) => Ok(()),
-                A::ReadOrder { .. } | A::Refund(_) => Ok(()),
+                A::ReadOrder { .. } | A::Refund(_) | A::ReadLedger(Some(_)) => Ok(()),
+                A::ReadLedger(None) => {
+                    Err(forbidden("platform accounts are the operator's and the regulator's"))
+                }
                 A::TransitionOrder { action, .. } => match action {
                     OrderAction::Ship | OrderAction::Deliver | OrderAction::Cancel => Ok(()),
                     OrderAction::Confirm => Err(forbidden("only the buyer's channel confirms receipt")),
@@ -204,6 +210,11 @@ mod tests {
             (&a, Access::Refund(m(2)), Err(())),
             (&Principal::Regulator, Access::Refund(m(1)), Err(())),
             (&Principal::Regulator, Access::ReadPayment(Some(Channel::Social)), Ok(())),
+            (&a, Access::ReadLedger(Some(m(1))), Ok(())),
+            (&a, Access::ReadLedger(Some(m(2))), Err(())),
+            (&a, Access::ReadLedger(None), Err(())),
+            (&social, Access::ReadLedger(None), Err(())),
+            (&Principal::Regulator, Access::ReadLedger(None), Ok(())),
         ];
         for (who, access, want) in cases {
             assert_eq!(decide(who, access).map_err(|_| ()), want, "{who:?} {access:?}");

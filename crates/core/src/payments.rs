@@ -371,6 +371,22 @@ impl Core {
         Ok(self.store().refunds_of_order(&order).await?)
     }
 
+    /// A ledger account and its latest transfers (after the cursor `before`).
+    pub async fn ledger_account(
+        &self,
+        who: &Principal,
+        id: jembatan_domain::AccountId,
+        before: Option<jembatan_domain::TransferId>,
+        limit: u32,
+    ) -> Result<(jembatan_domain::ledger::Account, Vec<jembatan_domain::ledger::Transfer>), CoreError> {
+        authz::check_role(who, Access::ReadLedger(Some(authz::anyone())))?;
+        let account =
+            self.store().ledger_account(id).await?.ok_or_else(|| crate::not_found("account", id))?;
+        authz::check(who, Access::ReadLedger(account.merchant))?;
+        let transfers = self.store().ledger_transfers_of_account(id, before, limit).await?;
+        Ok((account, transfers))
+    }
+
     /// Runs [`Core::sweep_payments`] every `interval` until the task is dropped.
     pub async fn run_payment_sweeps(self, interval: std::time::Duration) {
         let mut ticker = tokio::time::interval(interval);
@@ -395,6 +411,8 @@ impl Core {
                 expired += 1;
             }
         }
+        // Pending transfers with a timeout (none of the order flow's holds has one) expire.
+        self.store().expire_pending_transfers(ctx.clone(), BATCH).await?;
         let mut confirmed = 0;
         let delivered_before = ctx.now.plus_ms(-self.payments.auto_confirm_after_ms);
         for id in self.store().orders_due_for_auto_confirm(delivered_before, BATCH).await? {

@@ -69,6 +69,9 @@ pub struct BenchReport {
     pub baseline_per_s: f64,
     /// The same loop with 64 checkouts per transaction: what batching alone reaches.
     pub batched_baseline_per_s: f64,
+    /// Closed loop of paid checkouts: each worker checks out, then the provider's signed
+    /// callback pays it (two requests; latency of the pair).
+    pub paid: LoadFigures,
 }
 
 impl BenchReport {
@@ -81,7 +84,8 @@ impl BenchReport {
              open loop at {rate}/s, {dur} s: achieved {ocps:.0}/s, p50 {op50:.2} ms, p99 {op99:.2} ms, max {omax:.1} ms ({on} ok, {oe} errors)\n\
              baseline (raw {backend}, same rows, one transaction per checkout): {base:.0} checkouts/s\n\
              batched ceiling (raw {backend}, same rows, 64 checkouts per transaction): {batched:.0} checkouts/s\n\
-             ratio (closed loop / baseline): {ratio:.0}%; (closed loop / batched ceiling): {ratio_batched:.0}%\n",
+             ratio (closed loop / baseline): {ratio:.0}%; (closed loop / batched ceiling): {ratio_batched:.0}%\n\
+             paid checkouts (checkout + signed callback), {conc} workers, {dur} s: {pps:.0}/s, p50 {pp50:.2} ms, p99 {pp99:.2} ms ({pn} ok, {pe} errors)\n",
             backend = self.backend,
             conc = options.concurrency,
             dur = options.duration_s,
@@ -102,6 +106,11 @@ impl BenchReport {
             ratio = 100.0 * c.per_s / self.baseline_per_s.max(1.0),
             batched = self.batched_baseline_per_s,
             ratio_batched = 100.0 * c.per_s / self.batched_baseline_per_s.max(1.0),
+            pps = self.paid.per_s,
+            pp50 = self.paid.p50_ms,
+            pp99 = self.paid.p99_ms,
+            pn = self.paid.checkouts,
+            pe = self.paid.errors,
         )
     }
 }
@@ -111,6 +120,8 @@ struct Target {
     url: String,
     token: String,
     skus: Vec<SkuId>,
+    callback_url: String,
+    simulator: Arc<jembatan_core::SimulatedProvider>,
 }
 
 pub async fn checkout(options: &BenchOptions) -> anyhow::Result<BenchReport> {
@@ -129,16 +140,25 @@ pub async fn checkout(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         core.issue_token(&Principal::Operator, Principal::Channel(Channel::Marketplace), "bench").await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
+    let simulator = core.simulator().context("the simulator is the provider")?.clone();
     let state = AppState::new(core, ApiLimits::default());
     let server = tokio::spawn(jembatan_api::serve(listener, state, std::future::pending()));
     let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build_http();
-    let target = Arc::new(Target { client, url: format!("http://{address}/v1/checkouts"), token, skus });
+    let target = Arc::new(Target {
+        client,
+        url: format!("http://{address}/v1/checkouts"),
+        token,
+        skus,
+        callback_url: format!("http://{address}/v1/payments/callbacks"),
+        simulator,
+    });
 
     // Warm up connections and caches.
     closed_loop(&target, options.concurrency, Duration::from_secs(1)).await?;
     let duration = Duration::from_secs(options.duration_s);
     let closed = closed_loop(&target, options.concurrency, duration).await?;
     let open = open_loop(&target, options.rate_per_s, duration).await?;
+    let paid = paid_loop(&target, options.concurrency, duration).await?;
     server.abort();
 
     let (baseline_per_s, batched_baseline_per_s) = match &options.database_url {
@@ -153,7 +173,73 @@ pub async fn checkout(options: &BenchOptions) -> anyhow::Result<BenchReport> {
         open_loop: open,
         baseline_per_s,
         batched_baseline_per_s,
+        paid,
     })
+}
+
+/// Checks out, then pays by the provider's signed callback; true if both succeeded.
+async fn checkout_and_pay(target: &Target, body: String, key: String) -> anyhow::Result<bool> {
+    let request = hyper::Request::post(&target.url)
+        .header("authorization", format!("Bearer {}", target.token))
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(Full::new(Bytes::from(body)))?;
+    let response = target.client.request(request).await?;
+    if response.status() != hyper::StatusCode::CREATED {
+        return Ok(false);
+    }
+    let created: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect().await?.to_bytes())?;
+    let payment = &created["payment"];
+    let callback = serde_json::json!({
+        "event": "payment.paid",
+        "payment_id": payment["id"],
+        "provider_ref": payment["provider_ref"],
+        "amount": payment["amount"]["amount"],
+    })
+    .to_string();
+    let now = Timestamp::from_unix_ms(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64,
+    );
+    let (timestamp, signature) = target.simulator.sign(&callback, now);
+    let request = hyper::Request::post(&target.callback_url)
+        .header("content-type", "application/json")
+        .header(jembatan_core::payments::TIMESTAMP_HEADER, timestamp)
+        .header(jembatan_core::payments::SIGNATURE_HEADER, signature)
+        .body(Full::new(Bytes::from(callback)))?;
+    let response = target.client.request(request).await?;
+    let status = response.status();
+    response.into_body().collect().await?;
+    Ok(status == hyper::StatusCode::OK)
+}
+
+async fn paid_loop(target: &Arc<Target>, workers: usize, duration: Duration) -> anyhow::Result<LoadFigures> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let target = target.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(w as u64 + rand::rng().random::<u64>());
+            let (mut latencies, mut errors) = (Vec::new(), 0usize);
+            while Instant::now() < deadline {
+                let body = cart_body(&mut rng, &target.skus);
+                let sent = Instant::now();
+                match checkout_and_pay(&target, body, format!("bench-paid-{}", rng.random::<u128>())).await {
+                    Ok(true) => latencies.push(sent.elapsed().as_secs_f64() * 1e3),
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    for task in tasks {
+        let (l, e) = task.await.context("bench worker")?;
+        latencies.extend(l);
+        errors += e;
+    }
+    Ok(figures(latencies, errors, started.elapsed()))
 }
 
 async fn seed_catalogue(
@@ -305,9 +391,9 @@ async fn open_loop(target: &Arc<Target>, rate_per_s: u32, duration: Duration) ->
 }
 
 /// The rows of one checkout as the core writes them: reserve each line, the checkout, one order
-/// with its lines, an outbox event and an audit entry per order and for the checkout, and the
-/// idempotency record.
-const BASELINE_SQL: [&str; 7] = [
+/// with its lines, an outbox event and an audit entry per order and for the checkout, the
+/// idempotency record, and the checkout's payment.
+const BASELINE_SQL: [&str; 8] = [
     "UPDATE skus SET stock_reserved = stock_reserved + $1 WHERE sku_id = $2 AND stock_on_hand - stock_reserved >= $1 RETURNING merchant_id, price_idr",
     "INSERT INTO checkouts (checkout_id, channel, buyer_id, payment_method, total_idr, orders_count, created_at_ms) VALUES ($1, 'marketplace', 'b', 'qris', $2, 1, $3)",
     "INSERT INTO orders (merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr, recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms, version) VALUES ($1, $2, $3, 'marketplace', 'b', 'awaiting_payment', 'qris', $4, 'Siti Rahayu', '+6281234567890', 'Jl. Braga No. 12', 'Bandung', 'Jawa Barat', '40111', $5, $5, 1)",
@@ -315,6 +401,7 @@ const BASELINE_SQL: [&str; 7] = [
     "INSERT INTO outbox (event_id, event_type, entity_type, entity_id, merchant_id, channel, payload, created_at_ms) VALUES ($1, 'order.created', 'order', $2, $3, 'marketplace', '{}', $4)",
     "INSERT INTO audit_log (audit_id, at_ms, actor_role, actor_subject, action, entity_type, entity_id, merchant_id, detail) VALUES ($1, $2, 'channel', 'marketplace', 'order.create', 'order', $3, $4, '{}')",
     "INSERT INTO idempotency_keys (scope, idem_key, request_sha256, state, status_code, response_body, created_at_ms) VALUES ('channel:marketplace', $1, 'x', 'completed', 201, '{}', $2)",
+    "INSERT INTO payments (payment_id, checkout_id, method, amount_idr, status, provider, provider_ref, qris_payload, expires_at_ms, created_at_ms, updated_at_ms) VALUES ($1, $2, 'qris', 70000, 'pending', 'simulator', $1, '000201010212', $3, $3, $3)",
 ];
 
 async fn sku_rows(store: &Store) -> anyhow::Result<Vec<(String, String)>> {
@@ -380,6 +467,11 @@ async fn baseline_sqlite(
                     ])?;
                 }
                 tx.prepare_cached(BASELINE_SQL[6])?.execute(rusqlite::params![format!("key-{i}"), now])?;
+                tx.prepare_cached(BASELINE_SQL[7])?.execute(rusqlite::params![
+                    format!("pay_{i}"),
+                    checkout,
+                    now
+                ])?;
                 i += 1;
             }
             tx.commit()?;
@@ -444,6 +536,12 @@ async fn baseline_postgres(url: &str, options: &BenchOptions, per_transaction: u
                 .await?;
         }
         sqlx::query(BASELINE_SQL[6]).bind(format!("key-{i}")).bind(now).execute(&mut *tx).await?;
+        sqlx::query(BASELINE_SQL[7])
+            .bind(format!("pay_{i}"))
+            .bind(&checkout)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(options.baseline_checkouts as f64 / started.elapsed().as_secs_f64())
