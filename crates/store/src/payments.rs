@@ -517,7 +517,8 @@ pub(crate) async fn complete_payment_unit(
             entity_type: "payment",
             entity_id: payment.id.to_string(),
             merchant_id: None,
-            channel: None,
+            // The checkout's channel hears of its payment (merchants hear of their orders).
+            channel: orders.first().map(|o| o.channel),
             payload: serde_json::json!({
                 "payment_id": payment.id.to_string(),
                 "checkout_id": payment.checkout_id.to_string(),
@@ -590,6 +591,7 @@ async fn expire_payment_unit(conn: &mut dyn Conn, ctx: WriteCtx, id: PaymentId) 
     }
     let payment = load_payment(conn, id, true).await?.ok_or_else(|| StoreError::not_found("payment", id))?;
     let orders = load_checkout_orders(conn, payment.checkout_id, true).await?;
+    let channel = orders.first().map(|o| o.channel);
     for order in orders.into_iter().filter(|o| o.status == OrderStatus::AwaitingPayment) {
         transition_loaded(conn, ctx.clone(), order, OrderAction::Cancel).await?;
     }
@@ -602,7 +604,7 @@ async fn expire_payment_unit(conn: &mut dyn Conn, ctx: WriteCtx, id: PaymentId) 
             entity_type: "payment",
             entity_id: id.to_string(),
             merchant_id: None,
-            channel: None,
+            channel,
             payload: serde_json::json!({"payment_id": id.to_string(), "checkout_id": payment.checkout_id.to_string()}),
         },
     )
