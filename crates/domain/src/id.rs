@@ -110,6 +110,10 @@ typed_ids! {
     AccountId => "acc", "account_id";
     /// A ledger transfer; also its idempotency key.
     TransferId => "trf", "transfer_id";
+    /// A merchant's or channel's webhook subscription.
+    WebhookSubscriptionId => "whs", "subscription_id";
+    /// One event's delivery to one subscription; also its Standard Webhooks `webhook-id`.
+    WebhookDeliveryId => "msg", "delivery_id";
 }
 
 #[cfg(test)]

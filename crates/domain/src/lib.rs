@@ -19,6 +19,7 @@ pub mod qris;
 pub mod stock;
 pub mod text;
 pub mod time;
+pub mod webhook;
 
 pub use checkout::{
     BuyerId, Channel, CheckoutLine, CheckoutRequest, OrderDraft, OrderDraftLine, PaymentMethod, PricedSku,
@@ -27,7 +28,7 @@ pub use checkout::{
 pub use error::DomainError;
 pub use id::{
     AccountId, AuditId, CheckoutId, EventId, MerchantId, OrderId, ProductId, SkuId, TokenId, TransferId,
-    TypedId,
+    TypedId, WebhookDeliveryId, WebhookSubscriptionId,
 };
 pub use merchant::{Merchant, MerchantName, Nib, Origin, Province};
 pub use money::Money;
@@ -37,6 +38,7 @@ pub use product::{Category, NewSku, Price, ProductTitle, SkuCode};
 pub use stock::{Quantity, StockLevel};
 pub use text::PhoneNumber;
 pub use time::Timestamp;
+pub use webhook::{DeliveryStatus, EventFilter, WebhookOwner, WebhookSecret};
 
 /// Limits of the domain, named with their unit. The API enforces the same numbers.
 pub mod limits {
