@@ -7,6 +7,7 @@ pub mod clock;
 pub mod error;
 pub mod maintenance;
 pub mod tokens;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub use authz::Access;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CoreError;
 pub use maintenance::MaintenanceOptions;
+pub use webhooks::WebhookOptions;
 
 /// What an operator gives to register a merchant.
 #[derive(Debug, Clone)]
@@ -37,11 +39,18 @@ pub struct Core {
     store: Store,
     clock: Arc<dyn Clock>,
     tokens: tokens::TokenCache,
+    webhooks: Arc<WebhookOptions>,
 }
 
 impl Core {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Core {
-        Core { store, clock, tokens: tokens::TokenCache::default() }
+        Core { store, clock, tokens: tokens::TokenCache::default(), webhooks: Arc::default() }
+    }
+
+    /// The same core with these webhook rules (the defaults refuse private addresses).
+    pub fn with_webhook_options(mut self, options: WebhookOptions) -> Core {
+        self.webhooks = Arc::new(options);
+        self
     }
 
     pub fn store(&self) -> &Store {

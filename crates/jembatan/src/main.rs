@@ -254,7 +254,7 @@ async fn open_core(config: &config::Config) -> anyhow::Result<Core> {
             .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     }
     let store = jembatan_store::Store::open(config.store_options()).await.context("opening the store")?;
-    Ok(Core::new(store, Arc::new(SystemClock)))
+    Ok(Core::new(store, Arc::new(SystemClock)).with_webhook_options(config.webhooks()))
 }
 
 async fn serve(config: config::Config, demo: bool) -> anyhow::Result<()> {
@@ -303,9 +303,13 @@ async fn serve(config: config::Config, demo: bool) -> anyhow::Result<()> {
         tracing::info!(%url, backend = ?core.store().backend(), "serving");
     }
     let maintenance = tokio::spawn(core.clone().run_maintenance(config.maintenance()));
+    // Webhooks leave from the outbox in the background; a delivery cut short by the shutdown
+    // is sent again after its lease ends (at least once).
+    let webhooks = tokio::spawn(core.clone().run_webhooks());
     let state = jembatan_api::AppState::new(core, config.api_limits());
     jembatan_api::serve(listener, state, shutdown_signal()).await?;
     maintenance.abort();
+    webhooks.abort();
     Ok(())
 }
 
