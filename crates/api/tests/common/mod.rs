@@ -4,7 +4,8 @@
 //! like what its user does.
 //!
 //! Everything goes over the socket; the core is touched only to issue tokens (there is no HTTP
-//! route for that) and the database only to take snapshots that prove a refused request left
+//! route for that), the store only to fan the outbox out into webhook deliveries where no
+//! dispatcher runs, and the database only to take snapshots that prove a refused request left
 //! no trace.
 
 // Each test binary (http.rs, races.rs) uses its own part of this harness.
@@ -208,6 +209,36 @@ impl App {
             .json()
     }
 
+    /// `owner_token` subscribes to every event at `url`; returns the subscription's id.
+    pub async fn subscribe(&self, owner_token: &str, url: &str) -> Value {
+        self.post("/v1/webhooks/subscriptions")
+            .token(owner_token)
+            .json(&json!({"url": url}))
+            .send()
+            .await
+            .expect(StatusCode::CREATED)
+            .json()
+    }
+
+    /// Turns the outbox into webhook deliveries, as the dispatcher's first step does (this
+    /// harness runs no dispatcher, so nothing is sent).
+    pub async fn fan_out_webhooks(&self) {
+        let now = self.core.clock().now();
+        while self.store().fan_out_webhooks(now, 1_000).await.expect("fan-out").0 > 0 {}
+    }
+
+    /// The ids of the deliveries of a subscription, as its owner sees them.
+    pub async fn delivery_ids(&self, owner_token: &str, subscription_id: &str) -> Vec<String> {
+        let page = self
+            .get(&format!("/v1/webhooks/subscriptions/{subscription_id}/deliveries"))
+            .token(owner_token)
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .json();
+        page["deliveries"].as_array().expect("deliveries").iter().map(|d| text(&d["id"])).collect()
+    }
+
     // ----- database snapshots -----
 
     /// Every row of every table a request could change, as text, plus the journal counts.
@@ -248,6 +279,19 @@ impl App {
             ("audit_log", &["audit_id", "actor_role", "action", "entity_id"]),
             ("idempotency_keys", &["scope", "idem_key", "state", "status_code"]),
             ("api_tokens", &["token_id", "role", "subject", "revoked_at_ms"]),
+            ("webhook_subscriptions", &["subscription_id", "owner_role", "owner_subject", "url", "active"]),
+            (
+                "webhook_deliveries",
+                &[
+                    "delivery_id",
+                    "subscription_id",
+                    "status",
+                    "attempts",
+                    "attempts_at_replay",
+                    "next_attempt_at_ms",
+                ],
+            ),
+            ("webhook_attempts", &["delivery_id", "attempt_no", "status_code"]),
         ];
         let queries: Vec<(&'static str, String)> = TABLES
             .iter()
