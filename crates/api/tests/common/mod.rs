@@ -23,7 +23,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use jembatan_api::{ApiLimits, AppState};
-use jembatan_core::{Core, SystemClock};
+use jembatan_core::{Core, SystemClock, WebhookOptions};
 use jembatan_domain::{Channel, MerchantId, Principal, TypedId};
 use jembatan_store::testing::{TestStore, fresh_store};
 use jembatan_store::{Store, q};
@@ -48,19 +48,32 @@ pub struct App {
     address: SocketAddr,
     client: Client<HttpConnector, Full<Bytes>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The webhook dispatcher, where the test runs one.
+    dispatcher: Option<tokio::task::JoinHandle<()>>,
     test_store: TestStore,
 }
 
 impl Drop for App {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(dispatcher) = &self.dispatcher {
+            dispatcher.abort();
+        }
     }
 }
 
 impl App {
+    /// The server alone: webhook subscriptions follow the default rules, nothing is sent.
     pub async fn start() -> App {
+        App::start_with(WebhookOptions::default(), false).await
+    }
+
+    /// The server with these webhook rules and, if `dispatch`, the webhook dispatcher that
+    /// `jembatan serve` runs beside it.
+    pub async fn start_with(webhooks: WebhookOptions, dispatch: bool) -> App {
         let test_store = fresh_store().await.expect("a fresh store");
-        let core = Core::new(test_store.store.clone(), Arc::new(SystemClock));
+        let core = Core::new(test_store.store.clone(), Arc::new(SystemClock)).with_webhook_options(webhooks);
+        let dispatcher = dispatch.then(|| tokio::spawn(core.clone().run_webhooks()));
         let state = AppState::new(core.clone(), ApiLimits::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
         let address = listener.local_addr().expect("bound address");
@@ -78,6 +91,7 @@ impl App {
             address,
             client,
             server,
+            dispatcher,
             test_store,
         }
     }
@@ -102,6 +116,10 @@ impl App {
 
     pub fn get(&self, path: &str) -> Call<'_> {
         self.call(Method::GET, path)
+    }
+
+    pub fn delete(&self, path: &str) -> Call<'_> {
+        self.call(Method::DELETE, path)
     }
 
     pub fn post(&self, path: &str) -> Call<'_> {
