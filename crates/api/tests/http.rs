@@ -216,14 +216,14 @@ async fn the_regulator_is_refused_every_write_the_api_document_lists() {
     let app = App::start().await;
     let merchant = app.new_merchant("Toko Batik Sari").await;
     let sku = app.list_product(&merchant, &[("BATIK-M", 149_000, 20)]).await.sku_ids[0].clone();
+    let hooks = text(&app.subscribe(&merchant.token, PUBLIC_URL).await["id"]);
+    let to_delete = text(&app.subscribe(&merchant.token, PUBLIC_URL).await["id"]);
     let unpaid = app.checkout(&app.social, &[(&sku, 1)]).await;
     let unpaid_checkout = text(&unpaid["id"]);
     let unpaid_order = text(&unpaid["orders"][0]["id"]);
     let paid = app.order_in(&app.social, &sku, "paid").await;
     let shipped = app.order_in(&app.social, &sku, "shipped").await;
     let delivered = app.order_in(&app.social, &sku, "delivered").await;
-    let hooks = text(&app.subscribe(&merchant.token, PUBLIC_URL).await["id"]);
-    let to_delete = text(&app.subscribe(&merchant.token, PUBLIC_URL).await["id"]);
     app.fan_out_webhooks().await;
     let delivery = app.delivery_ids(&merchant.token, &hooks).await[0].clone();
 

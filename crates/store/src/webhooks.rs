@@ -2,8 +2,9 @@
 //! log (deliveries and their attempts).
 //!
 //! - **Fan-out** takes the oldest unpublished outbox events (`published_at_ms IS NULL`, in
-//!   event id order), inserts one delivery per matching active subscription and marks the
-//!   events published, in one unit. `UNIQUE (subscription_id, event_id)` with `ON CONFLICT DO
+//!   event id order), inserts one delivery per matching active subscription made no later
+//!   than the event, and marks the events published, in one unit. (`published_at_ms` means
+//!   "handed to the webhooks"; events no one subscribes to are published to no one.) `UNIQUE (subscription_id, event_id)` with `ON CONFLICT DO
 //!   NOTHING` makes a repeated fan-out (two servers on one PostgreSQL) harmless.
 //! - **Claim** leases due deliveries to one dispatcher: their `next_attempt_at_ms` moves to the
 //!   end of the lease, so nobody else sends them meanwhile, and a dispatcher that dies mid-send
@@ -436,6 +437,9 @@ impl Store {
     }
 }
 
+/// A subscription as fan-out matches it: (subscription id, filter, created at ms).
+type Matcher = (String, EventFilter, i64);
+
 async fn fan_out_unit(
     conn: &mut dyn Conn,
     now: Timestamp,
@@ -448,7 +452,7 @@ async fn fan_out_unit(
     );
     let events = q(sql).bind(i64::from(events_max)).fetch_all(&mut *conn).await?;
     // Subscriptions per owner, loaded once per batch.
-    let mut subscriptions: HashMap<(&'static str, String), Vec<(String, EventFilter)>> = HashMap::new();
+    let mut subscriptions: HashMap<(&'static str, String), Vec<Matcher>> = HashMap::new();
     let mut created = 0u32;
     for event in &events {
         let event_id = rows::text(event, "event_id")?;
@@ -461,7 +465,7 @@ async fn fan_out_unit(
             }
             let key = (role, subject);
             if !subscriptions.contains_key(&key) {
-                let rows = q("SELECT subscription_id, event_types FROM webhook_subscriptions
+                let rows = q("SELECT subscription_id, event_types, created_at_ms FROM webhook_subscriptions
                      WHERE owner_role = $1 AND owner_subject = $2 AND active = 1")
                 .bind(role)
                 .bind(key.1.as_str())
@@ -474,13 +478,15 @@ async fn fan_out_unit(
                             "event_types",
                             EventFilter::from_stored(&rows::text(r, "event_types")?),
                         )?;
-                        Ok((rows::text(r, "subscription_id")?, filter))
+                        Ok((rows::text(r, "subscription_id")?, filter, rows::int(r, "created_at_ms")?))
                     })
                     .collect::<Result<Vec<_>, StoreError>>()?;
                 subscriptions.insert(key.clone(), loaded);
             }
-            for (subscription_id, filter) in &subscriptions[&key] {
-                if !filter.matches(&event_type) {
+            let event_at_ms = rows::int(event, "created_at_ms")?;
+            for (subscription_id, filter, subscribed_at_ms) in &subscriptions[&key] {
+                // A subscription hears of what happens from its creation on, not of a backlog.
+                if !filter.matches(&event_type) || *subscribed_at_ms > event_at_ms {
                     continue;
                 }
                 created += q("INSERT INTO webhook_deliveries (delivery_id, subscription_id, event_id, event_type, event_created_at_ms,
@@ -491,7 +497,7 @@ async fn fan_out_unit(
                 .bind(subscription_id.as_str())
                 .bind(event_id.as_str())
                 .bind(event_type.as_str())
-                .bind(rows::int(event, "created_at_ms")?)
+                .bind(event_at_ms)
                 .bind(rows::text(event, "payload")?)
                 .bind(now.unix_ms())
                 .execute(&mut *conn)

@@ -125,6 +125,17 @@ async fn fan_out_matches_owners_and_filters_once() {
     let (events, created) = store.fan_out_webhooks(at(3), 1_000).await.unwrap();
     assert!(events >= 4);
     assert_eq!(created, 0, "one delivery per (subscription, event)");
+
+    // A subscription made after an event does not receive it.
+    let earlier = event(store, "order.shipped", Some(m1), None).await;
+    let mut late = subscribe(store, WebhookOwner::Merchant(m1), &["*"]).await;
+    late.created_at = at(1);
+    store.delete_webhook_subscription(ctx(Principal::Operator), late.id).await.unwrap();
+    late.id = new_id();
+    let late = store.create_webhook_subscription(ctx(Principal::Operator), late, None).await.unwrap();
+    store.fan_out_webhooks(at(3), 1_000).await.unwrap();
+    assert!(log(late.id).await.unwrap().is_empty(), "the late subscription got {earlier}");
+    assert_eq!(types(log(all_of_m1.id).await.unwrap()), ["order.created", "order.paid", "order.shipped"]);
 }
 
 #[tokio::test]
