@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use common::*;
 use hyper::StatusCode;
 use jembatan_core::WebhookOptions;
+use jembatan_domain::TypedId;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -476,4 +477,48 @@ async fn internal_addresses_and_bad_subscriptions_are_refused_and_change_nothing
     // A public address is accepted (nothing is sent: no dispatcher runs here).
     let made = app.subscribe(&merchant.token, "https://93.184.215.14/hooks").await;
     assert_eq!(made["event_types"], json!(["*"]));
+}
+
+#[tokio::test]
+async fn an_internal_address_is_refused_again_at_delivery() {
+    // Subscriptions made while the operator allowed private addresses, delivered after the
+    // rule was switched back on: the dispatcher checks again (a host name, through its own
+    // resolver, as DNS rebinding would need; a literal address, directly) and sends nothing.
+    let app = App::start_with(WebhookOptions { allow_private_urls: false, ..fast_webhooks() }, true).await;
+    let mut receiver = Receiver::start(0).await;
+    let merchant = app.new_merchant("Toko Batik Sari").await;
+    let merchant_id = jembatan_domain::MerchantId::parse(&merchant.id).unwrap();
+    let sku = app.list_product(&merchant, &[("BATIK-M", 149_000, 10)]).await.sku_ids[0].clone();
+    let mut subscriptions = Vec::new();
+    for url in [receiver.url.replace("127.0.0.1", "localhost"), receiver.url.clone()] {
+        let subscription = jembatan_store::webhooks::SubscriptionRecord {
+            id: jembatan_store::new_id(),
+            owner: jembatan_domain::WebhookOwner::Merchant(merchant_id),
+            url,
+            secret: jembatan_domain::WebhookSecret::from_key([3; 32]),
+            events: jembatan_domain::EventFilter::all(),
+            active: true,
+            created_at: app.core.clock().now(),
+        };
+        let ctx = jembatan_store::WriteCtx {
+            actor: jembatan_domain::Principal::Operator,
+            now: app.core.clock().now(),
+        };
+        // Straight into the store: the API would refuse this URL now.
+        subscriptions.push(
+            app.store().create_webhook_subscription(ctx, subscription, None).await.unwrap().id.to_string(),
+        );
+    }
+    app.checkout(&app.social, &[(&sku, 1)]).await;
+    for subscription_id in &subscriptions {
+        let refused = eventually("a refused attempt is logged", || async {
+            let entries = log(&app, &merchant.token, subscription_id).await;
+            entries.into_iter().find(|d| d["attempts"].as_u64().is_some_and(|n| n >= 1))
+        })
+        .await;
+        assert_eq!(refused["status"], "pending", "refused attempts are retried like failures: {refused}");
+        assert!(refused["last_status_code"].is_null(), "{refused}");
+        assert!(text(&refused["last_error"]).contains("loopback"), "{refused}");
+    }
+    receiver.assert_empty("nothing reaches a refused address");
 }
