@@ -477,6 +477,19 @@ async fn internal_addresses_and_bad_subscriptions_are_refused_and_change_nothing
     // A public address is accepted (nothing is sent: no dispatcher runs here).
     let made = app.subscribe(&merchant.token, "https://93.184.215.14/hooks").await;
     assert_eq!(made["event_types"], json!(["*"]));
+    // With an Idempotency-Key, a retried subscription is answered byte for byte (the same id
+    // and secret) and makes no second subscription.
+    let keyed = || {
+        app.post("/v1/webhooks/subscriptions")
+            .token(&merchant.token)
+            .idempotency_key("subscribe-1")
+            .json(&json!({"url": "https://93.184.215.14/other", "event_types": ["order.paid"]}))
+    };
+    let first = keyed().send().await.expect(StatusCode::CREATED);
+    let again = keyed().send().await.expect(StatusCode::CREATED);
+    assert!(again.replayed() && again.body == first.body, "{}", again.text());
+    let listed = app.get("/v1/webhooks/subscriptions").token(&merchant.token).send().await.json();
+    assert_eq!(listed["subscriptions"].as_array().unwrap().len(), 2, "{listed}");
 }
 
 #[tokio::test]
