@@ -87,6 +87,7 @@ pub fn metrics_handle() -> PrometheusHandle {
         (name = "merchants", description = "Sellers of the marketplace core"),
         (name = "catalogue", description = "Products, SKUs and stock"),
         (name = "orders", description = "Checkouts and the order lifecycle"),
+        (name = "webhooks", description = "Signed event deliveries to merchants and channels (Standard Webhooks)"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
@@ -126,6 +127,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(deliver_order))
         .routes(routes!(confirm_order))
         .routes(routes!(cancel_order))
+        .routes(routes!(create_webhook_subscription, list_webhook_subscriptions))
+        .routes(routes!(get_webhook_subscription, delete_webhook_subscription))
+        .routes(routes!(list_webhook_deliveries))
+        .routes(routes!(replay_webhook_delivery))
 }
 
 fn ops_router() -> OpenApiRouter<AppState> {

@@ -151,6 +151,10 @@ impl From<&CoreError> for Problem {
     fn from(error: &CoreError) -> Problem {
         match error {
             CoreError::Forbidden(reason) => Problem::new(StatusCode::FORBIDDEN, "forbidden", reason.clone()),
+            CoreError::WebhookUrlRefused(_) => {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "webhook-url-refused", error.to_string())
+                    .with_field("url")
+            }
             CoreError::Store(error) => error.into(),
         }
     }

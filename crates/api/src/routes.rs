@@ -7,11 +7,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jembatan_domain::{
     DomainError, Merchant, MerchantId, Money, OrderAction, OrderId, OrderStatus, PaymentId, Principal,
-    ProductId, SkuId, StockLevel,
+    ProductId, SkuId, StockLevel, WebhookDeliveryId, WebhookSubscriptionId,
 };
 use jembatan_store::catalogue::{ProductRecord, SkuRecord};
 use jembatan_store::orders::{CheckoutRecord, OrderRecord};
 use jembatan_store::payments::RefundRecord;
+use jembatan_store::webhooks::{DeliveryRecord, SubscriptionRecord};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -309,15 +310,6 @@ pub async fn simulate_payment(
     Ok(raw_response(status, answer))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// Page size, 1 to 100 (default 20).
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
 #[utoipa::path(get, path = "/v1/ledger/accounts/{account_id}", tag = "payments",
     params(("account_id" = String, Path), PageQuery),
     responses((status = 200, body = LedgerAccountResponse), (status = 403, body = Problem), (status = 404, body = Problem),
@@ -536,6 +528,165 @@ transition_route!(
     OrderAction::Cancel,
     "Cancels an order before shipping; its stock returns."
 );
+
+// ----- webhooks -----
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// The page size and cursor of a list request, checked against the limits.
+fn page<T: jembatan_domain::TypedId>(
+    state: &AppState,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<(u32, Option<T>), Problem> {
+    let Query(query) =
+        query.map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
+    let limits = &state.limits;
+    let limit = query.limit.unwrap_or(i64::from(limits.page_size_default));
+    if !(1..=i64::from(limits.page_size_max)).contains(&limit) {
+        return Err(
+            DomainError::invalid("limit", format!("must be between 1 and {}", limits.page_size_max)).into()
+        );
+    }
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            parse_id::<T>(c)
+                .map_err(|_| DomainError::invalid("cursor", "must be the next_cursor of a previous page"))
+        })
+        .transpose()?;
+    Ok((limit as u32, cursor))
+}
+
+#[utoipa::path(post, path = "/v1/webhooks/subscriptions", tag = "webhooks",
+    request_body = CreateSubscriptionRequest,
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses(
+        (status = 201, body = SubscriptionResponse, description = "Subscribed; the answer holds the signing secret, shown this once"),
+        (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem, description = "`validation`, or `webhook-url-refused` naming why the URL is not one webhooks are sent to")),
+    security(("bearer" = [])))]
+pub async fn create_webhook_subscription(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+    body: JsonBody<CreateSubscriptionRequest>,
+) -> Answer {
+    let input = body.value.parse()?;
+    let core = state.core.clone();
+    Ok(idempotency::run(
+        &state,
+        &who.clone(),
+        &headers,
+        "POST /v1/webhooks/subscriptions",
+        &body.bytes,
+        StatusCode::CREATED,
+        |s: &SubscriptionRecord| SubscriptionResponse::new(s, true),
+        move |idem| async move { core.create_webhook_subscription(&who, input, idem).await },
+    )
+    .await)
+}
+
+#[utoipa::path(get, path = "/v1/webhooks/subscriptions", tag = "webhooks",
+    params(PageQuery),
+    responses((status = 200, body = SubscriptionPage), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_webhook_subscriptions(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Answer {
+    let (limit, cursor) = page::<WebhookSubscriptionId>(&state, query)?;
+    let mut subscriptions = state.core.webhook_subscriptions(&who, cursor, limit + 1).await?;
+    let more = subscriptions.len() > limit as usize;
+    subscriptions.truncate(limit as usize);
+    let next_cursor = if more { subscriptions.last().map(|s| s.id.to_string()) } else { None };
+    let subscriptions = subscriptions.iter().map(|s| SubscriptionResponse::new(s, false)).collect();
+    ok(StatusCode::OK, &SubscriptionPage { subscriptions, next_cursor })
+}
+
+#[utoipa::path(get, path = "/v1/webhooks/subscriptions/{subscription_id}", tag = "webhooks",
+    params(("subscription_id" = String, Path)),
+    responses((status = 200, body = SubscriptionResponse), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_webhook_subscription(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+) -> Answer {
+    let subscription = state.core.webhook_subscription(&who, id::<WebhookSubscriptionId>(&raw)?).await?;
+    ok(StatusCode::OK, &SubscriptionResponse::new(&subscription, false))
+}
+
+/// Deletes a subscription and its delivery log; nothing more is sent to it.
+#[utoipa::path(delete, path = "/v1/webhooks/subscriptions/{subscription_id}", tag = "webhooks",
+    params(("subscription_id" = String, Path)),
+    responses((status = 204, description = "Deleted"), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn delete_webhook_subscription(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+) -> Answer {
+    state.core.delete_webhook_subscription(&who, id::<WebhookSubscriptionId>(&raw)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The delivery log of a subscription: every delivery, newest first, with its latest attempts.
+#[utoipa::path(get, path = "/v1/webhooks/subscriptions/{subscription_id}/deliveries", tag = "webhooks",
+    params(("subscription_id" = String, Path), PageQuery),
+    responses((status = 200, body = DeliveryPage), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_webhook_deliveries(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Answer {
+    let subscription_id = id::<WebhookSubscriptionId>(&raw)?;
+    let (limit, cursor) = page::<WebhookDeliveryId>(&state, query)?;
+    let mut deliveries = state.core.webhook_deliveries(&who, subscription_id, cursor, limit + 1).await?;
+    let more = deliveries.len() > limit as usize;
+    deliveries.truncate(limit as usize);
+    let next_cursor = if more { deliveries.last().map(|d| d.id.to_string()) } else { None };
+    ok(
+        StatusCode::OK,
+        &DeliveryPage { deliveries: deliveries.iter().map(DeliveryResponse::from).collect(), next_cursor },
+    )
+}
+
+/// Sends a delivery again, now, whatever its status, with a fresh round of retries.
+#[utoipa::path(post, path = "/v1/webhooks/deliveries/{delivery_id}/replay", tag = "webhooks",
+    params(("delivery_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 202, body = DeliveryResponse, description = "Due now; the dispatcher sends it shortly"), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn replay_webhook_delivery(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Answer {
+    let delivery_id = id::<WebhookDeliveryId>(&raw)?;
+    let core = state.core.clone();
+    Ok(idempotency::run(
+        &state,
+        &who.clone(),
+        &headers,
+        &format!("POST /v1/webhooks/deliveries/{delivery_id}/replay"),
+        b"",
+        StatusCode::ACCEPTED,
+        |d: &DeliveryRecord| DeliveryResponse::from(d),
+        move |idem| async move { core.replay_webhook_delivery(&who, delivery_id, idem).await },
+    )
+    .await)
+}
 
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Problem)))]

@@ -6,9 +6,11 @@ use jembatan_domain::{
     MerchantName, Money, NewSku, Nib, Origin, PaymentMethod, Price, ProductTitle, Province, Quantity,
     ShippingAddress, SkuCode, SkuId, StockLevel, Timestamp, TypedId,
 };
+use jembatan_domain::{DeliveryStatus, EventFilter, WebhookOwner};
 use jembatan_store::catalogue::{NewProduct, ProductRecord, SkuRecord};
 use jembatan_store::orders::{CheckoutRecord, OrderRecord};
 use jembatan_store::payments::{PaymentRecord, RefundRecord};
+use jembatan_store::webhooks::{DeliveryRecord, SubscriptionRecord};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -611,6 +613,151 @@ impl From<&CheckoutRecord> for CheckoutResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OrderPage {
     pub orders: Vec<OrderResponse>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSubscriptionRequest {
+    /// Where to POST the events: `https://…` (or `http://…`); loopback and private addresses
+    /// are refused unless the operator allows them.
+    #[schema(example = "https://seller-erp.example.com/hooks/jembatan")]
+    pub url: String,
+    /// Event types to receive, e.g. `["order.paid", "order.cancelled"]`; `["*"]` (the default)
+    /// for every order and payment event.
+    pub event_types: Option<Vec<String>>,
+    /// Operator only: the merchant whose events the subscription receives.
+    pub merchant_id: Option<String>,
+    /// Operator only: the channel (`social` or `marketplace`) whose events it receives.
+    pub channel: Option<String>,
+}
+
+impl CreateSubscriptionRequest {
+    pub fn parse(&self) -> Result<jembatan_core::webhooks::NewSubscription, DomainError> {
+        let owner = match (&self.merchant_id, &self.channel) {
+            (None, None) => None,
+            (Some(merchant), None) => Some(WebhookOwner::Merchant(MerchantId::parse(merchant)?)),
+            (None, Some(channel)) => Some(WebhookOwner::Channel(Channel::parse(channel)?)),
+            (Some(_), Some(_)) => {
+                return Err(DomainError::invalid("channel", "name a merchant_id or a channel, not both"));
+            }
+        };
+        let events = match &self.event_types {
+            None => EventFilter::all(),
+            Some(types) => EventFilter::from_list(types)?,
+        };
+        Ok(jembatan_core::webhooks::NewSubscription { owner, url: self.url.clone(), events })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionResponse {
+    pub id: String,
+    /// `merchant` or `channel`.
+    pub owner_role: String,
+    /// The merchant id or the channel name.
+    pub owner_subject: String,
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub active: bool,
+    pub created_at: String,
+    /// The signing secret (`whsec_…`), shown only in the answer that created the subscription.
+    /// Verify each delivery's `webhook-signature` with it (Standard Webhooks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl SubscriptionResponse {
+    pub fn new(s: &SubscriptionRecord, with_secret: bool) -> SubscriptionResponse {
+        SubscriptionResponse {
+            id: s.id.to_string(),
+            owner_role: s.owner.role().to_owned(),
+            owner_subject: s.owner.subject(),
+            url: s.url.clone(),
+            event_types: s.events.types(),
+            active: s.active,
+            created_at: rfc3339(s.created_at),
+            secret: with_secret.then(|| s.secret.expose().to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionPage {
+    pub subscriptions: Vec<SubscriptionResponse>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptResponse {
+    /// 1 for the first attempt of the delivery; replays continue the count.
+    pub attempt: u32,
+    pub started_at: String,
+    pub duration_ms: i64,
+    /// The receiver's HTTP status; absent when no answer came.
+    pub status_code: Option<u16>,
+    /// Why the attempt failed, if it did.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryResponse {
+    /// Also the `webhook-id` header of every attempt: receivers deduplicate on it.
+    pub id: String,
+    pub subscription_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    /// The event's data, as sent in the body's `data`.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    /// `pending`, `delivered` or `failed` (no retry left; replay sends it again).
+    pub status: String,
+    pub attempts: u32,
+    /// When a pending delivery is sent next.
+    pub next_attempt_at: Option<String>,
+    pub last_status_code: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The latest attempts, newest first (at most 20).
+    pub recent_attempts: Vec<AttemptResponse>,
+}
+
+impl From<&DeliveryRecord> for DeliveryResponse {
+    fn from(d: &DeliveryRecord) -> Self {
+        DeliveryResponse {
+            id: d.id.to_string(),
+            subscription_id: d.subscription_id.to_string(),
+            event_id: d.event_id.to_string(),
+            event_type: d.event_type.clone(),
+            data: serde_json::from_str(&d.payload).unwrap_or(serde_json::Value::Null),
+            status: d.status.as_str().to_owned(),
+            attempts: d.attempts,
+            next_attempt_at: (d.status == DeliveryStatus::Pending).then(|| rfc3339(d.next_attempt_at)),
+            last_status_code: d.last_status_code,
+            last_error: d.last_error.clone(),
+            created_at: rfc3339(d.created_at),
+            updated_at: rfc3339(d.updated_at),
+            recent_attempts: d
+                .recent_attempts
+                .iter()
+                .map(|a| AttemptResponse {
+                    attempt: a.attempt_no,
+                    started_at: rfc3339(a.started_at),
+                    duration_ms: a.duration_ms,
+                    status_code: a.status_code,
+                    error: a.error.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<DeliveryResponse>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }

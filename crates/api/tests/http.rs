@@ -15,9 +15,15 @@ use std::sync::Arc;
 use common::*;
 use hyper::header::AUTHORIZATION;
 use hyper::{Method, StatusCode};
-use jembatan_domain::{CheckoutId, MerchantId, OrderId, ProductId, SkuId};
+use jembatan_domain::{
+    CheckoutId, MerchantId, OrderId, ProductId, SkuId, WebhookDeliveryId, WebhookSubscriptionId,
+};
 use jembatan_store::new_id;
 use serde_json::{Value, json};
+
+/// A public address (no DNS needed) that webhook subscriptions may use when private
+/// addresses are refused; these tests never send to it.
+const PUBLIC_URL: &str = "https://93.184.215.14/hooks/jembatan";
 
 /// One request of a table of cases.
 struct Attempt {
@@ -51,11 +57,15 @@ async fn a_merchant_token_reaches_no_object_of_another_merchant() {
     app.list_product(&a, &[("BATIK-M", 149_000, 5)]).await;
     let b_product = app.list_product(&b, &[("KOPI-250", 85_000, 10)]).await;
     let b_sku = b_product.sku_ids[0].clone();
+    // B's webhook subscription, with a delivery (of the orders below) in its log.
+    let b_hooks = text(&app.subscribe(&b.token, PUBLIC_URL).await["id"]);
     // B's orders, each in the state where the action tried on it would be legal for B.
     let to_ship = app.order_in(&app.social, &b_sku, "paid").await;
     let to_cancel = app.order_in(&app.social, &b_sku, "paid").await;
     let to_deliver = app.order_in(&app.social, &b_sku, "shipped").await;
     let to_confirm = app.order_in(&app.social, &b_sku, "delivered").await;
+    app.fan_out_webhooks().await;
+    let b_delivery = app.delivery_ids(&b.token, &b_hooks).await[0].clone();
 
     let attempts = [
         Attempt::new("read merchant B", Method::GET, format!("/v1/merchants/{}", b.id), None),
@@ -79,6 +89,30 @@ async fn a_merchant_token_reaches_no_object_of_another_merchant() {
         Attempt::new("deliver B's order", Method::POST, format!("/v1/orders/{to_deliver}/deliver"), None),
         Attempt::new("cancel B's order", Method::POST, format!("/v1/orders/{to_cancel}/cancel"), None),
         Attempt::new("confirm B's order", Method::POST, format!("/v1/orders/{to_confirm}/confirm"), None),
+        Attempt::new(
+            "read B's webhook subscription",
+            Method::GET,
+            format!("/v1/webhooks/subscriptions/{b_hooks}"),
+            None,
+        ),
+        Attempt::new(
+            "read B's webhook delivery log",
+            Method::GET,
+            format!("/v1/webhooks/subscriptions/{b_hooks}/deliveries"),
+            None,
+        ),
+        Attempt::new(
+            "replay B's webhook delivery",
+            Method::POST,
+            format!("/v1/webhooks/deliveries/{b_delivery}/replay"),
+            None,
+        ),
+        Attempt::new(
+            "delete B's webhook subscription",
+            Method::DELETE,
+            format!("/v1/webhooks/subscriptions/{b_hooks}"),
+            None,
+        ),
     ];
     // Ids of the same kinds that never existed: A must not be able to tell B's objects from them.
     let ghosts: BTreeMap<String, String> = [
@@ -89,6 +123,8 @@ async fn a_merchant_token_reaches_no_object_of_another_merchant() {
         (to_cancel.clone(), new_id::<OrderId>().to_string()),
         (to_deliver.clone(), new_id::<OrderId>().to_string()),
         (to_confirm.clone(), new_id::<OrderId>().to_string()),
+        (b_hooks.clone(), new_id::<WebhookSubscriptionId>().to_string()),
+        (b_delivery.clone(), new_id::<WebhookDeliveryId>().to_string()),
     ]
     .into();
 
@@ -180,11 +216,15 @@ async fn the_regulator_is_refused_every_write_the_api_document_lists() {
     let app = App::start().await;
     let merchant = app.new_merchant("Toko Batik Sari").await;
     let sku = app.list_product(&merchant, &[("BATIK-M", 149_000, 20)]).await.sku_ids[0].clone();
+    let hooks = text(&app.subscribe(&merchant.token, PUBLIC_URL).await["id"]);
+    let to_delete = text(&app.subscribe(&merchant.token, PUBLIC_URL).await["id"]);
     let unpaid = app.checkout(&app.social, &[(&sku, 1)]).await;
     let unpaid_order = text(&unpaid["orders"][0]["id"]);
     let paid = app.order_in(&app.social, &sku, "paid").await;
     let shipped = app.order_in(&app.social, &sku, "shipped").await;
     let delivered = app.order_in(&app.social, &sku, "delivered").await;
+    app.fan_out_webhooks().await;
+    let delivery = app.delivery_ids(&merchant.token, &hooks).await[0].clone();
 
     let document = app.get("/openapi.json").send().await.expect(StatusCode::OK).json();
     let mut writes = Vec::new();
@@ -235,6 +275,15 @@ async fn the_regulator_is_refused_every_write_the_api_document_lists() {
             }
             "/v1/orders/{order_id}/cancel" => {
                 (template.replace("{order_id}", &unpaid_order), None, &app.operator)
+            }
+            "/v1/webhooks/subscriptions" => {
+                (template.clone(), Some(json!({"url": PUBLIC_URL})), &merchant.token)
+            }
+            "/v1/webhooks/subscriptions/{subscription_id}" => {
+                (template.replace("{subscription_id}", &to_delete), None, &app.operator)
+            }
+            "/v1/webhooks/deliveries/{delivery_id}/replay" => {
+                (template.replace("{delivery_id}", &delivery), None, &merchant.token)
             }
             other => panic!("{method} {other} is new: give the regulator test a valid request for it"),
         };
@@ -936,6 +985,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/orders/{order_id}/deliver"),
     ("post", "/v1/orders/{order_id}/confirm"),
     ("post", "/v1/orders/{order_id}/cancel"),
+    ("post", "/v1/webhooks/subscriptions"),
+    ("get", "/v1/webhooks/subscriptions"),
+    ("get", "/v1/webhooks/subscriptions/{subscription_id}"),
+    ("delete", "/v1/webhooks/subscriptions/{subscription_id}"),
+    ("get", "/v1/webhooks/subscriptions/{subscription_id}/deliveries"),
+    ("post", "/v1/webhooks/deliveries/{delivery_id}/replay"),
     ("get", "/healthz"),
     ("get", "/metrics"),
 ];

@@ -10,8 +10,10 @@
 //!    token); payments are read by the checkout's channel, never by a merchant (a payment
 //!    spans merchants).
 //! 6. Refunds are issued by the order's merchant (or the operator).
+//! 7. Webhook subscriptions and their deliveries belong to a merchant or a channel: each
+//!    manages only its own (another's is not found); the operator manages all.
 
-use jembatan_domain::{Channel, MerchantId, OrderAction, Principal};
+use jembatan_domain::{Channel, MerchantId, OrderAction, Principal, WebhookOwner};
 use jembatan_store::StoreError;
 
 use crate::error::CoreError;
@@ -40,6 +42,12 @@ pub enum Access {
     /// A ledger account with its merchant (`None`: a platform account).
     ReadLedger(Option<MerchantId>),
     IssueToken,
+    /// Read the subscriptions (and delivery log) of this owner.
+    ReadWebhooks(WebhookOwner),
+    /// Create or delete a subscription of this owner.
+    ManageWebhooks(WebhookOwner),
+    /// Send a delivery of this owner's subscription again.
+    ReplayWebhook(WebhookOwner),
 }
 
 impl Access {
@@ -52,7 +60,17 @@ impl Access {
                 | Access::TransitionOrder { .. }
                 | Access::Refund(_)
                 | Access::IssueToken
+                | Access::ManageWebhooks(_)
+                | Access::ReplayWebhook(_)
         )
+    }
+
+    /// The owner of the webhook object, for the not-found rule.
+    fn webhook_owner(self) -> Option<WebhookOwner> {
+        match self {
+            Access::ReadWebhooks(o) | Access::ManageWebhooks(o) | Access::ReplayWebhook(o) => Some(o),
+            _ => None,
+        }
     }
 
     /// The merchant that owns the object, for the not-found rule.
@@ -128,7 +146,11 @@ pub fn decide(who: &Principal, access: Access) -> Result<(), Refusal> {
             if access.merchant().is_some_and(|owner| owner != *me) {
                 return Err(Refusal::Hidden);
             }
+            if access.webhook_owner().is_some_and(|owner| owner != WebhookOwner::Merchant(*me)) {
+                return Err(Refusal::Hidden);
+            }
             match access {
+                A::ReadWebhooks(_) | A::ManageWebhooks(_) | A::ReplayWebhook(_) => Ok(()),
                 A::ReadMerchant(_) | A::ReadCatalogue(_) | A::WriteCatalogue(_) | A::ListOrders(_) => Ok(()),
                 A::ReadOrder { .. } | A::Refund(_) | A::ReadLedger(Some(_)) => Ok(()),
                 A::ReadLedger(None) => {
@@ -143,6 +165,9 @@ pub fn decide(who: &Principal, access: Access) -> Result<(), Refusal> {
             }
         }
         Principal::Channel(mine) => match access {
+            A::ReadWebhooks(owner) | A::ManageWebhooks(owner) | A::ReplayWebhook(owner) => {
+                if owner == WebhookOwner::Channel(*mine) { Ok(()) } else { Err(Refusal::Hidden) }
+            }
             A::Checkout(channel) if channel == *mine => Ok(()),
             A::Checkout(_) => Err(forbidden("a channel checks out on its own channel only")),
             A::ReadOrder { channel, .. } | A::TransitionOrder { channel, .. } if channel != *mine => {
@@ -235,5 +260,53 @@ mod tests {
         assert_eq!(decide(&a, Access::WriteCatalogue(m(2))), Err(Refusal::Hidden));
         assert_eq!(decide(&a, read_2), Err(Refusal::Hidden));
         assert_eq!(decide(&social, read_2), Err(Refusal::Hidden));
+    }
+
+    /// Webhooks: each merchant and channel reaches only its own subscriptions and deliveries.
+    #[test]
+    fn webhook_decisions() {
+        use Refusal::{Forbidden, Hidden};
+        let (a, b) = (Principal::Merchant(m(1)), Principal::Merchant(m(2)));
+        let social = Principal::Channel(Channel::Social);
+        let of_a = WebhookOwner::Merchant(m(1));
+        let of_social = WebhookOwner::Channel(Channel::Social);
+        let of_marketplace = WebhookOwner::Channel(Channel::Marketplace);
+        type Want = Result<(), fn(&Refusal) -> bool>;
+        let ok: Want = Ok(());
+        let hidden: Want = Err(|r| *r == Hidden);
+        let forbidden: Want = Err(|r| matches!(r, Forbidden(_)));
+        let cases: Vec<(&Principal, Access, Want)> = vec![
+            (&a, Access::ReadWebhooks(of_a), ok),
+            (&a, Access::ManageWebhooks(of_a), ok),
+            (&a, Access::ReplayWebhook(of_a), ok),
+            (&b, Access::ReadWebhooks(of_a), hidden),
+            (&b, Access::ManageWebhooks(of_a), hidden),
+            (&b, Access::ReplayWebhook(of_a), hidden),
+            (&a, Access::ReadWebhooks(of_social), hidden),
+            (&social, Access::ManageWebhooks(of_social), ok),
+            (&social, Access::ReplayWebhook(of_social), ok),
+            (&social, Access::ReadWebhooks(of_marketplace), hidden),
+            (&social, Access::ManageWebhooks(of_a), hidden),
+            (&Principal::Operator, Access::ManageWebhooks(of_a), ok),
+            (&Principal::Operator, Access::ReplayWebhook(of_marketplace), ok),
+            (&Principal::Regulator, Access::ReadWebhooks(of_a), ok),
+            (&Principal::Regulator, Access::ManageWebhooks(of_a), forbidden),
+            (&Principal::Regulator, Access::ReplayWebhook(of_a), forbidden),
+            (&Principal::Provider, Access::ReadWebhooks(of_a), forbidden),
+            (&Principal::Provider, Access::ManageWebhooks(of_a), forbidden),
+        ];
+        for (who, access, want) in cases {
+            match (decide(who, access), want) {
+                (Ok(()), Ok(())) => {}
+                (Err(refusal), Err(expected)) if expected(&refusal) => {}
+                (got, _) => panic!("{who:?} {access:?}: got {got:?}"),
+            }
+        }
+        // The role phase: the regulator and the provider are refused before any lookup.
+        let probe = Access::ManageWebhooks(WebhookOwner::Merchant(anyone()));
+        assert!(matches!(check_role(&Principal::Regulator, probe), Err(CoreError::Forbidden(_))));
+        assert!(matches!(check_role(&Principal::Provider, probe), Err(CoreError::Forbidden(_))));
+        assert!(check_role(&social, probe).is_ok(), "a channel manages its own");
+        assert!(check_role(&a, probe).is_ok());
     }
 }

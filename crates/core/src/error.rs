@@ -9,6 +9,9 @@ pub enum CoreError {
     /// reported as not found instead, so that ids of other merchants leak nothing.
     #[error("{0}")]
     Forbidden(String),
+    /// A webhook subscription's URL is not one we send to; the reason says why.
+    #[error("webhook URL refused: {0}")]
+    WebhookUrlRefused(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

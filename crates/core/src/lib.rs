@@ -8,6 +8,7 @@ pub mod error;
 pub mod maintenance;
 pub mod payments;
 pub mod tokens;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::CoreError;
 pub use maintenance::MaintenanceOptions;
 pub use payments::{PaymentProvider, PaymentSettings, SimulatedProvider};
+pub use webhooks::WebhookOptions;
 
 /// What an operator gives to register a merchant.
 #[derive(Debug, Clone)]
@@ -42,6 +44,7 @@ pub struct Core {
     provider: Arc<dyn PaymentProvider>,
     payments: PaymentSettings,
     simulator: Option<Arc<SimulatedProvider>>,
+    webhooks: Arc<WebhookOptions>,
 }
 
 impl Core {
@@ -73,12 +76,26 @@ impl Core {
         provider: Arc<dyn PaymentProvider>,
         payments: PaymentSettings,
     ) -> Core {
-        Core { store, clock, tokens: tokens::TokenCache::default(), provider, payments, simulator: None }
+        Core {
+            store,
+            clock,
+            tokens: tokens::TokenCache::default(),
+            provider,
+            payments,
+            simulator: None,
+            webhooks: Arc::default(),
+        }
     }
 
     /// The provider simulator, when it is the provider.
     pub fn simulator(&self) -> Option<&Arc<SimulatedProvider>> {
         self.simulator.as_ref()
+    }
+
+    /// The same core with these webhook rules (the defaults refuse private addresses).
+    pub fn with_webhook_options(mut self, options: WebhookOptions) -> Core {
+        self.webhooks = Arc::new(options);
+        self
     }
 
     pub fn store(&self) -> &Store {

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use jembatan_domain::{
     CheckoutRequest, DomainError, Money, OrderAction, PaymentId, PaymentInstructions, PaymentMethod,
     Principal, Timestamp, TypedId, qris,

@@ -116,6 +116,10 @@ typed_ids! {
     RefundId => "rfd", "refund_id";
     /// A provider callback as received.
     CallbackId => "cbk", "callback_id";
+    /// A merchant's or channel's webhook subscription.
+    WebhookSubscriptionId => "whs", "subscription_id";
+    /// One event's delivery to one subscription; also its Standard Webhooks `webhook-id`.
+    WebhookDeliveryId => "msg", "delivery_id";
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod qris;
 pub mod stock;
 pub mod text;
 pub mod time;
+pub mod webhook;
 
 pub use checkout::{
     BuyerId, Channel, CheckoutLine, CheckoutRequest, OrderDraft, OrderDraftLine, PaymentMethod, PricedSku,
@@ -28,7 +29,7 @@ pub use checkout::{
 pub use error::DomainError;
 pub use id::{
     AccountId, AuditId, CallbackId, CheckoutId, EventId, MerchantId, OrderId, PaymentId, ProductId, RefundId,
-    SkuId, TokenId, TransferId, TypedId,
+    SkuId, TokenId, TransferId, TypedId, WebhookDeliveryId, WebhookSubscriptionId,
 };
 pub use merchant::{Merchant, MerchantName, Nib, Origin, Province};
 pub use money::Money;
@@ -39,6 +40,7 @@ pub use product::{Category, NewSku, Price, ProductTitle, SkuCode};
 pub use stock::{Quantity, StockLevel};
 pub use text::PhoneNumber;
 pub use time::Timestamp;
+pub use webhook::{DeliveryStatus, EventFilter, WebhookOwner, WebhookSecret};
 
 /// Limits of the domain, named with their unit. The API enforces the same numbers.
 pub mod limits {

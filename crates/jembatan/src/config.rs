@@ -46,6 +46,25 @@ pub struct StoreConfig {
     pub write_queue_units_max: usize,
 }
 
+/// `[webhooks]`: how deliveries are checked, sent and retried.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhooksConfig {
+    /// Lets subscriptions point at loopback, private and link-local addresses (development).
+    pub allow_private_urls: bool,
+    /// Attempts of one delivery before it is failed (a replay gives it as many again).
+    pub max_attempts: u32,
+    /// One request, from connecting to the answer.
+    pub timeout_ms: u64,
+    /// Pause of the dispatcher when it found nothing to do.
+    pub poll_interval_ms: u64,
+    /// Delay before each retry (the last repeats); up to 20 % jitter is added.
+    pub retry_delays_ms: Vec<i64>,
+    /// Requests in flight at once.
+    pub concurrency_max: usize,
+    /// Outbox events turned into deliveries per unit.
+    pub fan_out_events_max: u32,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PaymentsConfig {
     /// The provider's shared secret for signed callbacks. Unset: a random one kept in
@@ -68,12 +87,14 @@ pub struct Config {
     pub api: ApiConfig,
     pub store: StoreConfig,
     pub payments: PaymentsConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 impl Default for Config {
     fn default() -> Self {
         let api = jembatan_api::ApiLimits::default();
         let store = jembatan_store::StoreOptions::new("");
+        let webhooks = jembatan_core::WebhookOptions::default();
         Config {
             listen: "127.0.0.1:8080".to_owned(),
             data_dir: PathBuf::from("./jembatan-data"),
@@ -102,6 +123,15 @@ impl Default for Config {
                     callback_tolerance_s: p.callback_tolerance_s,
                     sweep_interval_ms: 5_000,
                 }
+            },
+            webhooks: WebhooksConfig {
+                allow_private_urls: webhooks.allow_private_urls,
+                max_attempts: webhooks.max_attempts,
+                timeout_ms: webhooks.timeout.as_millis() as u64,
+                poll_interval_ms: webhooks.poll_interval.as_millis() as u64,
+                retry_delays_ms: webhooks.retry_delays_ms,
+                concurrency_max: webhooks.concurrency_max,
+                fan_out_events_max: webhooks.fan_out_events_max,
             },
         }
     }
@@ -135,9 +165,9 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
 
 /// Limits that would break the service are refused at start, with the key to fix.
 fn validate(config: &Config) -> anyhow::Result<()> {
-    let (api, store) = (&config.api, &config.store);
+    let (api, store, webhooks) = (&config.api, &config.store, &config.webhooks);
     let payments = &config.payments;
-    let checks: [(bool, &str); 14] = [
+    let checks: [(bool, &str); 21] = [
         (payments.payment_ttl_ms >= 1_000, "payments.payment_ttl_ms must be at least 1000"),
         (payments.auto_confirm_after_ms >= 0, "payments.auto_confirm_after_ms must be 0 or more"),
         (
@@ -164,6 +194,25 @@ fn validate(config: &Config) -> anyhow::Result<()> {
         (store.write_connections_max >= 1, "store.write_connections_max must be at least 1"),
         (store.group_commit_units_max >= 1, "store.group_commit_units_max must be at least 1"),
         (store.write_queue_units_max >= 1, "store.write_queue_units_max must be at least 1"),
+        ((1..=100).contains(&webhooks.max_attempts), "webhooks.max_attempts must be between 1 and 100"),
+        (
+            (100..=120_000).contains(&webhooks.timeout_ms),
+            "webhooks.timeout_ms must be between 100 and 120000",
+        ),
+        (
+            (10..=60_000).contains(&webhooks.poll_interval_ms),
+            "webhooks.poll_interval_ms must be between 10 and 60000",
+        ),
+        (!webhooks.retry_delays_ms.is_empty(), "webhooks.retry_delays_ms must list at least one delay"),
+        (
+            webhooks.retry_delays_ms.iter().all(|d| (1..=7 * 24 * 3_600_000).contains(d)),
+            "webhooks.retry_delays_ms must each be between 1 ms and 7 days",
+        ),
+        ((1..=256).contains(&webhooks.concurrency_max), "webhooks.concurrency_max must be between 1 and 256"),
+        (
+            (1..=10_000).contains(&webhooks.fan_out_events_max),
+            "webhooks.fan_out_events_max must be between 1 and 10000",
+        ),
     ];
     for (ok, message) in checks {
         anyhow::ensure!(ok, "configuration: {message}");
@@ -228,6 +277,19 @@ impl Config {
         }
     }
 
+    pub fn webhooks(&self) -> jembatan_core::WebhookOptions {
+        let w = &self.webhooks;
+        jembatan_core::WebhookOptions {
+            allow_private_urls: w.allow_private_urls,
+            max_attempts: w.max_attempts,
+            timeout: std::time::Duration::from_millis(w.timeout_ms),
+            poll_interval: std::time::Duration::from_millis(w.poll_interval_ms),
+            retry_delays_ms: w.retry_delays_ms.clone(),
+            concurrency_max: w.concurrency_max,
+            fan_out_events_max: w.fan_out_events_max,
+        }
+    }
+
     pub fn api_limits(&self) -> jembatan_api::ApiLimits {
         jembatan_api::ApiLimits {
             body_bytes_max: self.api.body_bytes_max,
@@ -259,6 +321,16 @@ mod tests {
             jail.set_env("JEMBATAN_STORE__WRITE_QUEUE_UNITS_MAX", "0");
             let refused = load(None, &flags).unwrap_err().to_string();
             assert!(refused.contains("store.write_queue_units_max"), "{refused}");
+            jail.set_env("JEMBATAN_STORE__WRITE_QUEUE_UNITS_MAX", "4096");
+            assert!(
+                !load(None, &flags).unwrap().webhooks.allow_private_urls,
+                "private addresses refused by default"
+            );
+            jail.set_env("JEMBATAN_WEBHOOKS__ALLOW_PRIVATE_URLS", "true");
+            assert!(load(None, &flags).unwrap().webhooks().allow_private_urls);
+            jail.set_env("JEMBATAN_WEBHOOKS__MAX_ATTEMPTS", "0");
+            let refused = load(None, &flags).unwrap_err().to_string();
+            assert!(refused.contains("webhooks.max_attempts"), "{refused}");
             Ok(())
         });
     }

@@ -281,7 +281,8 @@ async fn open_core(config: &config::Config) -> anyhow::Result<Core> {
     }
     let store = jembatan_store::Store::open(config.store_options()).await.context("opening the store")?;
     let secret = config.provider_secret()?;
-    Ok(Core::with_simulator(store, Arc::new(SystemClock), secret, config.payment_settings()))
+    Ok(Core::with_simulator(store, Arc::new(SystemClock), secret, config.payment_settings())
+        .with_webhook_options(config.webhooks()))
 }
 
 /// `jembatan provider pay`: asks the server's provider simulator, with a request signed by the
@@ -357,10 +358,14 @@ async fn serve(config: config::Config, demo: bool) -> anyhow::Result<()> {
     let maintenance = tokio::spawn(core.clone().run_maintenance(config.maintenance()));
     let sweep_interval = std::time::Duration::from_millis(config.payments.sweep_interval_ms);
     let sweeps = tokio::spawn(core.clone().run_payment_sweeps(sweep_interval));
+    // Webhooks leave from the outbox in the background; a delivery cut short by the shutdown
+    // is sent again after its lease ends (at least once).
+    let webhooks = tokio::spawn(core.clone().run_webhooks());
     let state = jembatan_api::AppState::new(core, config.api_limits());
     jembatan_api::serve(listener, state, shutdown_signal()).await?;
     maintenance.abort();
     sweeps.abort();
+    webhooks.abort();
     Ok(())
 }
 

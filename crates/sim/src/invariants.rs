@@ -109,6 +109,15 @@ const CHECKS: &[(&str, &str)] = &[
         "SELECT scope || ' ' || idem_key AS detail FROM idempotency_keys
          WHERE state = 'completed' AND (status_code IS NULL OR response_body IS NULL)",
     ),
+    (
+        "webhooks: a delivery belongs to a subscription, its attempts are all logged, and a delivered one got a 2xx",
+        "SELECT d.delivery_id AS detail FROM webhook_deliveries d
+         LEFT JOIN webhook_subscriptions s ON s.subscription_id = d.subscription_id
+         LEFT JOIN (SELECT delivery_id, COUNT(*) AS n FROM webhook_attempts GROUP BY delivery_id) a
+           ON a.delivery_id = d.delivery_id
+         WHERE s.subscription_id IS NULL OR d.attempts <> COALESCE(a.n, 0)
+            OR (d.status = 'delivered' AND (d.last_status_code IS NULL OR d.last_status_code < 200 OR d.last_status_code > 299))",
+    ),
 ];
 
 const ESCROW_INVARIANT: &str = "2: escrow holds exactly the paid, unsettled, unrefunded orders";

@@ -79,3 +79,48 @@ async fn the_checker_finds_a_ledger_balance_that_disagrees_with_its_transfers() 
         ]
     );
 }
+
+#[tokio::test]
+async fn the_checker_finds_a_webhook_delivery_whose_attempts_are_not_logged() {
+    use jembatan_domain::{Principal, WebhookOwner};
+    use jembatan_store::webhooks::{AttemptOutcome, NextStep};
+    let t = fresh_store().await.unwrap();
+    let core = Core::new(t.store.clone(), Arc::new(SystemClock));
+    let summary = demo::seed(&core).await.unwrap();
+    let merchant = summary.merchants[0].0;
+    let now = core.clock().now();
+    let subscription = jembatan_store::webhooks::SubscriptionRecord {
+        id: jembatan_store::new_id(),
+        owner: WebhookOwner::Merchant(merchant),
+        url: "https://93.184.215.14/hooks".to_owned(),
+        secret: jembatan_domain::WebhookSecret::from_key([1; 32]),
+        events: jembatan_domain::EventFilter::all(),
+        active: true,
+        created_at: now.plus_ms(-1_000_000_000),
+    };
+    let ctx = jembatan_store::WriteCtx { actor: Principal::Operator, now };
+    t.store.create_webhook_subscription(ctx, subscription, None).await.unwrap();
+    t.store.fan_out_webhooks(now, 10_000).await.unwrap();
+    let due = t.store.claim_webhook_deliveries(now, 60_000, 1).await.unwrap();
+    assert_eq!(due.len(), 1, "the demo's orders were fanned out to the subscription");
+    let ok = AttemptOutcome {
+        started_at: now,
+        duration_ms: 1,
+        status_code: Some(200),
+        error: None,
+        next: NextStep::Delivered,
+    };
+    assert!(t.store.record_webhook_attempt(due[0].delivery.id, due[0].lease_until, ok).await.unwrap());
+    assert_eq!(
+        invariants::check(&t.store).await.unwrap(),
+        vec![],
+        "a delivered, logged delivery keeps the rules"
+    );
+
+    let sql = format!("DELETE FROM webhook_attempts WHERE delivery_id = '{}'", due[0].delivery.id);
+    assert_eq!(jembatan_store::testing::raw_execute(&t.url, &sql).await.unwrap(), 1);
+    let violations = invariants::check(&t.store).await.unwrap();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(violations[0].invariant.starts_with("webhooks:"));
+    assert_eq!(violations[0].detail, due[0].delivery.id.to_string());
+}

@@ -26,6 +26,7 @@ mod rows;
 pub mod schema;
 pub mod testing;
 pub mod tokens;
+pub mod webhooks;
 
 pub use db::{Conn, Row, Value, q};
 pub use error::StoreError;

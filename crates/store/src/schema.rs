@@ -1,5 +1,9 @@
 //! Versioned schema migrations, embedded in the binary and applied on start, each in its own
 //! transaction and recorded in `schema_migrations`. A database newer than this binary is refused.
+//!
+//! Every known version not yet recorded is applied, in version order; a gap in the numbers is
+//! fine. Work on separate branches reserves numbers (5 for payments, 6 for webhooks), so a
+//! database may have run 6 before the binary that knows 5 arrives: 5 is then applied too.
 
 use crate::db::{Conn, q};
 use crate::error::StoreError;
@@ -19,20 +23,22 @@ const MIGRATIONS: &[(i64, &str, On, &str)] = &[
     (3, "ledger", On::Both, include_str!("../migrations/0003_ledger.sql")),
     (4, "escrow", On::Both, include_str!("../migrations/0004_escrow.sql")),
     (5, "payments", On::Both, include_str!("../migrations/0005_payments.sql")),
+    (6, "webhooks", On::Both, include_str!("../migrations/0006_webhooks.sql")),
 ];
 
 pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreError> {
     q("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)")
         .execute(conn)
         .await?;
-    let applied = current_version(conn).await?;
-    let known = MIGRATIONS.last().map_or(0, |m| m.0);
-    if applied > known {
+    let applied = applied_versions(conn).await?;
+    if let Some(unknown) = applied.iter().find(|v| !MIGRATIONS.iter().any(|m| m.0 == **v)) {
+        let known = MIGRATIONS.last().map_or(0, |m| m.0);
         return Err(StoreError::Conflict(format!(
-            "the database schema is at version {applied}, newer than this binary knows ({known}): upgrade jembatan"
+            "the database schema has migration {unknown}, which this binary does not know (it knows up to {known}): upgrade jembatan"
         )));
     }
-    for (version, name, engines, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
+    debug_assert!(MIGRATIONS.windows(2).all(|w| w[0].0 < w[1].0), "migrations in version order");
+    for (version, name, engines, sql) in MIGRATIONS.iter().filter(|m| !applied.contains(&m.0)) {
         q(match backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
@@ -44,7 +50,7 @@ pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreE
             q("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(7177001)) AS lock")
                 .fetch_all(conn)
                 .await?;
-            if current_version(conn).await? >= *version {
+            if applied_versions(conn).await?.contains(version) {
                 q("ROLLBACK").execute(conn).await?;
                 continue;
             }
@@ -65,11 +71,9 @@ pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreE
     Ok(())
 }
 
-async fn current_version(conn: &mut dyn Conn) -> Result<i64, StoreError> {
-    Ok(q("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) AS v FROM schema_migrations")
-        .fetch_one(conn)
-        .await?
-        .int("v")?)
+async fn applied_versions(conn: &mut dyn Conn) -> Result<Vec<i64>, StoreError> {
+    let rows = q("SELECT version FROM schema_migrations ORDER BY version").fetch_all(conn).await?;
+    Ok(rows.iter().map(|r| r.int("version")).collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Splits a migration into statements (our migrations hold no `;` inside literals) and drops

@@ -4,7 +4,8 @@
 //! like what its user does.
 //!
 //! Everything goes over the socket; the core is touched only to issue tokens (there is no HTTP
-//! route for that) and the database only to take snapshots that prove a refused request left
+//! route for that), the store only to fan the outbox out into webhook deliveries where no
+//! dispatcher runs, and the database only to take snapshots that prove a refused request left
 //! no trace.
 
 // Each test binary (http.rs, races.rs) uses its own part of this harness.
@@ -22,7 +23,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use jembatan_api::{ApiLimits, AppState};
-use jembatan_core::{Core, SystemClock};
+use jembatan_core::{Core, SystemClock, WebhookOptions};
 use jembatan_domain::{Channel, MerchantId, Principal, TypedId};
 use jembatan_store::testing::{TestStore, fresh_store};
 use jembatan_store::{Store, q};
@@ -47,19 +48,32 @@ pub struct App {
     address: SocketAddr,
     client: Client<HttpConnector, Full<Bytes>>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The webhook dispatcher, where the test runs one.
+    dispatcher: Option<tokio::task::JoinHandle<()>>,
     test_store: TestStore,
 }
 
 impl Drop for App {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(dispatcher) = &self.dispatcher {
+            dispatcher.abort();
+        }
     }
 }
 
 impl App {
+    /// The server alone: webhook subscriptions follow the default rules, nothing is sent.
     pub async fn start() -> App {
+        App::start_with(WebhookOptions::default(), false).await
+    }
+
+    /// The server with these webhook rules and, if `dispatch`, the webhook dispatcher that
+    /// `jembatan serve` runs beside it.
+    pub async fn start_with(webhooks: WebhookOptions, dispatch: bool) -> App {
         let test_store = fresh_store().await.expect("a fresh store");
-        let core = Core::new(test_store.store.clone(), Arc::new(SystemClock));
+        let core = Core::new(test_store.store.clone(), Arc::new(SystemClock)).with_webhook_options(webhooks);
+        let dispatcher = dispatch.then(|| tokio::spawn(core.clone().run_webhooks()));
         let state = AppState::new(core.clone(), ApiLimits::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
         let address = listener.local_addr().expect("bound address");
@@ -77,6 +91,7 @@ impl App {
             address,
             client,
             server,
+            dispatcher,
             test_store,
         }
     }
@@ -101,6 +116,10 @@ impl App {
 
     pub fn get(&self, path: &str) -> Call<'_> {
         self.call(Method::GET, path)
+    }
+
+    pub fn delete(&self, path: &str) -> Call<'_> {
+        self.call(Method::DELETE, path)
     }
 
     pub fn post(&self, path: &str) -> Call<'_> {
@@ -223,6 +242,36 @@ impl App {
             .json()
     }
 
+    /// `owner_token` subscribes to every event at `url`; returns the subscription's id.
+    pub async fn subscribe(&self, owner_token: &str, url: &str) -> Value {
+        self.post("/v1/webhooks/subscriptions")
+            .token(owner_token)
+            .json(&json!({"url": url}))
+            .send()
+            .await
+            .expect(StatusCode::CREATED)
+            .json()
+    }
+
+    /// Turns the outbox into webhook deliveries, as the dispatcher's first step does (this
+    /// harness runs no dispatcher, so nothing is sent).
+    pub async fn fan_out_webhooks(&self) {
+        let now = self.core.clock().now();
+        while self.store().fan_out_webhooks(now, 1_000).await.expect("fan-out").0 > 0 {}
+    }
+
+    /// The ids of the deliveries of a subscription, as its owner sees them.
+    pub async fn delivery_ids(&self, owner_token: &str, subscription_id: &str) -> Vec<String> {
+        let page = self
+            .get(&format!("/v1/webhooks/subscriptions/{subscription_id}/deliveries"))
+            .token(owner_token)
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .json();
+        page["deliveries"].as_array().expect("deliveries").iter().map(|d| text(&d["id"])).collect()
+    }
+
     // ----- database snapshots -----
 
     /// Every row of every table a request could change, as text, plus the journal counts.
@@ -273,6 +322,19 @@ impl App {
             ("audit_log", &["audit_id", "actor_role", "action", "entity_id"]),
             ("idempotency_keys", &["scope", "idem_key", "state", "status_code"]),
             ("api_tokens", &["token_id", "role", "subject", "revoked_at_ms"]),
+            ("webhook_subscriptions", &["subscription_id", "owner_role", "owner_subject", "url", "active"]),
+            (
+                "webhook_deliveries",
+                &[
+                    "delivery_id",
+                    "subscription_id",
+                    "status",
+                    "attempts",
+                    "attempts_at_replay",
+                    "next_attempt_at_ms",
+                ],
+            ),
+            ("webhook_attempts", &["delivery_id", "attempt_no", "status_code"]),
         ];
         let queries: Vec<(&'static str, String)> = TABLES
             .iter()
