@@ -106,7 +106,9 @@ impl From<&DomainError> for Problem {
             DomainError::InvalidField { .. } | DomainError::MoneyOverflow => StatusCode::UNPROCESSABLE_ENTITY,
             DomainError::InsufficientStock { .. }
             | DomainError::StockBelowReserved { .. }
-            | DomainError::IllegalTransition { .. } => StatusCode::CONFLICT,
+            | DomainError::IllegalTransition { .. }
+            | DomainError::InsufficientBalance { .. }
+            | DomainError::PayoutConflict(_) => StatusCode::CONFLICT,
         };
         let problem = Problem::new(status, error.code(), error.to_string());
         match error {

@@ -17,6 +17,11 @@ pub enum DomainError {
     StockBelowReserved { reserved: u32 },
     #[error("an order that is {from} cannot be {action}")]
     IllegalTransition { from: OrderStatus, action: OrderAction },
+    #[error("the balance does not cover the payout: Rp{available} available, Rp{requested} requested")]
+    InsufficientBalance { available: i64, requested: i64 },
+    /// A payout cannot take this step (a contradictory confirmation, nothing to export…).
+    #[error("{0}")]
+    PayoutConflict(String),
 }
 
 impl DomainError {
@@ -32,6 +37,8 @@ impl DomainError {
             DomainError::InsufficientStock { .. } => "insufficient-stock",
             DomainError::StockBelowReserved { .. } => "stock-below-reserved",
             DomainError::IllegalTransition { .. } => "illegal-transition",
+            DomainError::InsufficientBalance { .. } => "insufficient-balance",
+            DomainError::PayoutConflict(_) => "payout-conflict",
         }
     }
 }

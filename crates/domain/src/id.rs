@@ -110,6 +110,12 @@ typed_ids! {
     AccountId => "acc", "account_id";
     /// A ledger transfer; also its idempotency key.
     TransferId => "trf", "transfer_id";
+    /// A merchant's withdrawal from its balance to its bank.
+    PayoutId => "pyt", "payout_id";
+    /// A file of payouts handed to the bank.
+    PayoutBatchId => "pbt", "batch_id";
+    /// One import of a provider's settlement report, matched against the ledger.
+    ReconciliationId => "rcn", "reconciliation_id";
 }
 
 #[cfg(test)]

@@ -84,6 +84,15 @@ pub enum Purpose {
     PlatformFee = 4,
     /// Voids the hold when a paid order is cancelled before shipping.
     EscrowVoid = 5,
+    /// Merchant balance → payout clearing, pending, when a merchant asks for a payout.
+    PayoutHold = 6,
+    /// Posts the hold when the bank confirms the payout paid.
+    PayoutPost = 7,
+    /// Payout clearing → provider clearing (linked to the post): the money left the platform.
+    PayoutSend = 8,
+    /// Voids the hold when the bank reports the payout failed: the money returns.
+    PayoutVoid = 9,
+    // 10–19 are reserved for refunds.
 }
 
 /// The transfer id of `purpose` for an order: the order's UUID with its last byte xor-ed with
@@ -92,6 +101,12 @@ pub enum Purpose {
 /// bits differed in exactly those bits: 1 in 2^74 per pair.)
 pub fn order_transfer_id(order: crate::id::OrderId, purpose: Purpose) -> TransferId {
     TransferId::from_uuid(uuid::Uuid::from_u128(order.uuid().as_u128() ^ (0xA0 | purpose as u128)))
+}
+
+/// The transfer id of `purpose` for a payout, derived as [`order_transfer_id`] derives an
+/// order's: a retried confirmation can never move the money twice.
+pub fn payout_transfer_id(payout: crate::id::PayoutId, purpose: Purpose) -> TransferId {
+    TransferId::from_uuid(uuid::Uuid::from_u128(payout.uuid().as_u128() ^ (0xA0 | purpose as u128)))
 }
 
 /// Balance limits of an account.

@@ -6,6 +6,7 @@
 //! enforces every rule, no setters. Callers (store, core, api) hold these types, never raw strings.
 
 pub mod checkout;
+pub mod csv;
 pub mod error;
 pub mod fee;
 pub mod id;
@@ -13,9 +14,11 @@ pub mod ledger;
 pub mod merchant;
 pub mod money;
 pub mod order;
+pub mod payout;
 pub mod principal;
 pub mod product;
 pub mod qris;
+pub mod reconcile;
 pub mod stock;
 pub mod text;
 pub mod time;
@@ -26,8 +29,8 @@ pub use checkout::{
 };
 pub use error::DomainError;
 pub use id::{
-    AccountId, AuditId, CheckoutId, EventId, MerchantId, OrderId, ProductId, SkuId, TokenId, TransferId,
-    TypedId,
+    AccountId, AuditId, CheckoutId, EventId, MerchantId, OrderId, PayoutBatchId, PayoutId, ProductId,
+    ReconciliationId, SkuId, TokenId, TransferId, TypedId,
 };
 pub use merchant::{Merchant, MerchantName, Nib, Origin, Province};
 pub use money::Money;
