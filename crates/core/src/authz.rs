@@ -21,11 +21,29 @@ pub enum Access {
     ReadCatalogue(MerchantId),
     WriteCatalogue(MerchantId),
     Checkout(Channel),
-    ReadOrder { merchant: MerchantId, channel: Channel },
+    ReadOrder {
+        merchant: MerchantId,
+        channel: Channel,
+    },
     ListOrders(MerchantId),
-    TransitionOrder { merchant: MerchantId, channel: Channel, action: OrderAction },
+    TransitionOrder {
+        merchant: MerchantId,
+        channel: Channel,
+        action: OrderAction,
+    },
     ConfirmPayment,
     IssueToken,
+    /// A merchant withdraws from its balance.
+    RequestPayout(MerchantId),
+    /// A merchant's payouts and balance.
+    ReadPayouts(MerchantId),
+    /// Batches for the bank and the bank's answers: the operator's work.
+    ManagePayouts,
+    /// A batch and its file (bank details of many merchants).
+    ReadPayoutBatch,
+    /// Importing a settlement report.
+    Reconcile,
+    ReadReconciliation,
 }
 
 impl Access {
@@ -38,6 +56,9 @@ impl Access {
                 | Access::TransitionOrder { .. }
                 | Access::ConfirmPayment
                 | Access::IssueToken
+                | Access::RequestPayout(_)
+                | Access::ManagePayouts
+                | Access::Reconcile
         )
     }
 
@@ -48,6 +69,8 @@ impl Access {
             | Access::ReadCatalogue(m)
             | Access::WriteCatalogue(m)
             | Access::ListOrders(m)
+            | Access::RequestPayout(m)
+            | Access::ReadPayouts(m)
             | Access::ReadOrder { merchant: m, .. }
             | Access::TransitionOrder { merchant: m, .. } => Some(m),
             _ => None,
@@ -114,7 +137,7 @@ pub fn decide(who: &Principal, access: Access) -> Result<(), Refusal> {
             }
             match access {
                 A::ReadMerchant(_) | A::ReadCatalogue(_) | A::WriteCatalogue(_) | A::ListOrders(_) => Ok(()),
-                A::ReadOrder { .. } => Ok(()),
+                A::ReadOrder { .. } | A::RequestPayout(_) | A::ReadPayouts(_) => Ok(()),
                 A::TransitionOrder { action, .. } => match action {
                     OrderAction::Ship | OrderAction::Deliver | OrderAction::Cancel => Ok(()),
                     OrderAction::Confirm => Err(forbidden("only the buyer's channel confirms receipt")),
@@ -165,6 +188,27 @@ mod tests {
         let read_1 = Access::ReadOrder { merchant: m(1), channel: Channel::Social };
         let read_2 = Access::ReadOrder { merchant: m(2), channel: Channel::Marketplace };
         let cases: Vec<(&Principal, Access, Result<(), ()>)> = vec![
+            // Payouts and reconciliation: the merchant its own, the operator everything, the
+            // regulator reads only, channels and the provider nothing.
+            (&a, Access::RequestPayout(m(1)), Ok(())),
+            (&a, Access::ReadPayouts(m(1)), Ok(())),
+            (&a, Access::ManagePayouts, Err(())),
+            (&a, Access::ReadPayoutBatch, Err(())),
+            (&a, Access::Reconcile, Err(())),
+            (&a, Access::ReadReconciliation, Err(())),
+            (&Principal::Operator, Access::RequestPayout(m(2)), Ok(())),
+            (&Principal::Operator, Access::ManagePayouts, Ok(())),
+            (&Principal::Operator, Access::Reconcile, Ok(())),
+            (&Principal::Regulator, Access::RequestPayout(m(1)), Err(())),
+            (&Principal::Regulator, Access::ManagePayouts, Err(())),
+            (&Principal::Regulator, Access::Reconcile, Err(())),
+            (&Principal::Regulator, Access::ReadPayouts(m(1)), Ok(())),
+            (&Principal::Regulator, Access::ReadPayoutBatch, Ok(())),
+            (&Principal::Regulator, Access::ReadReconciliation, Ok(())),
+            (&social, Access::ReadPayouts(m(1)), Err(())),
+            (&social, Access::RequestPayout(m(1)), Err(())),
+            (&Principal::Provider, Access::ManagePayouts, Err(())),
+            (&Principal::Provider, Access::ReadReconciliation, Err(())),
             (&Principal::Operator, Access::CreateMerchant, Ok(())),
             (&Principal::Regulator, Access::CreateMerchant, Err(())),
             (&Principal::Regulator, read_2, Ok(())),
@@ -201,5 +245,13 @@ mod tests {
         assert_eq!(decide(&a, Access::WriteCatalogue(m(2))), Err(Refusal::Hidden));
         assert_eq!(decide(&a, read_2), Err(Refusal::Hidden));
         assert_eq!(decide(&social, read_2), Err(Refusal::Hidden));
+        assert_eq!(decide(&a, Access::RequestPayout(m(2))), Err(Refusal::Hidden));
+        assert_eq!(decide(&a, Access::ReadPayouts(m(2))), Err(Refusal::Hidden));
+        // The role phase: a regulator asking for any payout write gets 403 before any lookup.
+        assert!(matches!(
+            check_role(&Principal::Regulator, Access::RequestPayout(anyone())),
+            Err(CoreError::Forbidden(_))
+        ));
+        assert!(check_role(&a, Access::ReadPayouts(anyone())).is_ok());
     }
 }

@@ -150,7 +150,7 @@ impl Store {
     }
 }
 
-async fn create_transfers_unit(
+pub(crate) async fn create_transfers_unit(
     conn: &mut dyn Conn,
     ctx: WriteCtx,
     batch: Vec<NewTransfer>,

@@ -21,6 +21,8 @@ pub mod journal;
 pub mod ledger;
 pub mod merchants;
 pub mod orders;
+pub mod payouts;
+pub mod reconciliation;
 mod rows;
 pub mod schema;
 pub mod testing;

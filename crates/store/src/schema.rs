@@ -19,6 +19,8 @@ const MIGRATIONS: &[(i64, &str, On, &str)] = &[
     (3, "ledger", On::Both, include_str!("../migrations/0003_ledger.sql")),
     (4, "escrow", On::Both, include_str!("../migrations/0004_escrow.sql")),
     (5, "payments", On::Both, include_str!("../migrations/0005_payments.sql")),
+    // 6 is the webhooks branch's.
+    (7, "payouts", On::Both, include_str!("../migrations/0007_payouts.sql")),
 ];
 
 pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreError> {
