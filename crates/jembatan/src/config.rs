@@ -29,6 +29,8 @@ impl std::fmt::Debug for SecretUrl {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiConfig {
     pub body_bytes_max: usize,
+    /// CSV files posted to the API (bank results, settlement reports).
+    pub csv_body_bytes_max: usize,
     pub page_size_default: u32,
     pub page_size_max: u32,
     pub idempotency_stale_ms: i64,
@@ -69,6 +71,7 @@ impl Default for Config {
             log: "info".to_owned(),
             api: ApiConfig {
                 body_bytes_max: api.body_bytes_max,
+                csv_body_bytes_max: api.csv_body_bytes_max,
                 page_size_default: api.page_size_default,
                 page_size_max: api.page_size_max,
                 idempotency_stale_ms: api.idempotency_stale_ms,
@@ -114,8 +117,9 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
 /// Limits that would break the service are refused at start, with the key to fix.
 fn validate(config: &Config) -> anyhow::Result<()> {
     let (api, store) = (&config.api, &config.store);
-    let checks: [(bool, &str); 9] = [
+    let checks: [(bool, &str); 10] = [
         (api.body_bytes_max >= 1024, "api.body_bytes_max must be at least 1024"),
+        (api.csv_body_bytes_max >= 1024, "api.csv_body_bytes_max must be at least 1024"),
         (api.page_size_max >= 1, "api.page_size_max must be at least 1"),
         (
             (1..=api.page_size_max).contains(&api.page_size_default),
@@ -161,6 +165,7 @@ impl Config {
     pub fn api_limits(&self) -> jembatan_api::ApiLimits {
         jembatan_api::ApiLimits {
             body_bytes_max: self.api.body_bytes_max,
+            csv_body_bytes_max: self.api.csv_body_bytes_max,
             page_size_default: self.api.page_size_default,
             page_size_max: self.api.page_size_max,
             idempotency_stale_ms: self.api.idempotency_stale_ms,
