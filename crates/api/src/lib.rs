@@ -136,7 +136,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_payout_batch_file))
         .routes(routes!(confirm_payout))
         .routes(routes!(apply_payout_results))
-        .routes(routes!(create_reconciliation))
+        .routes(routes!(create_reconciliation, list_reconciliations))
         .routes(routes!(get_reconciliation))
 }
 

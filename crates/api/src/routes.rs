@@ -416,9 +416,10 @@ pub async fn request_payout(
     .await)
 }
 
+/// A page of a listing.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ListPayoutsQuery {
+pub struct PageQuery {
     /// Page size, 1 to 100 (default 20).
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
@@ -426,14 +427,14 @@ pub struct ListPayoutsQuery {
 }
 
 #[utoipa::path(get, path = "/v1/merchants/{merchant_id}/payouts", tag = "payouts",
-    params(("merchant_id" = String, Path), ListPayoutsQuery),
+    params(("merchant_id" = String, Path), PageQuery),
     responses((status = 200, body = PayoutPage), (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list_payouts(
     State(state): State<AppState>,
     Caller(who): Caller,
     Path(raw): Path<String>,
-    query: Result<Query<ListPayoutsQuery>, QueryRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Answer {
     let merchant_id = id::<MerchantId>(&raw)?;
     let Query(query) =
@@ -629,6 +630,40 @@ pub async fn create_reconciliation(
         move |idem| async move { core.reconcile(&who, report, idem).await },
     )
     .await)
+}
+
+#[utoipa::path(get, path = "/v1/ops/reconciliations", tag = "reconciliation",
+    params(PageQuery),
+    responses((status = 200, body = ReconciliationPage), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+/// Stored runs, newest first, without their items.
+pub async fn list_reconciliations(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Answer {
+    let Query(query) =
+        query.map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
+    let limit = page_limit(query.limit, &state.limits)?;
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            parse_id::<ReconciliationId>(c)
+                .map_err(|_| DomainError::invalid("cursor", "must be the next_cursor of a previous page"))
+        })
+        .transpose()?;
+    let mut runs = state.core.reconciliations(&who, cursor, limit + 1).await?;
+    let more = runs.len() > limit as usize;
+    runs.truncate(limit as usize);
+    let next_cursor = if more { runs.last().map(|r| r.id.to_string()) } else { None };
+    ok(
+        StatusCode::OK,
+        &ReconciliationPage {
+            reconciliations: runs.iter().map(ReconciliationRunResponse::from).collect(),
+            next_cursor,
+        },
+    )
 }
 
 #[utoipa::path(get, path = "/v1/ops/reconciliations/{reconciliation_id}", tag = "reconciliation",

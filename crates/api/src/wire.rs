@@ -16,7 +16,7 @@ use jembatan_store::payouts::{
     ConfirmationRecord, LineOutcome, MerchantBalance, NewPayout, PayoutBatchRecord, PayoutRecord,
     ResultLineRecord,
 };
-use jembatan_store::reconciliation::ReconciliationRecord;
+use jembatan_store::reconciliation::{ReconciliationRecord, RunSummary};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -655,6 +655,51 @@ pub struct ReconciliationSummary {
     pub duplicate_in_report: usize,
 }
 
+impl ReconciliationSummary {
+    fn new(count: impl Fn(Outcome) -> usize) -> ReconciliationSummary {
+        ReconciliationSummary {
+            matched: count(Outcome::Matched),
+            missing_in_ledger: count(Outcome::MissingInLedger),
+            missing_in_report: count(Outcome::MissingInReport),
+            amount_mismatch: count(Outcome::AmountMismatch),
+            duplicate_in_report: count(Outcome::DuplicateInReport),
+        }
+    }
+}
+
+/// A stored run without its items.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconciliationRunResponse {
+    pub id: String,
+    pub created_at: String,
+    pub period_from: String,
+    pub period_to: String,
+    pub lines: usize,
+    pub clean: bool,
+    pub summary: ReconciliationSummary,
+}
+
+impl From<&RunSummary> for ReconciliationRunResponse {
+    fn from(r: &RunSummary) -> Self {
+        ReconciliationRunResponse {
+            id: r.id.to_string(),
+            created_at: rfc3339(r.created_at),
+            period_from: rfc3339(r.period.0),
+            period_to: rfc3339(r.period.1),
+            lines: r.lines_count,
+            clean: r.is_clean(),
+            summary: ReconciliationSummary::new(|o| r.count(o)),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconciliationPage {
+    pub reconciliations: Vec<ReconciliationRunResponse>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReconciliationItemResponse {
     /// `matched`, `missing_in_ledger`, `missing_in_report`, `amount_mismatch` or `duplicate_in_report`.
@@ -694,13 +739,7 @@ impl From<&ReconciliationRecord> for ReconciliationResponse {
             period_to: rfc3339(r.period.1),
             lines: r.lines_count,
             clean: r.is_clean(),
-            summary: ReconciliationSummary {
-                matched: r.count(Outcome::Matched),
-                missing_in_ledger: r.count(Outcome::MissingInLedger),
-                missing_in_report: r.count(Outcome::MissingInReport),
-                amount_mismatch: r.count(Outcome::AmountMismatch),
-                duplicate_in_report: r.count(Outcome::DuplicateInReport),
-            },
+            summary: ReconciliationSummary::new(|o| r.count(o)),
             items: r
                 .items
                 .iter()

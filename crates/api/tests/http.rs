@@ -978,6 +978,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/ops/payouts/{payout_id}/confirm"),
     ("post", "/v1/ops/payout-results"),
     ("post", "/v1/ops/reconciliations"),
+    ("get", "/v1/ops/reconciliations"),
     ("get", "/v1/ops/reconciliations/{reconciliation_id}"),
     ("get", "/healthz"),
     ("get", "/metrics"),

@@ -459,4 +459,27 @@ async fn a_settlement_report_is_matched_with_one_finding_of_each_kind() {
     let second = second.expect(StatusCode::CREATED).json();
     assert_ne!(second["id"], run["id"]);
     assert_eq!(second["summary"], run["summary"]);
+
+    // Runs are listed newest first, a page at a time.
+    let page = app
+        .get("/v1/ops/reconciliations?limit=1")
+        .token(&app.operator)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(page["reconciliations"][0]["id"], second["id"]);
+    assert_eq!(page["reconciliations"][0]["summary"], run["summary"]);
+    assert_eq!(page["reconciliations"][0]["clean"], false);
+    let cursor = text(&page["next_cursor"]);
+    let rest = app
+        .get(&format!("/v1/ops/reconciliations?cursor={cursor}"))
+        .token(&app.regulator)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(rest["reconciliations"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["reconciliations"][0]["id"], run["id"]);
+    assert!(rest["next_cursor"].is_null());
 }

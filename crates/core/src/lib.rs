@@ -22,7 +22,7 @@ use jembatan_store::orders::{CheckoutRecord, OrderRecord};
 use jembatan_store::payouts::{
     ConfirmationRecord, MerchantBalance, NewPayout, PayoutBatchRecord, PayoutRecord, ResultLineRecord,
 };
-use jembatan_store::reconciliation::ReconciliationRecord;
+use jembatan_store::reconciliation::{ReconciliationRecord, RunSummary};
 use jembatan_store::{Idem, Store, StoreError, WriteCtx};
 
 pub use authz::Access;
@@ -295,6 +295,17 @@ impl Core {
     ) -> Result<ReconciliationRecord, CoreError> {
         authz::check(who, Access::Reconcile)?;
         Ok(self.store.reconcile(self.ctx(who), report, idem).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn reconciliations(
+        &self,
+        who: &Principal,
+        before: Option<ReconciliationId>,
+        limit: u32,
+    ) -> Result<Vec<RunSummary>, CoreError> {
+        authz::check(who, Access::ReadReconciliation)?;
+        Ok(self.store.reconciliations(before, limit).await?)
     }
 
     #[tracing::instrument(level = "debug", skip(self), fields(reconciliation_id = %id))]

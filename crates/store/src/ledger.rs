@@ -481,7 +481,7 @@ pub(crate) async fn apply_all(
     let results = create_transfers_unit(conn, ctx.clone(), batch).await?;
     for (id, result) in ids.iter().zip(results) {
         if let Err(error) = result {
-            tracing::error!(transfer_id = %id, %error, "the ledger refused a transfer of the order flow");
+            tracing::error!(transfer_id = %id, %error, "the ledger refused a transfer that must succeed");
             return Err(StoreError::Conflict(format!("the ledger refused transfer {id}: {error}")));
         }
     }

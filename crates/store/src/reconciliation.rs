@@ -42,6 +42,26 @@ impl ReconciliationRecord {
     }
 }
 
+/// A stored run without its items, for listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    pub id: ReconciliationId,
+    pub created_at: Timestamp,
+    pub period: (Timestamp, Timestamp),
+    pub lines_count: usize,
+    pub counts: BTreeMap<Outcome, usize>,
+}
+
+impl RunSummary {
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.counts.get(&outcome).copied().unwrap_or(0)
+    }
+
+    pub fn is_clean(&self) -> bool {
+        Outcome::ALL.iter().filter(|o| **o != Outcome::Matched).all(|o| self.count(*o) == 0)
+    }
+}
+
 /// (kind, SQL selecting `reference`, `amount_idr`, `at_ms`; `{filter}` is replaced by the
 /// reference or the period condition).
 const SOURCES: [(EntryKind, &str, &str); 3] = [
@@ -74,6 +94,30 @@ impl Store {
         idem: Option<Idem<ReconciliationRecord>>,
     ) -> Result<ReconciliationRecord, StoreError> {
         self.write(idem, move |conn| Box::pin(reconcile_unit(conn, ctx, report))).await
+    }
+
+    /// Stored runs, newest first, after the cursor `before`.
+    pub async fn reconciliations(
+        &self,
+        before: Option<ReconciliationId>,
+        limit: u32,
+    ) -> Result<Vec<RunSummary>, StoreError> {
+        let before = before.map(|b| b.to_string()).unwrap_or_default();
+        self.read(move |conn| {
+            Box::pin(async move {
+                let rows = q("SELECT reconciliation_id, created_at_ms, period_from_ms, period_to_ms, lines_count,
+                        matched_count, missing_in_ledger_count, missing_in_report_count, amount_mismatch_count,
+                        duplicate_in_report_count
+                     FROM reconciliation_runs WHERE ($1 = '' OR reconciliation_id < $1)
+                     ORDER BY reconciliation_id DESC LIMIT $2")
+                .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await?;
+                rows.iter().map(decode_summary).collect()
+            })
+        })
+        .await
     }
 
     pub async fn reconciliation(
@@ -230,6 +274,24 @@ async fn our_side(conn: &mut dyn Conn, report: &Report) -> Result<Vec<LedgerEntr
         }
     }
     Ok(found.into_values().collect())
+}
+
+fn decode_summary(row: &Row) -> Result<RunSummary, StoreError> {
+    let mut counts = BTreeMap::new();
+    for outcome in Outcome::ALL {
+        let column = format!("{}_count", outcome.as_str());
+        counts.insert(outcome, rows::int(row, &column)? as usize);
+    }
+    Ok(RunSummary {
+        id: rows::id(row, "reconciliation_id")?,
+        created_at: Timestamp::from_unix_ms(rows::int(row, "created_at_ms")?),
+        period: (
+            Timestamp::from_unix_ms(rows::int(row, "period_from_ms")?),
+            Timestamp::from_unix_ms(rows::int(row, "period_to_ms")?),
+        ),
+        lines_count: rows::int(row, "lines_count")? as usize,
+        counts,
+    })
 }
 
 fn decode_entry(kind: EntryKind, row: &Row) -> Result<LedgerEntry, StoreError> {
