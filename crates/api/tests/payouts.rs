@@ -44,7 +44,16 @@ async fn a_merchant_withdraws_and_the_bank_answers_paid_and_failed() {
     let app = App::start().await;
     let (merchant, available) = merchant_with_balance(&app, "Toko Batik Sari").await;
 
-    let first = app.request_payout(&merchant, 60_000).await.expect(StatusCode::CREATED).json();
+    // A retried request (same Idempotency-Key) is answered again and holds the money once.
+    let path = format!("/v1/merchants/{}/payouts", merchant.id);
+    let keyed = || {
+        app.post(&path).token(&merchant.token).idempotency_key("payout-1").json(&payout_body(60_000, "014"))
+    };
+    let first = keyed().send().await.expect(StatusCode::CREATED);
+    let retry = keyed().send().await.expect(StatusCode::CREATED);
+    assert!(retry.replayed());
+    assert_eq!(retry.body, first.body);
+    let first = first.json();
     assert_eq!(first["status"], "requested");
     assert_eq!(first["merchant_id"], merchant.id.as_str());
     assert_eq!(first["account_number"], "1234567890");

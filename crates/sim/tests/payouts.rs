@@ -214,3 +214,20 @@ async fn a_payout_above_the_balance_writes_nothing() {
     assert_eq!(core.merchant_balance(&merchant, merchant_id).await.unwrap().available, Money::ZERO);
     assert_invariants(&core, "after the payouts").await;
 }
+
+#[tokio::test]
+async fn the_checker_finds_a_payout_whose_amount_disagrees_with_its_hold() {
+    let t = jembatan_store::testing::fresh_store().await.unwrap();
+    let core = Core::new(t.store.clone(), Arc::new(SystemClock));
+    let merchant_id = funded_merchant(&core).await;
+    core.request_payout(&Principal::Merchant(merchant_id), payout_of(merchant_id, 40_000), None)
+        .await
+        .unwrap();
+    assert_invariants(&core, "before the corruption").await;
+    // A manual edit behind the store's back: the payout no longer matches the money held.
+    let sql = "UPDATE payouts SET amount_idr = amount_idr + 1";
+    assert_eq!(jembatan_store::testing::raw_execute(&t.url, sql).await.unwrap(), 1);
+    let violations = invariants::check(&t.store).await.unwrap();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(violations[0].invariant.contains("payout clearing"), "{violations:?}");
+}
