@@ -1,5 +1,7 @@
 //! Versioned schema migrations, embedded in the binary and applied on start, each in its own
-//! transaction and recorded in `schema_migrations`. A database newer than this binary is refused.
+//! transaction and recorded in `schema_migrations`. Every known version not yet recorded is applied
+//! (not only those above the highest: branches number their migrations independently). A
+//! database newer than this binary, or with a version it does not know, is refused.
 
 use crate::db::{Conn, q};
 use crate::error::StoreError;
@@ -34,7 +36,15 @@ pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreE
             "the database schema is at version {applied}, newer than this binary knows ({known}): upgrade jembatan"
         )));
     }
-    for (version, name, engines, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
+    // Every version not yet recorded, not only those above the highest: branches number their
+    // migrations independently (6 webhooks, 7 payouts), so a database may have 7 before 6.
+    let recorded = recorded_versions(conn).await?;
+    if let Some(unknown) = recorded.iter().find(|v| !MIGRATIONS.iter().any(|m| m.0 == **v)) {
+        return Err(StoreError::Conflict(format!(
+            "the database has schema version {unknown}, which this binary does not know: use the binary that wrote it"
+        )));
+    }
+    for (version, name, engines, sql) in MIGRATIONS.iter().filter(|m| !recorded.contains(&m.0)) {
         q(match backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
@@ -46,7 +56,7 @@ pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreE
             q("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(7177001)) AS lock")
                 .fetch_all(conn)
                 .await?;
-            if current_version(conn).await? >= *version {
+            if recorded_versions(conn).await?.contains(version) {
                 q("ROLLBACK").execute(conn).await?;
                 continue;
             }
@@ -65,6 +75,11 @@ pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreE
         tracing::info!(version, name, "schema migration applied");
     }
     Ok(())
+}
+
+async fn recorded_versions(conn: &mut dyn Conn) -> Result<std::collections::BTreeSet<i64>, StoreError> {
+    let rows = q("SELECT version FROM schema_migrations").fetch_all(conn).await?;
+    Ok(rows.iter().map(|r| r.int("version")).collect::<Result<_, _>>()?)
 }
 
 async fn current_version(conn: &mut dyn Conn) -> Result<i64, StoreError> {
