@@ -167,6 +167,16 @@ async fn a_merchant_withdraws_and_the_bank_answers_paid_and_failed() {
     assert_eq!(seen["account_number"], "******7890");
     assert_ne!(seen["account_holder"], RECIPIENT_NAME);
     app.get(&text(&batch["file_url"])).token(&app.regulator).send().await.expect(StatusCode::OK);
+
+    // An operator can watch the flow.
+    let metrics = app.get("/metrics").send().await.expect(StatusCode::OK);
+    for series in [
+        "jembatan_payout_requests_total",
+        "jembatan_payouts_exported_total",
+        "jembatan_payouts_confirmed_total",
+    ] {
+        assert!(metrics.text().contains(series), "{series} missing from /metrics");
+    }
 }
 
 #[tokio::test]

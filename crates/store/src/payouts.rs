@@ -117,7 +117,15 @@ impl Store {
         payout: NewPayout,
         idem: Option<Idem<PayoutRecord>>,
     ) -> Result<PayoutRecord, StoreError> {
-        self.write(idem, move |conn| Box::pin(request_unit(conn, ctx, payout))).await
+        let outcome = self.write(idem, move |conn| Box::pin(request_unit(conn, ctx, payout))).await;
+        // Counted after the commit, so only what happened is counted.
+        let result = match &outcome {
+            Ok(_) => "held",
+            Err(StoreError::Domain(DomainError::InsufficientBalance { .. })) => "insufficient_balance",
+            Err(_) => "failed",
+        };
+        metrics::counter!("jembatan_payout_requests_total", "result" => result).increment(1);
+        outcome
     }
 
     pub async fn payout(&self, id: PayoutId) -> Result<Option<PayoutRecord>, StoreError> {
@@ -157,7 +165,9 @@ impl Store {
         ctx: WriteCtx,
         idem: Option<Idem<PayoutBatchRecord>>,
     ) -> Result<PayoutBatchRecord, StoreError> {
-        self.write(idem, move |conn| Box::pin(batch_unit(conn, ctx))).await
+        let batch = self.write(idem, move |conn| Box::pin(batch_unit(conn, ctx))).await?;
+        metrics::counter!("jembatan_payouts_exported_total").increment(batch.payouts.len() as u64);
+        Ok(batch)
     }
 
     pub async fn payout_batch(&self, id: PayoutBatchId) -> Result<Option<PayoutBatchRecord>, StoreError> {
@@ -197,13 +207,18 @@ impl Store {
         outcome: PayoutOutcome,
         idem: Option<Idem<ConfirmationRecord>>,
     ) -> Result<ConfirmationRecord, StoreError> {
-        self.write(idem, move |conn| {
-            Box::pin(async move {
-                let (payout, changed) = confirm_in_unit(conn, &ctx, id, &outcome).await?;
-                Ok(ConfirmationRecord { payout, changed })
+        let confirmation = self
+            .write(idem, move |conn| {
+                Box::pin(async move {
+                    let (payout, changed) = confirm_in_unit(conn, &ctx, id, &outcome).await?;
+                    Ok(ConfirmationRecord { payout, changed })
+                })
             })
-        })
-        .await
+            .await?;
+        if confirmation.changed {
+            count_confirmed(&confirmation.payout);
+        }
+        Ok(confirmation)
     }
 
     /// Applies a bank result file in one unit, line by line: each line is applied, found
@@ -214,29 +229,36 @@ impl Store {
         lines: Vec<ResultLine>,
         idem: Option<Idem<Vec<ResultLineRecord>>>,
     ) -> Result<Vec<ResultLineRecord>, StoreError> {
-        self.write(idem, move |conn| {
-            Box::pin(async move {
-                let mut results = Vec::with_capacity(lines.len());
-                for line in lines {
-                    let outcome = match confirm_in_unit(conn, &ctx, line.payout_id, &line.outcome).await {
-                        Ok((payout, true)) => LineOutcome::Applied(payout),
-                        Ok((payout, false)) => LineOutcome::Unchanged(payout),
-                        Err(StoreError::Domain(DomainError::PayoutConflict(reason))) => {
-                            LineOutcome::Conflict(reason)
-                        }
-                        Err(StoreError::NotFound { .. }) => LineOutcome::NotFound,
-                        Err(other) => return Err(other),
-                    };
-                    results.push(ResultLineRecord {
-                        line_no: line.line_no,
-                        payout_id: line.payout_id,
-                        outcome,
-                    });
-                }
-                Ok(results)
+        let results = self
+            .write(idem, move |conn| {
+                Box::pin(async move {
+                    let mut results = Vec::with_capacity(lines.len());
+                    for line in lines {
+                        let outcome = match confirm_in_unit(conn, &ctx, line.payout_id, &line.outcome).await {
+                            Ok((payout, true)) => LineOutcome::Applied(payout),
+                            Ok((payout, false)) => LineOutcome::Unchanged(payout),
+                            Err(StoreError::Domain(DomainError::PayoutConflict(reason))) => {
+                                LineOutcome::Conflict(reason)
+                            }
+                            Err(StoreError::NotFound { .. }) => LineOutcome::NotFound,
+                            Err(other) => return Err(other),
+                        };
+                        results.push(ResultLineRecord {
+                            line_no: line.line_no,
+                            payout_id: line.payout_id,
+                            outcome,
+                        });
+                    }
+                    Ok(results)
+                })
             })
-        })
-        .await
+            .await?;
+        for line in &results {
+            if let LineOutcome::Applied(payout) = &line.outcome {
+                count_confirmed(payout);
+            }
+        }
+        Ok(results)
     }
 
     /// The merchant's balance, pending payouts and total paid out, from its ledger account and
@@ -267,6 +289,14 @@ impl Store {
         })
         .await
     }
+}
+
+/// Payouts the bank answered, by answer, with their amount.
+fn count_confirmed(payout: &PayoutRecord) {
+    let status = payout.status.as_str();
+    metrics::counter!("jembatan_payouts_confirmed_total", "status" => status).increment(1);
+    metrics::counter!("jembatan_payouts_confirmed_rupiah_total", "status" => status)
+        .increment(payout.amount.rupiah().unsigned_abs());
 }
 
 async fn request_unit(

@@ -93,7 +93,12 @@ impl Store {
         report: Report,
         idem: Option<Idem<ReconciliationRecord>>,
     ) -> Result<ReconciliationRecord, StoreError> {
-        self.write(idem, move |conn| Box::pin(reconcile_unit(conn, ctx, report))).await
+        let run = self.write(idem, move |conn| Box::pin(reconcile_unit(conn, ctx, report))).await?;
+        for outcome in Outcome::ALL {
+            metrics::counter!("jembatan_reconciliation_items_total", "outcome" => outcome.as_str())
+                .increment(run.count(outcome) as u64);
+        }
+        Ok(run)
     }
 
     /// Stored runs, newest first, after the cursor `before`.
