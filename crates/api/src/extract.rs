@@ -71,3 +71,42 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         Ok(JsonBody { value, bytes })
     }
 }
+
+/// A CSV file sent as the body (`Content-Type: text/csv`), UTF-8, of at most
+/// `csv_body_bytes_max`.
+pub struct CsvBody {
+    pub text: String,
+    pub bytes: Bytes,
+}
+
+impl FromRequest<AppState> for CsvBody {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let is_csv = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/csv"));
+        if !is_csv {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "send the file as the body with `Content-Type: text/csv`",
+            ));
+        }
+        let limit = state.limits.csv_body_bytes_max;
+        let bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                format!("the file exceeds the limit of {limit} bytes; split it"),
+            )
+        })?;
+        let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "the file is not UTF-8 text")
+                .with_field("file")
+        })?;
+        Ok(CsvBody { text, bytes })
+    }
+}

@@ -34,6 +34,8 @@ use crate::problem::Problem;
 #[derive(Debug, Clone)]
 pub struct ApiLimits {
     pub body_bytes_max: usize,
+    /// CSV files posted to the API (bank results, settlement reports).
+    pub csv_body_bytes_max: usize,
     pub page_size_default: u32,
     pub page_size_max: u32,
     /// An idempotency claim older than this whose request never finished may be taken over.
@@ -44,6 +46,7 @@ impl Default for ApiLimits {
     fn default() -> Self {
         ApiLimits {
             body_bytes_max: 64 * 1024,
+            csv_body_bytes_max: 2 * 1024 * 1024,
             page_size_default: 20,
             page_size_max: 100,
             idempotency_stale_ms: 60_000,
@@ -88,6 +91,8 @@ pub fn metrics_handle() -> PrometheusHandle {
         (name = "catalogue", description = "Products, SKUs and stock"),
         (name = "orders", description = "Checkouts and the order lifecycle"),
         (name = "webhooks", description = "Signed event deliveries to merchants and channels (Standard Webhooks)"),
+        (name = "payouts", description = "Merchant balances, payouts, batches for the bank and its answers"),
+        (name = "reconciliation", description = "Provider settlement reports matched against the ledger"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
@@ -131,6 +136,16 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_webhook_subscription, delete_webhook_subscription))
         .routes(routes!(list_webhook_deliveries))
         .routes(routes!(replay_webhook_delivery))
+        .routes(routes!(request_payout))
+        .routes(routes!(list_payouts))
+        .routes(routes!(get_payout))
+        .routes(routes!(get_balance))
+        .routes(routes!(create_payout_batch))
+        .routes(routes!(get_payout_batch_file))
+        .routes(routes!(confirm_payout))
+        .routes(routes!(apply_payout_results))
+        .routes(routes!(create_reconciliation, list_reconciliations))
+        .routes(routes!(get_reconciliation))
 }
 
 fn ops_router() -> OpenApiRouter<AppState> {

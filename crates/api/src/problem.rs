@@ -107,7 +107,8 @@ impl From<&DomainError> for Problem {
             DomainError::InsufficientStock { .. }
             | DomainError::StockBelowReserved { .. }
             | DomainError::IllegalTransition { .. }
-            | DomainError::InsufficientBalance { .. } => StatusCode::CONFLICT,
+            | DomainError::InsufficientBalance { .. }
+            | DomainError::PayoutConflict(_) => StatusCode::CONFLICT,
             DomainError::RefundExceedsPaid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
         };
         let problem = Problem::new(status, error.code(), error.to_string());

@@ -3,21 +3,26 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use jembatan_domain::payout::parse_result_file;
+use jembatan_domain::reconcile::parse_report;
 use jembatan_domain::{
-    DomainError, Merchant, MerchantId, Money, OrderAction, OrderId, OrderStatus, PaymentId, Principal,
-    ProductId, SkuId, StockLevel, WebhookDeliveryId, WebhookSubscriptionId,
+    DomainError, Merchant, MerchantId, Money, OrderAction, OrderId, OrderStatus, PaymentId, PayoutBatchId,
+    PayoutId, Principal, ProductId, ReconciliationId, SkuId, StockLevel, WebhookDeliveryId,
+    WebhookSubscriptionId,
 };
 use jembatan_store::catalogue::{ProductRecord, SkuRecord};
 use jembatan_store::orders::{CheckoutRecord, OrderRecord};
 use jembatan_store::payments::RefundRecord;
+use jembatan_store::payouts::{ConfirmationRecord, PayoutBatchRecord, PayoutRecord, ResultLineRecord};
+use jembatan_store::reconciliation::ReconciliationRecord;
 use jembatan_store::webhooks::{DeliveryRecord, SubscriptionRecord};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::AppState;
-use crate::extract::{Caller, JsonBody};
+use crate::extract::{Caller, CsvBody, JsonBody};
 use crate::idempotency;
 use crate::problem::{Problem, raw_response};
 use crate::wire::*;
@@ -711,4 +716,306 @@ async fn sqlx_ping(state: &AppState) -> Result<(), Problem> {
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.render().into_response()
+}
+
+// ----- payouts -----
+
+/// Where a batch's file can be fetched (again).
+pub fn batch_file_url(batch_id: PayoutBatchId) -> String {
+    format!("/v1/ops/payout-batches/{batch_id}/file")
+}
+
+/// The page size asked for, within the API's limits.
+fn page_limit(limit: Option<i64>, limits: &crate::ApiLimits) -> Result<u32, Problem> {
+    let limit = limit.unwrap_or(i64::from(limits.page_size_default));
+    if !(1..=i64::from(limits.page_size_max)).contains(&limit) {
+        return Err(
+            DomainError::invalid("limit", format!("must be between 1 and {}", limits.page_size_max)).into()
+        );
+    }
+    Ok(limit as u32)
+}
+
+#[utoipa::path(post, path = "/v1/merchants/{merchant_id}/payouts", tag = "payouts",
+    request_body = CreatePayoutRequest,
+    params(("merchant_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = PayoutResponse), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`insufficient-balance`: the available balance does not cover it"),
+        (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+/// The merchant withdraws from its balance to its bank account; the amount is held at once.
+pub async fn request_payout(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: JsonBody<CreatePayoutRequest>,
+) -> Answer {
+    let merchant_id = id::<MerchantId>(&raw)?;
+    let payout = body.value.parse(merchant_id)?;
+    let core = state.core.clone();
+    Ok(idempotency::run(
+        &state,
+        &who.clone(),
+        &headers,
+        &format!("POST /v1/merchants/{merchant_id}/payouts"),
+        &body.bytes,
+        StatusCode::CREATED,
+        |p: &PayoutRecord| PayoutResponse::new(p, false),
+        move |idem| async move { core.request_payout(&who, payout, idem).await },
+    )
+    .await)
+}
+
+#[utoipa::path(get, path = "/v1/merchants/{merchant_id}/payouts", tag = "payouts",
+    params(("merchant_id" = String, Path), PageQuery),
+    responses((status = 200, body = PayoutPage), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_payouts(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Answer {
+    let merchant_id = id::<MerchantId>(&raw)?;
+    let Query(query) =
+        query.map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
+    let limit = page_limit(query.limit, &state.limits)?;
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            parse_id::<PayoutId>(c)
+                .map_err(|_| DomainError::invalid("cursor", "must be the next_cursor of a previous page"))
+        })
+        .transpose()?;
+    let mut payouts = state.core.payouts_of_merchant(&who, merchant_id, cursor, limit + 1).await?;
+    let more = payouts.len() > limit as usize;
+    payouts.truncate(limit as usize);
+    let next_cursor = if more { payouts.last().map(|p| p.id.to_string()) } else { None };
+    let masked = who == Principal::Regulator;
+    ok(
+        StatusCode::OK,
+        &PayoutPage {
+            payouts: payouts.iter().map(|p| PayoutResponse::new(p, masked)).collect(),
+            next_cursor,
+        },
+    )
+}
+
+#[utoipa::path(get, path = "/v1/payouts/{payout_id}", tag = "payouts",
+    params(("payout_id" = String, Path)),
+    responses((status = 200, body = PayoutResponse), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_payout(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+) -> Answer {
+    let payout = state.core.payout(&who, id::<PayoutId>(&raw)?).await?;
+    ok(StatusCode::OK, &PayoutResponse::new(&payout, who == Principal::Regulator))
+}
+
+#[utoipa::path(get, path = "/v1/merchants/{merchant_id}/balance", tag = "payouts",
+    params(("merchant_id" = String, Path)),
+    responses((status = 200, body = BalanceResponse), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+/// The merchant's available balance, pending payouts and total paid out, from the ledger.
+pub async fn get_balance(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+) -> Answer {
+    let merchant_id = id::<MerchantId>(&raw)?;
+    let balance = state.core.merchant_balance(&who, merchant_id).await?;
+    ok(StatusCode::OK, &BalanceResponse::new(merchant_id, &balance))
+}
+
+#[utoipa::path(post, path = "/v1/ops/payout-batches", tag = "payouts",
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = PayoutBatchResponse), (status = 403, body = Problem),
+        (status = 409, body = Problem, description = "`payout-conflict`: no payout is waiting")),
+    security(("bearer" = [])))]
+/// The operator exports every requested payout in one batch for the bank.
+pub async fn create_payout_batch(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+) -> Answer {
+    let core = state.core.clone();
+    Ok(idempotency::run(
+        &state,
+        &who.clone(),
+        &headers,
+        "POST /v1/ops/payout-batches",
+        b"",
+        StatusCode::CREATED,
+        |b: &PayoutBatchRecord| PayoutBatchResponse::from(b),
+        move |idem| async move { core.create_payout_batch(&who, idem).await },
+    )
+    .await)
+}
+
+#[utoipa::path(get, path = "/v1/ops/payout-batches/{batch_id}/file", tag = "payouts",
+    params(("batch_id" = String, Path)),
+    responses((status = 200, description = "The batch's CSV file for the bank: payout_id,bank_code,account_number,account_holder,amount,reference",
+        content_type = "text/csv", body = String),
+        (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_payout_batch_file(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+) -> Answer {
+    let batch = state.core.payout_batch(&who, id::<PayoutBatchId>(&raw)?).await?;
+    let disposition = format!("attachment; filename=\"{}.csv\"", batch.id);
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        batch.file(),
+    )
+        .into_response())
+}
+
+#[utoipa::path(post, path = "/v1/ops/payouts/{payout_id}/confirm", tag = "payouts",
+    request_body = ConfirmPayoutRequest,
+    params(("payout_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = ConfirmationResponse, description = "Applied, or already applied (`changed: false`)"),
+        (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`payout-conflict`: the answer contradicts an earlier one"),
+        (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+/// The operator records the bank's answer: `paid` (the money leaves the platform) or
+/// `failed` with the bank's reason (the money returns to the merchant's balance).
+pub async fn confirm_payout(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: JsonBody<ConfirmPayoutRequest>,
+) -> Answer {
+    let payout_id = id::<PayoutId>(&raw)?;
+    let outcome = body.value.parse()?;
+    let core = state.core.clone();
+    Ok(idempotency::run(
+        &state,
+        &who.clone(),
+        &headers,
+        &format!("POST /v1/ops/payouts/{payout_id}/confirm"),
+        &body.bytes,
+        StatusCode::OK,
+        |c: &ConfirmationRecord| ConfirmationResponse::from(c),
+        move |idem| async move { core.confirm_payout(&who, payout_id, outcome, idem).await },
+    )
+    .await)
+}
+
+#[utoipa::path(post, path = "/v1/ops/payout-results", tag = "payouts",
+    request_body(content = String, content_type = "text/csv", description = "The bank's result file: payout_id,status,reason"),
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 200, body = PayoutResultsResponse, description = "What each line did"),
+        (status = 403, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem),
+        (status = 422, body = Problem, description = "A line does not parse (named); nothing was applied")),
+    security(("bearer" = [])))]
+/// The operator uploads the bank's result file; each line is applied once.
+pub async fn apply_payout_results(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+    body: CsvBody,
+) -> Answer {
+    let lines = parse_result_file(&body.text)?;
+    let core = state.core.clone();
+    Ok(idempotency::run(
+        &state,
+        &who.clone(),
+        &headers,
+        "POST /v1/ops/payout-results",
+        &body.bytes,
+        StatusCode::OK,
+        |lines: &Vec<ResultLineRecord>| PayoutResultsResponse::new(lines),
+        move |idem| async move { core.apply_payout_results(&who, lines, idem).await },
+    )
+    .await)
+}
+
+// ----- reconciliation -----
+
+#[utoipa::path(post, path = "/v1/ops/reconciliations", tag = "reconciliation",
+    request_body(content = String, content_type = "text/csv",
+        description = "The provider's settlement report: provider_ref,type,amount,settled_at (type payment|refund|payout, amount integer rupiah, settled_at RFC 3339 or a date)"),
+    params(("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 201, body = ReconciliationResponse), (status = 403, body = Problem), (status = 413, body = Problem),
+        (status = 415, body = Problem), (status = 422, body = Problem, description = "A line does not parse (named)")),
+    security(("bearer" = [])))]
+/// The operator imports a settlement report; the run and each finding are stored.
+pub async fn create_reconciliation(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    headers: HeaderMap,
+    body: CsvBody,
+) -> Answer {
+    let report = parse_report(&body.text)?;
+    let core = state.core.clone();
+    Ok(idempotency::run(
+        &state,
+        &who.clone(),
+        &headers,
+        "POST /v1/ops/reconciliations",
+        &body.bytes,
+        StatusCode::CREATED,
+        |r: &ReconciliationRecord| ReconciliationResponse::from(r),
+        move |idem| async move { core.reconcile(&who, report, idem).await },
+    )
+    .await)
+}
+
+#[utoipa::path(get, path = "/v1/ops/reconciliations", tag = "reconciliation",
+    params(PageQuery),
+    responses((status = 200, body = ReconciliationPage), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+/// Stored runs, newest first, without their items.
+pub async fn list_reconciliations(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Answer {
+    let Query(query) =
+        query.map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
+    let limit = page_limit(query.limit, &state.limits)?;
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            parse_id::<ReconciliationId>(c)
+                .map_err(|_| DomainError::invalid("cursor", "must be the next_cursor of a previous page"))
+        })
+        .transpose()?;
+    let mut runs = state.core.reconciliations(&who, cursor, limit + 1).await?;
+    let more = runs.len() > limit as usize;
+    runs.truncate(limit as usize);
+    let next_cursor = if more { runs.last().map(|r| r.id.to_string()) } else { None };
+    ok(
+        StatusCode::OK,
+        &ReconciliationPage {
+            reconciliations: runs.iter().map(ReconciliationRunResponse::from).collect(),
+            next_cursor,
+        },
+    )
+}
+
+#[utoipa::path(get, path = "/v1/ops/reconciliations/{reconciliation_id}", tag = "reconciliation",
+    params(("reconciliation_id" = String, Path)),
+    responses((status = 200, body = ReconciliationResponse), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_reconciliation(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+) -> Answer {
+    let run = state.core.reconciliation(&who, id::<ReconciliationId>(&raw)?).await?;
+    ok(StatusCode::OK, &ReconciliationResponse::from(&run))
 }

@@ -1,6 +1,10 @@
 //! JSON wire types of `/v1`: the only place that knows JSON shapes. Requests are parsed into
 //! domain values here; responses are built from store records.
 
+use jembatan_domain::payout::{
+    AccountHolder, AccountNumber, BankAccount, BankCode, PayoutOutcome, payout_amount,
+};
+use jembatan_domain::reconcile::Outcome;
 use jembatan_domain::{
     BuyerId, Category, Channel, CheckoutLine, CheckoutRequest, DomainError, Merchant, MerchantId,
     MerchantName, Money, NewSku, Nib, Origin, PaymentMethod, Price, ProductTitle, Province, Quantity,
@@ -10,6 +14,11 @@ use jembatan_domain::{DeliveryStatus, EventFilter, WebhookOwner};
 use jembatan_store::catalogue::{NewProduct, ProductRecord, SkuRecord};
 use jembatan_store::orders::{CheckoutRecord, OrderRecord};
 use jembatan_store::payments::{PaymentRecord, RefundRecord};
+use jembatan_store::payouts::{
+    ConfirmationRecord, LineOutcome, MerchantBalance, NewPayout, PayoutBatchRecord, PayoutRecord,
+    ResultLineRecord,
+};
+use jembatan_store::reconciliation::{ReconciliationRecord, RunSummary};
 use jembatan_store::webhooks::{DeliveryRecord, SubscriptionRecord};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -766,4 +775,328 @@ pub struct DeliveryPage {
 pub struct Health {
     pub status: String,
     pub database: String,
+}
+
+// ----- payouts -----
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePayoutRequest {
+    pub amount: MoneyWire,
+    /// The bank's 3-digit code: 014 BCA, 008 Mandiri, 009 BNI, 002 BRI…
+    #[schema(example = "014")]
+    pub bank_code: String,
+    /// 6 to 20 digits.
+    #[schema(example = "1234567890")]
+    pub account_number: String,
+    #[schema(example = "Siti Rahayu")]
+    pub account_holder: String,
+}
+
+impl CreatePayoutRequest {
+    pub fn parse(&self, merchant_id: MerchantId) -> Result<NewPayout, DomainError> {
+        if self.amount.currency != Money::CURRENCY {
+            return Err(DomainError::invalid("amount", "currency must be IDR"));
+        }
+        Ok(NewPayout {
+            merchant_id,
+            amount: payout_amount(self.amount.amount)?,
+            account: BankAccount {
+                bank_code: BankCode::parse(&self.bank_code)?,
+                account_number: AccountNumber::parse(&self.account_number)?,
+                holder: AccountHolder::parse(&self.account_holder)?,
+            },
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayoutResponse {
+    pub id: String,
+    pub merchant_id: String,
+    pub amount: MoneyWire,
+    pub bank_code: String,
+    pub account_number: String,
+    pub account_holder: String,
+    /// `requested`, `exported`, `paid` or `failed`.
+    pub status: String,
+    pub batch_id: Option<String>,
+    /// The bank's reason, for a failed payout.
+    pub failure_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub confirmed_at: Option<String>,
+}
+
+impl PayoutResponse {
+    /// The payout as `masked` callers (the regulator) see it: bank details hidden.
+    pub fn new(p: &PayoutRecord, masked: bool) -> PayoutResponse {
+        let mut account_number = p.account.account_number.as_str().to_owned();
+        let mut account_holder = p.account.holder.as_str().to_owned();
+        if masked {
+            account_number = mask_keep(&account_number, 0, 4);
+            account_holder = mask_keep(&account_holder, 1, 0);
+        }
+        PayoutResponse {
+            id: p.id.to_string(),
+            merchant_id: p.merchant_id.to_string(),
+            amount: p.amount.into(),
+            bank_code: p.account.bank_code.as_str().to_owned(),
+            account_number,
+            account_holder,
+            status: p.status.as_str().to_owned(),
+            batch_id: p.batch_id.map(|b| b.to_string()),
+            failure_reason: p.failure_reason.as_ref().map(|r| r.as_str().to_owned()),
+            created_at: rfc3339(p.created_at),
+            updated_at: rfc3339(p.updated_at),
+            confirmed_at: p.confirmed_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayoutPage {
+    pub payouts: Vec<PayoutResponse>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A merchant's money, computed from its ledger account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BalanceResponse {
+    pub merchant_id: String,
+    /// Posted credits − posted debits − pending debits: what the merchant may withdraw now.
+    pub available: MoneyWire,
+    /// Held for payouts the bank has not confirmed yet.
+    pub pending_payouts: MoneyWire,
+    /// Everything confirmed paid out.
+    pub paid_out_total: MoneyWire,
+}
+
+impl BalanceResponse {
+    pub fn new(merchant_id: MerchantId, b: &MerchantBalance) -> BalanceResponse {
+        BalanceResponse {
+            merchant_id: merchant_id.to_string(),
+            available: b.available.into(),
+            pending_payouts: b.pending_payouts.into(),
+            paid_out_total: b.paid_out_total.into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayoutBatchResponse {
+    pub id: String,
+    pub created_at: String,
+    pub payouts_count: usize,
+    pub total: MoneyWire,
+    pub payout_ids: Vec<String>,
+    /// The CSV file for the bank (`text/csv`), fetchable again at any time.
+    #[schema(example = "/v1/ops/payout-batches/pbt_01jd9x…/file")]
+    pub file_url: String,
+}
+
+impl From<&PayoutBatchRecord> for PayoutBatchResponse {
+    fn from(b: &PayoutBatchRecord) -> Self {
+        PayoutBatchResponse {
+            id: b.id.to_string(),
+            created_at: rfc3339(b.created_at),
+            payouts_count: b.payouts.len(),
+            total: b.total.into(),
+            payout_ids: b.payouts.iter().map(|p| p.id.to_string()).collect(),
+            file_url: crate::routes::batch_file_url(b.id),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmPayoutRequest {
+    /// `paid` or `failed`.
+    #[schema(example = "paid")]
+    pub status: String,
+    /// The bank's reason; required when `failed`.
+    pub reason: Option<String>,
+}
+
+impl ConfirmPayoutRequest {
+    pub fn parse(&self) -> Result<PayoutOutcome, DomainError> {
+        PayoutOutcome::parse(&self.status, self.reason.as_deref())
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfirmationResponse {
+    /// False when the same answer had already been applied: nothing changed.
+    pub changed: bool,
+    pub payout: PayoutResponse,
+}
+
+impl From<&ConfirmationRecord> for ConfirmationResponse {
+    fn from(c: &ConfirmationRecord) -> Self {
+        ConfirmationResponse { changed: c.changed, payout: PayoutResponse::new(&c.payout, false) }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayoutResultLineResponse {
+    /// The line of the file.
+    pub line: usize,
+    pub payout_id: String,
+    /// `applied`, `unchanged` (the same answer was applied before), `conflict` or `not_found`.
+    pub outcome: String,
+    /// The payout's status after the line.
+    pub status: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PayoutResultsResponse {
+    pub applied: usize,
+    pub unchanged: usize,
+    /// Lines that changed nothing because they contradict the payout or name none.
+    pub refused: usize,
+    pub lines: Vec<PayoutResultLineResponse>,
+}
+
+impl PayoutResultsResponse {
+    pub fn new(lines: &[ResultLineRecord]) -> PayoutResultsResponse {
+        let lines: Vec<PayoutResultLineResponse> = lines
+            .iter()
+            .map(|l| {
+                let (outcome, status, detail) = match &l.outcome {
+                    LineOutcome::Applied(p) => ("applied", Some(p.status.as_str().to_owned()), None),
+                    LineOutcome::Unchanged(p) => ("unchanged", Some(p.status.as_str().to_owned()), None),
+                    LineOutcome::Conflict(reason) => ("conflict", None, Some(reason.clone())),
+                    LineOutcome::NotFound => ("not_found", None, Some("no such payout".to_owned())),
+                };
+                PayoutResultLineResponse {
+                    line: l.line_no,
+                    payout_id: l.payout_id.to_string(),
+                    outcome: outcome.to_owned(),
+                    status,
+                    detail,
+                }
+            })
+            .collect();
+        let count = |name: &str| lines.iter().filter(|l| l.outcome == name).count();
+        PayoutResultsResponse {
+            applied: count("applied"),
+            unchanged: count("unchanged"),
+            refused: count("conflict") + count("not_found"),
+            lines,
+        }
+    }
+}
+
+// ----- reconciliation -----
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconciliationSummary {
+    pub matched: usize,
+    pub missing_in_ledger: usize,
+    pub missing_in_report: usize,
+    pub amount_mismatch: usize,
+    pub duplicate_in_report: usize,
+}
+
+impl ReconciliationSummary {
+    fn new(count: impl Fn(Outcome) -> usize) -> ReconciliationSummary {
+        ReconciliationSummary {
+            matched: count(Outcome::Matched),
+            missing_in_ledger: count(Outcome::MissingInLedger),
+            missing_in_report: count(Outcome::MissingInReport),
+            amount_mismatch: count(Outcome::AmountMismatch),
+            duplicate_in_report: count(Outcome::DuplicateInReport),
+        }
+    }
+}
+
+/// A stored run without its items.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconciliationRunResponse {
+    pub id: String,
+    pub created_at: String,
+    pub period_from: String,
+    pub period_to: String,
+    pub lines: usize,
+    pub clean: bool,
+    pub summary: ReconciliationSummary,
+}
+
+impl From<&RunSummary> for ReconciliationRunResponse {
+    fn from(r: &RunSummary) -> Self {
+        ReconciliationRunResponse {
+            id: r.id.to_string(),
+            created_at: rfc3339(r.created_at),
+            period_from: rfc3339(r.period.0),
+            period_to: rfc3339(r.period.1),
+            lines: r.lines_count,
+            clean: r.is_clean(),
+            summary: ReconciliationSummary::new(|o| r.count(o)),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconciliationPage {
+    pub reconciliations: Vec<ReconciliationRunResponse>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconciliationItemResponse {
+    /// `matched`, `missing_in_ledger`, `missing_in_report`, `amount_mismatch` or `duplicate_in_report`.
+    pub outcome: String,
+    /// `payment`, `refund` or `payout`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub reference: String,
+    /// Integer rupiah as the report has it.
+    pub report_amount: Option<i64>,
+    /// Integer rupiah as our side has it.
+    pub ledger_amount: Option<i64>,
+    /// The report's line.
+    pub line: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconciliationResponse {
+    pub id: String,
+    pub created_at: String,
+    /// The report's period: its earliest and latest settlement.
+    pub period_from: String,
+    pub period_to: String,
+    pub lines: usize,
+    /// True when everything matched.
+    pub clean: bool,
+    pub summary: ReconciliationSummary,
+    pub items: Vec<ReconciliationItemResponse>,
+}
+
+impl From<&ReconciliationRecord> for ReconciliationResponse {
+    fn from(r: &ReconciliationRecord) -> Self {
+        ReconciliationResponse {
+            id: r.id.to_string(),
+            created_at: rfc3339(r.created_at),
+            period_from: rfc3339(r.period.0),
+            period_to: rfc3339(r.period.1),
+            lines: r.lines_count,
+            clean: r.is_clean(),
+            summary: ReconciliationSummary::new(|o| r.count(o)),
+            items: r
+                .items
+                .iter()
+                .map(|i| ReconciliationItemResponse {
+                    outcome: i.outcome.as_str().to_owned(),
+                    kind: i.kind.as_str().to_owned(),
+                    reference: i.reference.clone(),
+                    report_amount: i.report_amount.map(Money::rupiah),
+                    ledger_amount: i.ledger_amount.map(Money::rupiah),
+                    line: i.line_no,
+                })
+                .collect(),
+        }
+    }
 }

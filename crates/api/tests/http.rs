@@ -16,7 +16,7 @@ use common::*;
 use hyper::header::AUTHORIZATION;
 use hyper::{Method, StatusCode};
 use jembatan_domain::{
-    CheckoutId, MerchantId, OrderId, ProductId, SkuId, WebhookDeliveryId, WebhookSubscriptionId,
+    CheckoutId, MerchantId, OrderId, PayoutId, ProductId, SkuId, WebhookDeliveryId, WebhookSubscriptionId,
 };
 use jembatan_store::new_id;
 use serde_json::{Value, json};
@@ -31,18 +31,21 @@ struct Attempt {
     method: Method,
     path: String,
     body: Option<Value>,
+    /// A CSV file as the body instead of JSON.
+    csv: Option<String>,
 }
 
 impl Attempt {
     fn new(case: &'static str, method: Method, path: String, body: Option<Value>) -> Attempt {
-        Attempt { case, method, path, body }
+        Attempt { case, method, path, body, csv: None }
     }
 
     async fn send(&self, app: &App, token: &str) -> Reply {
         let call = app.call(self.method.clone(), &self.path).token(token);
-        match &self.body {
-            Some(body) => call.json(body).send().await,
-            None => call.send().await,
+        match (&self.body, &self.csv) {
+            (Some(body), _) => call.json(body).send().await,
+            (None, Some(file)) => call.raw("text/csv", file.clone()).send().await,
+            (None, None) => call.send().await,
         }
     }
 }
@@ -66,6 +69,10 @@ async fn a_merchant_token_reaches_no_object_of_another_merchant() {
     let to_confirm = app.order_in(&app.social, &b_sku, "delivered").await;
     app.fan_out_webhooks().await;
     let b_delivery = app.delivery_ids(&b.token, &b_hooks).await[0].clone();
+    // B's balance (one completed order) and one payout of it.
+    app.order_in(&app.social, &b_sku, "completed").await;
+    let b_payout = app.request_payout(&b, 10_000).await.expect(StatusCode::CREATED).json();
+    let b_payout = text(&b_payout["id"]);
 
     let attempts = [
         Attempt::new("read merchant B", Method::GET, format!("/v1/merchants/{}", b.id), None),
@@ -113,6 +120,15 @@ async fn a_merchant_token_reaches_no_object_of_another_merchant() {
             format!("/v1/webhooks/subscriptions/{b_hooks}"),
             None,
         ),
+        Attempt::new(
+            "withdraw B's balance",
+            Method::POST,
+            format!("/v1/merchants/{}/payouts", b.id),
+            Some(payout_body(5_000, "014")),
+        ),
+        Attempt::new("list B's payouts", Method::GET, format!("/v1/merchants/{}/payouts", b.id), None),
+        Attempt::new("read B's payout", Method::GET, format!("/v1/payouts/{b_payout}"), None),
+        Attempt::new("read B's balance", Method::GET, format!("/v1/merchants/{}/balance", b.id), None),
     ];
     // Ids of the same kinds that never existed: A must not be able to tell B's objects from them.
     let ghosts: BTreeMap<String, String> = [
@@ -125,6 +141,7 @@ async fn a_merchant_token_reaches_no_object_of_another_merchant() {
         (to_confirm.clone(), new_id::<OrderId>().to_string()),
         (b_hooks.clone(), new_id::<WebhookSubscriptionId>().to_string()),
         (b_delivery.clone(), new_id::<WebhookDeliveryId>().to_string()),
+        (b_payout.clone(), new_id::<PayoutId>().to_string()),
     ]
     .into();
 
@@ -225,6 +242,13 @@ async fn the_regulator_is_refused_every_write_the_api_document_lists() {
     let delivered = app.order_in(&app.social, &sku, "delivered").await;
     app.fan_out_webhooks().await;
     let delivery = app.delivery_ids(&merchant.token, &hooks).await[0].clone();
+    // Money for payouts, one payout exported and waiting for the bank's answer.
+    app.order_in(&app.social, &sku, "completed").await;
+    let exported = app.request_payout(&merchant, 20_000).await.expect(StatusCode::CREATED).json();
+    let exported = text(&exported["id"]);
+    app.post("/v1/ops/payout-batches").token(&app.operator).send().await.expect(StatusCode::CREATED);
+    let results_file = format!("payout_id,status,reason\n{exported},paid,\n");
+    let report = format!("provider_ref,type,amount,settled_at\n{exported},payout,20000,2026-12-01\n");
 
     let document = app.get("/openapi.json").send().await.expect(StatusCode::OK).json();
     let mut writes = Vec::new();
@@ -244,6 +268,7 @@ async fn the_regulator_is_refused_every_write_the_api_document_lists() {
     let mut controls = Vec::new();
     for (method, template) in &writes {
         // A valid request with real ids, on an object in the state where it would succeed.
+        let mut csv = None;
         let (path, body, entitled) = match template.as_str() {
             "/v1/merchants" => (
                 template.clone(),
@@ -285,19 +310,38 @@ async fn the_regulator_is_refused_every_write_the_api_document_lists() {
             "/v1/webhooks/deliveries/{delivery_id}/replay" => {
                 (template.replace("{delivery_id}", &delivery), None, &merchant.token)
             }
+            "/v1/merchants/{merchant_id}/payouts" => (
+                template.replace("{merchant_id}", &merchant.id),
+                Some(payout_body(10_000, "008")),
+                &merchant.token,
+            ),
+            "/v1/ops/payout-batches" => (template.clone(), None, &app.operator),
+            "/v1/ops/payouts/{payout_id}/confirm" => {
+                (template.replace("{payout_id}", &exported), Some(json!({"status": "paid"})), &app.operator)
+            }
+            "/v1/ops/payout-results" => {
+                csv = Some(results_file.clone());
+                (template.clone(), None, &app.operator)
+            }
+            "/v1/ops/reconciliations" => {
+                csv = Some(report.clone());
+                (template.clone(), None, &app.operator)
+            }
             other => panic!("{method} {other} is new: give the regulator test a valid request for it"),
         };
         let method = Method::from_bytes(method.as_bytes()).expect("method");
         let case = format!("{method} {path}");
         let call = app.call(method.clone(), &path).token(&app.regulator).idempotency_key("regulator-1");
-        let reply = match &body {
-            Some(body) => call.json(body).send().await,
-            None => call.send().await,
+        let reply = match (&body, &csv) {
+            (Some(body), _) => call.json(body).send().await,
+            (None, Some(file)) => call.raw("text/csv", file.clone()).send().await,
+            (None, None) => call.send().await,
         };
         let problem = reply.problem_in(&case, StatusCode::FORBIDDEN, "forbidden");
         assert!(text(&problem["type"]).ends_with("/forbidden"));
         app.assert_unchanged(&before, &case).await;
-        let attempt = Attempt::new("the regulator's write, by whoever may make it", method, path, body);
+        let mut attempt = Attempt::new("the regulator's write, by whoever may make it", method, path, body);
+        attempt.csv = csv;
         controls.push((attempt, entitled.clone()));
     }
 
@@ -991,6 +1035,17 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/webhooks/subscriptions/{subscription_id}"),
     ("get", "/v1/webhooks/subscriptions/{subscription_id}/deliveries"),
     ("post", "/v1/webhooks/deliveries/{delivery_id}/replay"),
+    ("post", "/v1/merchants/{merchant_id}/payouts"),
+    ("get", "/v1/merchants/{merchant_id}/payouts"),
+    ("get", "/v1/payouts/{payout_id}"),
+    ("get", "/v1/merchants/{merchant_id}/balance"),
+    ("post", "/v1/ops/payout-batches"),
+    ("get", "/v1/ops/payout-batches/{batch_id}/file"),
+    ("post", "/v1/ops/payouts/{payout_id}/confirm"),
+    ("post", "/v1/ops/payout-results"),
+    ("post", "/v1/ops/reconciliations"),
+    ("get", "/v1/ops/reconciliations"),
+    ("get", "/v1/ops/reconciliations/{reconciliation_id}"),
     ("get", "/healthz"),
     ("get", "/metrics"),
 ];

@@ -48,6 +48,17 @@ pub enum Access {
     ManageWebhooks(WebhookOwner),
     /// Send a delivery of this owner's subscription again.
     ReplayWebhook(WebhookOwner),
+    /// A merchant withdraws from its balance.
+    RequestPayout(MerchantId),
+    /// A merchant's payouts and balance.
+    ReadPayouts(MerchantId),
+    /// Batches for the bank and the bank's answers: the operator's work.
+    ManagePayouts,
+    /// A batch and its file (bank details of many merchants).
+    ReadPayoutBatch,
+    /// Importing a settlement report.
+    Reconcile,
+    ReadReconciliation,
 }
 
 impl Access {
@@ -62,6 +73,9 @@ impl Access {
                 | Access::IssueToken
                 | Access::ManageWebhooks(_)
                 | Access::ReplayWebhook(_)
+                | Access::RequestPayout(_)
+                | Access::ManagePayouts
+                | Access::Reconcile
         )
     }
 
@@ -80,6 +94,8 @@ impl Access {
             | Access::ReadCatalogue(m)
             | Access::WriteCatalogue(m)
             | Access::ListOrders(m)
+            | Access::RequestPayout(m)
+            | Access::ReadPayouts(m)
             | Access::ReadOrder { merchant: m, .. }
             | Access::TransitionOrder { merchant: m, .. }
             | Access::Refund(m)
@@ -152,7 +168,11 @@ pub fn decide(who: &Principal, access: Access) -> Result<(), Refusal> {
             match access {
                 A::ReadWebhooks(_) | A::ManageWebhooks(_) | A::ReplayWebhook(_) => Ok(()),
                 A::ReadMerchant(_) | A::ReadCatalogue(_) | A::WriteCatalogue(_) | A::ListOrders(_) => Ok(()),
-                A::ReadOrder { .. } | A::Refund(_) | A::ReadLedger(Some(_)) => Ok(()),
+                A::ReadOrder { .. }
+                | A::Refund(_)
+                | A::ReadLedger(Some(_))
+                | A::RequestPayout(_)
+                | A::ReadPayouts(_) => Ok(()),
                 A::ReadLedger(None) => {
                     Err(forbidden("platform accounts are the operator's and the regulator's"))
                 }
@@ -210,6 +230,27 @@ mod tests {
         let read_1 = Access::ReadOrder { merchant: m(1), channel: Channel::Social };
         let read_2 = Access::ReadOrder { merchant: m(2), channel: Channel::Marketplace };
         let cases: Vec<(&Principal, Access, Result<(), ()>)> = vec![
+            // Payouts and reconciliation: the merchant its own, the operator everything, the
+            // regulator reads only, channels and the provider nothing.
+            (&a, Access::RequestPayout(m(1)), Ok(())),
+            (&a, Access::ReadPayouts(m(1)), Ok(())),
+            (&a, Access::ManagePayouts, Err(())),
+            (&a, Access::ReadPayoutBatch, Err(())),
+            (&a, Access::Reconcile, Err(())),
+            (&a, Access::ReadReconciliation, Err(())),
+            (&Principal::Operator, Access::RequestPayout(m(2)), Ok(())),
+            (&Principal::Operator, Access::ManagePayouts, Ok(())),
+            (&Principal::Operator, Access::Reconcile, Ok(())),
+            (&Principal::Regulator, Access::RequestPayout(m(1)), Err(())),
+            (&Principal::Regulator, Access::ManagePayouts, Err(())),
+            (&Principal::Regulator, Access::Reconcile, Err(())),
+            (&Principal::Regulator, Access::ReadPayouts(m(1)), Ok(())),
+            (&Principal::Regulator, Access::ReadPayoutBatch, Ok(())),
+            (&Principal::Regulator, Access::ReadReconciliation, Ok(())),
+            (&social, Access::ReadPayouts(m(1)), Err(())),
+            (&social, Access::RequestPayout(m(1)), Err(())),
+            (&Principal::Provider, Access::ManagePayouts, Err(())),
+            (&Principal::Provider, Access::ReadReconciliation, Err(())),
             (&Principal::Operator, Access::CreateMerchant, Ok(())),
             (&Principal::Regulator, Access::CreateMerchant, Err(())),
             (&Principal::Regulator, read_2, Ok(())),
@@ -260,6 +301,14 @@ mod tests {
         assert_eq!(decide(&a, Access::WriteCatalogue(m(2))), Err(Refusal::Hidden));
         assert_eq!(decide(&a, read_2), Err(Refusal::Hidden));
         assert_eq!(decide(&social, read_2), Err(Refusal::Hidden));
+        assert_eq!(decide(&a, Access::RequestPayout(m(2))), Err(Refusal::Hidden));
+        assert_eq!(decide(&a, Access::ReadPayouts(m(2))), Err(Refusal::Hidden));
+        // The role phase: a regulator asking for any payout write gets 403 before any lookup.
+        assert!(matches!(
+            check_role(&Principal::Regulator, Access::RequestPayout(anyone())),
+            Err(CoreError::Forbidden(_))
+        ));
+        assert!(check_role(&a, Access::ReadPayouts(anyone())).is_ok());
     }
 
     /// Webhooks: each merchant and channel reaches only its own subscriptions and deliveries.

@@ -12,12 +12,19 @@ pub mod webhooks;
 
 use std::sync::Arc;
 
+use jembatan_domain::payout::{PayoutOutcome, ResultLine};
+use jembatan_domain::reconcile::Report;
 use jembatan_domain::{
     Channel, CheckoutRequest, Merchant, MerchantId, MerchantName, Nib, OrderAction, OrderId, OrderStatus,
     Origin, Principal, ProductId, Province, SkuId, StockLevel, TypedId,
 };
+use jembatan_domain::{PayoutBatchId, PayoutId, ReconciliationId};
 use jembatan_store::catalogue::{NewProduct, ProductRecord, SkuRecord};
 use jembatan_store::orders::{CheckoutRecord, OrderRecord};
+use jembatan_store::payouts::{
+    ConfirmationRecord, MerchantBalance, NewPayout, PayoutBatchRecord, PayoutRecord, ResultLineRecord,
+};
+use jembatan_store::reconciliation::{ReconciliationRecord, RunSummary};
 use jembatan_store::{Idem, Store, StoreError, WriteCtx};
 
 pub use authz::Access;
@@ -225,6 +232,131 @@ impl Core {
             Access::TransitionOrder { merchant: order.merchant_id, channel: order.channel, action },
         )?;
         Ok(self.store.transition_order(self.ctx(who), id, action, idem).await?)
+    }
+}
+
+/// Payouts and reconciliation (DESIGN.md §3–4: settlement).
+impl Core {
+    #[tracing::instrument(level = "debug", skip_all, fields(who = ?who, merchant_id = %payout.merchant_id))]
+    pub async fn request_payout(
+        &self,
+        who: &Principal,
+        payout: NewPayout,
+        idem: Option<Idem<PayoutRecord>>,
+    ) -> Result<PayoutRecord, CoreError> {
+        authz::check(who, Access::RequestPayout(payout.merchant_id))?;
+        Ok(self.store.request_payout(self.ctx(who), payout, idem).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self), fields(payout_id = %id))]
+    pub async fn payout(&self, who: &Principal, id: PayoutId) -> Result<PayoutRecord, CoreError> {
+        authz::check_role(who, Access::ReadPayouts(authz::anyone()))?;
+        let payout = self.store.payout(id).await?.ok_or_else(|| not_found("payout", id))?;
+        authz::check(who, Access::ReadPayouts(payout.merchant_id))?;
+        Ok(payout)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self), fields(merchant_id = %merchant_id))]
+    pub async fn payouts_of_merchant(
+        &self,
+        who: &Principal,
+        merchant_id: MerchantId,
+        before: Option<PayoutId>,
+        limit: u32,
+    ) -> Result<Vec<PayoutRecord>, CoreError> {
+        authz::check(who, Access::ReadPayouts(merchant_id))?;
+        if self.store.merchant(merchant_id).await?.is_none() {
+            return Err(not_found("merchant", merchant_id));
+        }
+        Ok(self.store.payouts_of_merchant(merchant_id, before, limit).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self), fields(merchant_id = %merchant_id))]
+    pub async fn merchant_balance(
+        &self,
+        who: &Principal,
+        merchant_id: MerchantId,
+    ) -> Result<MerchantBalance, CoreError> {
+        authz::check(who, Access::ReadPayouts(merchant_id))?;
+        if self.store.merchant(merchant_id).await?.is_none() {
+            return Err(not_found("merchant", merchant_id));
+        }
+        Ok(self.store.merchant_balance(merchant_id).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(who = ?who))]
+    pub async fn create_payout_batch(
+        &self,
+        who: &Principal,
+        idem: Option<Idem<PayoutBatchRecord>>,
+    ) -> Result<PayoutBatchRecord, CoreError> {
+        authz::check(who, Access::ManagePayouts)?;
+        Ok(self.store.create_payout_batch(self.ctx(who), idem).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self), fields(batch_id = %id))]
+    pub async fn payout_batch(
+        &self,
+        who: &Principal,
+        id: PayoutBatchId,
+    ) -> Result<PayoutBatchRecord, CoreError> {
+        authz::check(who, Access::ReadPayoutBatch)?;
+        self.store.payout_batch(id).await?.ok_or_else(|| not_found("payout batch", id))
+    }
+
+    #[tracing::instrument(level = "debug", skip(self, idem), fields(payout_id = %id))]
+    pub async fn confirm_payout(
+        &self,
+        who: &Principal,
+        id: PayoutId,
+        outcome: PayoutOutcome,
+        idem: Option<Idem<ConfirmationRecord>>,
+    ) -> Result<ConfirmationRecord, CoreError> {
+        authz::check(who, Access::ManagePayouts)?;
+        Ok(self.store.confirm_payout(self.ctx(who), id, outcome, idem).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(who = ?who, lines = lines.len()))]
+    pub async fn apply_payout_results(
+        &self,
+        who: &Principal,
+        lines: Vec<ResultLine>,
+        idem: Option<Idem<Vec<ResultLineRecord>>>,
+    ) -> Result<Vec<ResultLineRecord>, CoreError> {
+        authz::check(who, Access::ManagePayouts)?;
+        Ok(self.store.apply_payout_results(self.ctx(who), lines, idem).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(who = ?who, lines = report.lines.len()))]
+    pub async fn reconcile(
+        &self,
+        who: &Principal,
+        report: Report,
+        idem: Option<Idem<ReconciliationRecord>>,
+    ) -> Result<ReconciliationRecord, CoreError> {
+        authz::check(who, Access::Reconcile)?;
+        Ok(self.store.reconcile(self.ctx(who), report, idem).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn reconciliations(
+        &self,
+        who: &Principal,
+        before: Option<ReconciliationId>,
+        limit: u32,
+    ) -> Result<Vec<RunSummary>, CoreError> {
+        authz::check(who, Access::ReadReconciliation)?;
+        Ok(self.store.reconciliations(before, limit).await?)
+    }
+
+    #[tracing::instrument(level = "debug", skip(self), fields(reconciliation_id = %id))]
+    pub async fn reconciliation(
+        &self,
+        who: &Principal,
+        id: ReconciliationId,
+    ) -> Result<ReconciliationRecord, CoreError> {
+        authz::check(who, Access::ReadReconciliation)?;
+        self.store.reconciliation(id).await?.ok_or_else(|| not_found("reconciliation", id))
     }
 }
 

@@ -19,8 +19,11 @@ pub enum DomainError {
     IllegalTransition { from: OrderStatus, action: OrderAction },
     #[error("a refund of {requested} exceeds the {refundable} still refundable on this order")]
     RefundExceedsPaid { refundable: crate::money::Money, requested: crate::money::Money },
-    #[error("the {account} balance is too low for this: {reason}")]
-    InsufficientBalance { account: &'static str, reason: String },
+    #[error("the balance does not cover this: Rp{available} available, Rp{requested} requested")]
+    InsufficientBalance { available: i64, requested: i64 },
+    /// A payout cannot take this step (a contradictory confirmation, nothing to export…).
+    #[error("{0}")]
+    PayoutConflict(String),
 }
 
 impl DomainError {
@@ -38,6 +41,7 @@ impl DomainError {
             DomainError::IllegalTransition { .. } => "illegal-transition",
             DomainError::RefundExceedsPaid { .. } => "refund-exceeds-paid",
             DomainError::InsufficientBalance { .. } => "insufficient-balance",
+            DomainError::PayoutConflict(_) => "payout-conflict",
         }
     }
 }

@@ -120,6 +120,12 @@ typed_ids! {
     WebhookSubscriptionId => "whs", "subscription_id";
     /// One event's delivery to one subscription; also its Standard Webhooks `webhook-id`.
     WebhookDeliveryId => "msg", "delivery_id";
+    /// A merchant's withdrawal from its balance to its bank.
+    PayoutId => "pyt", "payout_id";
+    /// A file of payouts handed to the bank.
+    PayoutBatchId => "pbt", "batch_id";
+    /// One import of a provider's settlement report, matched against the ledger.
+    ReconciliationId => "rcn", "reconciliation_id";
 }
 
 #[cfg(test)]

@@ -84,7 +84,14 @@ pub enum Purpose {
     PlatformFee = 4,
     /// Voids the hold when a paid order is cancelled before shipping.
     EscrowVoid = 5,
-    // 6–9: payouts.
+    /// Merchant balance → payout clearing, pending, when a merchant asks for a payout.
+    PayoutHold = 6,
+    /// Posts the hold when the bank confirms the payout paid.
+    PayoutPost = 7,
+    /// Payout clearing → provider clearing (linked to the post): the money left the platform.
+    PayoutSend = 8,
+    /// Voids the hold when the bank reports the payout failed: the money returns.
+    PayoutVoid = 9,
     /// Escrow → refunds: a refund before release (ids derived from the refund id).
     RefundFromEscrow = 10,
     /// Merchant balance → refunds: a refund after release, the merchant's part.
@@ -107,6 +114,12 @@ pub fn entity_transfer_id(entity: uuid::Uuid, purpose: Purpose) -> TransferId {
 /// bits differed in exactly those bits: 1 in 2^74 per pair.)
 pub fn order_transfer_id(order: crate::id::OrderId, purpose: Purpose) -> TransferId {
     entity_transfer_id(order.uuid(), purpose)
+}
+
+/// The transfer id of `purpose` for a payout, derived as [`order_transfer_id`] derives an
+/// order's: a retried confirmation can never move the money twice.
+pub fn payout_transfer_id(payout: crate::id::PayoutId, purpose: Purpose) -> TransferId {
+    TransferId::from_uuid(uuid::Uuid::from_u128(payout.uuid().as_u128() ^ (0xA0 | purpose as u128)))
 }
 
 /// Balance limits of an account.

@@ -6,6 +6,7 @@
 //! enforces every rule, no setters. Callers (store, core, api) hold these types, never raw strings.
 
 pub mod checkout;
+pub mod csv;
 pub mod error;
 pub mod fee;
 pub mod id;
@@ -14,9 +15,11 @@ pub mod merchant;
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod payout;
 pub mod principal;
 pub mod product;
 pub mod qris;
+pub mod reconcile;
 pub mod stock;
 pub mod text;
 pub mod time;
@@ -28,8 +31,9 @@ pub use checkout::{
 };
 pub use error::DomainError;
 pub use id::{
-    AccountId, AuditId, CallbackId, CheckoutId, EventId, MerchantId, OrderId, PaymentId, ProductId, RefundId,
-    SkuId, TokenId, TransferId, TypedId, WebhookDeliveryId, WebhookSubscriptionId,
+    AccountId, AuditId, CallbackId, CheckoutId, EventId, MerchantId, OrderId, PaymentId, PayoutBatchId,
+    PayoutId, ProductId, ReconciliationId, RefundId, SkuId, TokenId, TransferId, TypedId, WebhookDeliveryId,
+    WebhookSubscriptionId,
 };
 pub use merchant::{Merchant, MerchantName, Nib, Origin, Province};
 pub use money::Money;

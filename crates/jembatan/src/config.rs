@@ -29,6 +29,8 @@ impl std::fmt::Debug for SecretUrl {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApiConfig {
     pub body_bytes_max: usize,
+    /// CSV files posted to the API (bank results, settlement reports).
+    pub csv_body_bytes_max: usize,
     pub page_size_default: u32,
     pub page_size_max: u32,
     pub idempotency_stale_ms: i64,
@@ -102,6 +104,7 @@ impl Default for Config {
             log: "info".to_owned(),
             api: ApiConfig {
                 body_bytes_max: api.body_bytes_max,
+                csv_body_bytes_max: api.csv_body_bytes_max,
                 page_size_default: api.page_size_default,
                 page_size_max: api.page_size_max,
                 idempotency_stale_ms: api.idempotency_stale_ms,
@@ -167,7 +170,7 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
 fn validate(config: &Config) -> anyhow::Result<()> {
     let (api, store, webhooks) = (&config.api, &config.store, &config.webhooks);
     let payments = &config.payments;
-    let checks: [(bool, &str); 21] = [
+    let checks: [(bool, &str); 22] = [
         (payments.payment_ttl_ms >= 1_000, "payments.payment_ttl_ms must be at least 1000"),
         (payments.auto_confirm_after_ms >= 0, "payments.auto_confirm_after_ms must be 0 or more"),
         (
@@ -180,6 +183,7 @@ fn validate(config: &Config) -> anyhow::Result<()> {
             "payments.provider_secret must be at least 16 characters",
         ),
         (api.body_bytes_max >= 1024, "api.body_bytes_max must be at least 1024"),
+        (api.csv_body_bytes_max >= 1024, "api.csv_body_bytes_max must be at least 1024"),
         (api.page_size_max >= 1, "api.page_size_max must be at least 1"),
         (
             (1..=api.page_size_max).contains(&api.page_size_default),
@@ -293,6 +297,7 @@ impl Config {
     pub fn api_limits(&self) -> jembatan_api::ApiLimits {
         jembatan_api::ApiLimits {
             body_bytes_max: self.api.body_bytes_max,
+            csv_body_bytes_max: self.api.csv_body_bytes_max,
             page_size_default: self.api.page_size_default,
             page_size_max: self.api.page_size_max,
             idempotency_stale_ms: self.api.idempotency_stale_ms,

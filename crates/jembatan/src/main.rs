@@ -66,6 +66,22 @@ enum Command {
         #[command(subcommand)]
         command: ProviderCommand,
     },
+    /// Payouts: the batch file for the bank, and the bank's answers.
+    Payouts {
+        #[command(subcommand)]
+        command: PayoutsCommand,
+    },
+    /// Match a provider settlement report (CSV: provider_ref,type,amount,settled_at) against the
+    /// ledger and store the run; exits non-zero when anything does not match.
+    Reconcile {
+        #[command(flatten)]
+        store: StoreFlags,
+        /// The report.
+        file: PathBuf,
+        /// Print the run as JSON (the API's shape) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks that print their figures.
     Bench {
         #[command(subcommand)]
@@ -107,6 +123,26 @@ enum ProviderCommand {
         /// Claim this amount was paid instead of the payment's own (to see a refusal).
         #[arg(long)]
         amount: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PayoutsCommand {
+    /// Export every requested payout in one batch and write its CSV file for the bank (to
+    /// stdout unless --out).
+    Batch {
+        #[command(flatten)]
+        store: StoreFlags,
+        /// Write the file here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Apply the bank's result file (CSV: payout_id,status,reason); exits non-zero when a line
+    /// was refused (a contradiction or an unknown payout).
+    Confirm {
+        #[command(flatten)]
+        store: StoreFlags,
+        file: PathBuf,
     },
 }
 
@@ -189,6 +225,44 @@ fn run() -> anyhow::Result<()> {
                 let config = load_config(&store, None)?;
                 provider_pay(&config, &payment_id, url, amount).await
             }
+            Command::Payouts { command: PayoutsCommand::Batch { store, out } } => {
+                let config = load_config(&store, None)?;
+                let core = open_core(&config).await?;
+                payouts_batch(&core, out.as_deref()).await
+            }
+            Command::Payouts { command: PayoutsCommand::Confirm { store, file } } => {
+                let config = load_config(&store, None)?;
+                let text = read_text(&file)?;
+                let lines = jembatan_domain::payout::parse_result_file(&text)?;
+                let core = open_core(&config).await?;
+                let results = core.apply_payout_results(&Principal::Operator, lines, None).await?;
+                let summary = jembatan_api::wire::PayoutResultsResponse::new(&results);
+                for line in &summary.lines {
+                    let what = line.status.as_deref().or(line.detail.as_deref()).unwrap_or("");
+                    println!("line {:<5} {}  {:<10} {what}", line.line, line.payout_id, line.outcome);
+                }
+                println!(
+                    "applied {}, unchanged {}, refused {}",
+                    summary.applied, summary.unchanged, summary.refused
+                );
+                anyhow::ensure!(summary.refused == 0, "{} lines were refused", summary.refused);
+                Ok(())
+            }
+            Command::Reconcile { store, file, json } => {
+                let config = load_config(&store, None)?;
+                let text = read_text(&file)?;
+                let report = jembatan_domain::reconcile::parse_report(&text)?;
+                let core = open_core(&config).await?;
+                let run = core.reconcile(&Principal::Operator, report, None).await?;
+                let wire = jembatan_api::wire::ReconciliationResponse::from(&run);
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&wire)?);
+                } else {
+                    print_reconciliation(&wire);
+                }
+                anyhow::ensure!(wire.clean, "the report does not match the ledger");
+                Ok(())
+            }
             Command::Openapi => {
                 print!("{}", jembatan_api::openapi_json());
                 Ok(())
@@ -232,6 +306,67 @@ fn run() -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// Reads a file the operator named, saying which one on failure.
+fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+async fn payouts_batch(core: &Core, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use jembatan_core::CoreError;
+    use jembatan_domain::DomainError;
+    use jembatan_store::StoreError;
+    let batch = match core.create_payout_batch(&Principal::Operator, None).await {
+        Ok(batch) => batch,
+        // Nothing waiting is not a failure of a scheduled export: say so and write no file.
+        Err(CoreError::Store(StoreError::Domain(DomainError::PayoutConflict(reason)))) => {
+            eprintln!("{reason}");
+            return Ok(());
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let summary =
+        format!("batch {}: {} payouts, Rp{} in total", batch.id, batch.payouts.len(), batch.total.rupiah());
+    match out {
+        Some(path) => {
+            std::fs::write(path, batch.file()).with_context(|| format!("cannot write {}", path.display()))?;
+            println!("{summary}, written to {}", path.display());
+        }
+        None => {
+            print!("{}", batch.file());
+            eprintln!("{summary}");
+        }
+    }
+    Ok(())
+}
+
+fn print_reconciliation(run: &jembatan_api::wire::ReconciliationResponse) {
+    let amount = |a: Option<i64>| a.map_or_else(|| "-".to_owned(), |a| a.to_string());
+    println!(
+        "reconciliation {}  period {} .. {}  lines {}",
+        run.id, run.period_from, run.period_to, run.lines
+    );
+    println!(
+        "{:<20} {:<8} {:<40} {:>15} {:>15} {:>6}",
+        "outcome", "type", "reference", "report", "ledger", "line"
+    );
+    for item in &run.items {
+        println!(
+            "{:<20} {:<8} {:<40} {:>15} {:>15} {:>6}",
+            item.outcome,
+            item.kind,
+            item.reference,
+            amount(item.report_amount),
+            amount(item.ledger_amount),
+            item.line.map_or_else(|| "-".to_owned(), |l| l.to_string())
+        );
+    }
+    let s = &run.summary;
+    println!(
+        "matched {}, missing in ledger {}, missing in report {}, amount mismatch {}, duplicate in report {}",
+        s.matched, s.missing_in_ledger, s.missing_in_report, s.amount_mismatch, s.duplicate_in_report
+    );
 }
 
 fn load_config(flags: &StoreFlags, listen: Option<String>) -> anyhow::Result<config::Config> {

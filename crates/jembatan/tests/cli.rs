@@ -516,3 +516,127 @@ fn a_crash_during_a_storm_of_callbacks_and_refunds_loses_and_doubles_nothing() {
     let out = jembatan(&["check"], &place);
     assert!(out.status.success(), "invariants after the crash: {}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// A merchant with Rp1,000,000 in its balance and two payouts requested, written through the
+/// library on the place's store; returns the two payout ids.
+fn two_requested_payouts(place: &Place) -> (String, String) {
+    use jembatan_domain::ledger::{
+        AccountKind, NewTransfer, TransferKind, merchant_balance_account, platform_account,
+    };
+    use jembatan_domain::payout::{AccountHolder, AccountNumber, BankAccount, BankCode, payout_amount};
+    use jembatan_domain::{Merchant, MerchantName, Money, Origin, Principal, Province, Timestamp};
+    use jembatan_store::payouts::NewPayout;
+    use jembatan_store::{Store, StoreOptions, WriteCtx, new_id};
+    let options = match &place.database_url {
+        Some(url) => StoreOptions::new(url.clone()),
+        None => {
+            std::fs::create_dir_all(place.dir.path().join("data")).unwrap();
+            StoreOptions::sqlite_in(&place.dir.path().join("data"))
+        }
+    };
+    tokio::runtime::Runtime::new().unwrap().block_on(async move {
+        let store = Store::open(options).await.unwrap();
+        let ctx = WriteCtx { actor: Principal::Operator, now: Timestamp::from_unix_ms(1_796_083_200_000) };
+        let merchant = Merchant::new(
+            new_id(),
+            MerchantName::parse("Toko Batik Sari").unwrap(),
+            Origin::CrossBorder,
+            Province::parse("overseas").unwrap(),
+            None,
+            ctx.now,
+        )
+        .unwrap();
+        let merchant = store.create_merchant(ctx.clone(), merchant, None).await.unwrap();
+        let fund = NewTransfer {
+            id: new_id(),
+            debit: platform_account(AccountKind::ProviderClearing),
+            credit: merchant_balance_account(merchant.id),
+            amount: Money::from_rupiah(1_000_000).unwrap(),
+            kind: TransferKind::Single,
+            linked: false,
+            code: 3,
+        };
+        assert!(store.create_transfers(ctx.clone(), vec![fund]).await.unwrap()[0].is_ok());
+        let mut ids = Vec::new();
+        for rupiah in [300_000, 200_000] {
+            let account = BankAccount {
+                bank_code: BankCode::parse("009").unwrap(),
+                account_number: AccountNumber::parse("0012345678").unwrap(),
+                holder: AccountHolder::parse("Sari Wulandari").unwrap(),
+            };
+            let payout =
+                NewPayout { merchant_id: merchant.id, amount: payout_amount(rupiah).unwrap(), account };
+            ids.push(store.request_payout(ctx.clone(), payout, None).await.unwrap().id.to_string());
+        }
+        (ids[0].clone(), ids[1].clone())
+    })
+}
+
+#[test]
+fn payouts_batch_and_confirm_then_reconcile_from_the_command_line() {
+    let place = Place::new();
+    let (paid, failed) = two_requested_payouts(&place);
+    let file = place.dir.path().join("batch.csv");
+    let out = jembatan(&["payouts", "batch", "--out", file.to_str().unwrap()], &place);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 payouts, Rp500000"));
+    let batch = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(batch.lines().count(), 3, "{batch}");
+    assert!(
+        batch.lines().any(|l| l.starts_with(&format!("{paid},009,0012345678,Sari Wulandari,300000,pbt_"))),
+        "{batch}"
+    );
+    let out = jembatan(&["payouts", "batch"], &place);
+    assert!(out.status.success() && out.stdout.is_empty(), "nothing waiting is not a failure");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no payout is waiting"));
+
+    let results = place.dir.path().join("results.csv");
+    std::fs::write(
+        &results,
+        format!("payout_id,status,reason\n{paid},paid,\n{failed},failed,rekening ditutup\n"),
+    )
+    .unwrap();
+    let confirm = ["payouts", "confirm", results.to_str().unwrap()];
+    let out = jembatan(&confirm, &place);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("applied 2, unchanged 0, refused 0"));
+    let out = jembatan(&confirm, &place);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("applied 0, unchanged 2, refused 0"),
+        "a repeat changes nothing"
+    );
+    std::fs::write(&results, format!("payout_id,status,reason\n{paid},failed,salah\n")).unwrap();
+    let out = jembatan(&confirm, &place);
+    assert!(!out.status.success(), "a contradiction exits non-zero");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("conflict"));
+
+    let report = place.dir.path().join("report.csv");
+    std::fs::write(
+        &report,
+        format!("provider_ref,type,amount,settled_at\n{paid},payout,300000,2026-12-01\n"),
+    )
+    .unwrap();
+    let out = jembatan(&["reconcile", report.to_str().unwrap()], &place);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("matched 1, missing in ledger 0"));
+    std::fs::write(
+        &report,
+        format!("provider_ref,type,amount,settled_at\n{paid},payout,300001,2026-12-01\n"),
+    )
+    .unwrap();
+    let out = jembatan(&["reconcile", report.to_str().unwrap(), "--json"], &place);
+    assert!(!out.status.success(), "a mismatch exits non-zero");
+    let run = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(run["summary"]["amount_mismatch"], 1, "{run}");
+    std::fs::write(&report, "provider_ref,type,amount,settled_at\nQR-1,payment,1.000,2026-12-01\n").unwrap();
+    let out = jembatan(&["reconcile", report.to_str().unwrap()], &place);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("line 2"));
+
+    let out = jembatan(&["check"], &place);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}

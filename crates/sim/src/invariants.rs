@@ -129,6 +129,15 @@ const ESCROW_CHECK: &str = "SELECT 'escrow holds ' || CAST(a.credits_pending + a
           (SELECT CAST(COALESCE(SUM(held_idr), 0) AS BIGINT) AS held FROM orders) o
      WHERE a.account_id = $1 AND a.credits_pending + a.credits_posted - a.debits_posted - a.debits_pending <> o.held";
 
+const PAYOUT_INVARIANT: &str = "2: payout clearing holds exactly the payouts not yet confirmed";
+/// Payout clearing's pending credits are the amounts of payouts requested or exported, and
+/// everything posted into it (paid payouts) has gone on to provider clearing.
+const PAYOUT_CHECK: &str = "SELECT 'payout clearing pending ' || CAST(a.credits_pending AS TEXT) || ', open payouts ' || CAST(p.total AS TEXT)
+         || ', posted in ' || CAST(a.credits_posted AS TEXT) || ', out ' || CAST(a.debits_posted AS TEXT) AS detail
+     FROM ledger_accounts a,
+          (SELECT CAST(COALESCE(SUM(amount_idr), 0) AS BIGINT) AS total FROM payouts WHERE status IN ('requested', 'exported')) p
+     WHERE a.account_id = $1 AND (a.credits_pending <> p.total OR a.credits_posted <> a.debits_posted)";
+
 pub async fn check(store: &Store) -> Result<Vec<Violation>, StoreError> {
     store
         .read(|conn| {
@@ -142,6 +151,10 @@ pub async fn check(store: &Store) -> Result<Vec<Violation>, StoreError> {
                 let escrow = platform_account(AccountKind::Escrow).to_string();
                 for row in q(ESCROW_CHECK).bind(escrow).fetch_all(&mut *conn).await? {
                     violations.push(Violation { invariant: ESCROW_INVARIANT, detail: row.text("detail")? });
+                }
+                let clearing = platform_account(AccountKind::PayoutClearing).to_string();
+                for row in q(PAYOUT_CHECK).bind(clearing).fetch_all(&mut *conn).await? {
+                    violations.push(Violation { invariant: PAYOUT_INVARIANT, detail: row.text("detail")? });
                 }
                 Ok(violations)
             })

@@ -241,18 +241,18 @@ async fn a_refund_after_release_cannot_take_the_merchant_balance_below_zero() {
     for action in [OrderAction::Ship, OrderAction::Deliver, OrderAction::Confirm] {
         w.act(order, action).await;
     }
-    // The merchant's balance (92,500) is spent elsewhere: move it out directly in the ledger.
-    let drain = jembatan_domain::ledger::NewTransfer {
-        id: jembatan_store::new_id(),
-        debit: merchant_balance_account(m),
-        credit: platform_account(AccountKind::PayoutClearing),
-        amount: Money::from_rupiah(92_000).unwrap(),
-        kind: jembatan_domain::ledger::TransferKind::Single,
-        linked: false,
-        code: 99,
+    // The merchant withdraws most of its balance (92,500) to its bank.
+    use jembatan_domain::payout::{AccountHolder, AccountNumber, BankAccount, BankCode, payout_amount};
+    let payout = jembatan_store::payouts::NewPayout {
+        merchant_id: m,
+        amount: payout_amount(92_000).unwrap(),
+        account: BankAccount {
+            bank_code: BankCode::parse("014").unwrap(),
+            account_number: AccountNumber::parse("0012345678").unwrap(),
+            holder: AccountHolder::parse("Sari Wulandari").unwrap(),
+        },
     };
-    let ctx = jembatan_store::WriteCtx { actor: Principal::Operator, now: w.clock.now() };
-    assert!(w.core.store().create_transfers(ctx, vec![drain]).await.unwrap()[0].is_ok());
+    w.core.request_payout(&Principal::Merchant(m), payout, None).await.unwrap();
     let refused = w
         .core
         .refund(

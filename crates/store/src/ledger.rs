@@ -176,7 +176,7 @@ impl Store {
     }
 }
 
-async fn create_transfers_unit(
+pub(crate) async fn create_transfers_unit(
     conn: &mut dyn Conn,
     ctx: WriteCtx,
     batch: Vec<NewTransfer>,
@@ -514,20 +514,26 @@ pub(crate) async fn apply_all(
     ctx: &WriteCtx,
     batch: Vec<NewTransfer>,
 ) -> Result<(), StoreError> {
-    let ids: Vec<TransferId> = batch.iter().map(|t| t.id).collect();
+    let sides: Vec<(TransferId, AccountId, Money)> =
+        batch.iter().map(|t| (t.id, t.debit, t.amount)).collect();
     let results = create_transfers_unit(conn, ctx.clone(), batch).await?;
-    for (id, result) in ids.iter().zip(results) {
+    for ((id, debit, amount), result) in sides.into_iter().zip(results) {
         if let Err(error) = result {
-            if matches!(error, TransferError::ExceedsCredits | TransferError::ExceedsDebits) {
-                // A balance limit (a merchant balance or escrow below zero): the caller asked
-                // for more than the account holds, not a broken ledger.
+            if matches!(error, TransferError::ExceedsCredits) {
+                // A balance limit (a merchant balance below zero): the caller asked for more
+                // than the account holds, not a broken ledger. Say how much it holds.
+                let account = q("SELECT credits_posted - debits_posted - debits_pending AS available
+                     FROM ledger_accounts WHERE account_id = $1")
+                .bind(debit.to_string())
+                .fetch_one(&mut *conn)
+                .await?;
                 return Err(DomainError::InsufficientBalance {
-                    account: "account",
-                    reason: format!("transfer {id} would take the account below zero ({error})"),
+                    available: rows::int(&account, "available")?,
+                    requested: amount.rupiah(),
                 }
                 .into());
             }
-            tracing::error!(transfer_id = %id, %error, "the ledger refused a transfer of the order flow");
+            tracing::error!(transfer_id = %id, %error, "the ledger refused a transfer that must succeed");
             return Err(StoreError::Conflict(format!("the ledger refused transfer {id}: {error}")));
         }
     }

@@ -22,6 +22,8 @@ pub mod ledger;
 pub mod merchants;
 pub mod orders;
 pub mod payments;
+pub mod payouts;
+pub mod reconciliation;
 mod rows;
 pub mod schema;
 pub mod testing;

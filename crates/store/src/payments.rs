@@ -688,14 +688,9 @@ pub(crate) async fn refund_unit(
         linked: false,
         ..transfer(Purpose::RefundToBuyer, refunds, provider, amount, TransferKind::Single)
     });
-    crate::ledger::apply_all(conn, ctx, batch).await.map_err(|error| match error {
-        StoreError::Domain(DomainError::InsufficientBalance { .. }) => DomainError::InsufficientBalance {
-            account: "merchant",
-            reason: format!("the merchant's balance cannot fund a refund of {amount} after release"),
-        }
-        .into(),
-        other => other,
-    })?;
+    // A refund after release that the merchant's balance cannot fund is refused
+    // (insufficient-balance), with nothing written.
+    crate::ledger::apply_all(conn, ctx, batch).await?;
     let refunded = order.refunded.checked_add(amount)?;
     let held = if released { Money::ZERO } else { order.held.checked_sub(amount)? };
     let mut updated = order.clone();

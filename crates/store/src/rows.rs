@@ -22,3 +22,11 @@ pub fn id<T: TypedId>(row: &Row, column: &str) -> Result<T, StoreError> {
 pub fn parsed<T>(column: &str, value: Result<T, DomainError>) -> Result<T, StoreError> {
     value.map_err(|e| StoreError::Database(DbError::new(format!("stored {column} is invalid: {e}"))))
 }
+
+/// A nullable integer column.
+pub fn opt_int(row: &Row, column: &str) -> Result<Option<i64>, StoreError> {
+    match row.value(column)? {
+        crate::db::Value::Int(v) => Ok(Some(*v)),
+        _ => Ok(None),
+    }
+}

@@ -1,9 +1,7 @@
 //! Versioned schema migrations, embedded in the binary and applied on start, each in its own
-//! transaction and recorded in `schema_migrations`. A database newer than this binary is refused.
-//!
-//! Every known version not yet recorded is applied, in version order; a gap in the numbers is
-//! fine. Work on separate branches reserves numbers (5 for payments, 6 for webhooks), so a
-//! database may have run 6 before the binary that knows 5 arrives: 5 is then applied too.
+//! transaction and recorded in `schema_migrations`. Every known version not yet recorded is applied
+//! (not only those above the highest: branches number their migrations independently). A
+//! database newer than this binary, or with a version it does not know, is refused.
 
 use crate::db::{Conn, q};
 use crate::error::StoreError;
@@ -24,21 +22,22 @@ const MIGRATIONS: &[(i64, &str, On, &str)] = &[
     (4, "escrow", On::Both, include_str!("../migrations/0004_escrow.sql")),
     (5, "payments", On::Both, include_str!("../migrations/0005_payments.sql")),
     (6, "webhooks", On::Both, include_str!("../migrations/0006_webhooks.sql")),
+    (7, "payouts", On::Both, include_str!("../migrations/0007_payouts.sql")),
 ];
 
 pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreError> {
     q("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)")
         .execute(conn)
         .await?;
-    let applied = applied_versions(conn).await?;
-    if let Some(unknown) = applied.iter().find(|v| !MIGRATIONS.iter().any(|m| m.0 == **v)) {
-        let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    // Every version not yet recorded, not only those above the highest: branches number their
+    // migrations independently (6 webhooks, 7 payouts), so a database may have 7 before 6.
+    let recorded = recorded_versions(conn).await?;
+    if let Some(unknown) = recorded.iter().find(|v| !MIGRATIONS.iter().any(|m| m.0 == **v)) {
         return Err(StoreError::Conflict(format!(
-            "the database schema has migration {unknown}, which this binary does not know (it knows up to {known}): upgrade jembatan"
+            "the database has schema version {unknown}, which this binary does not know: use the binary that wrote it"
         )));
     }
-    debug_assert!(MIGRATIONS.windows(2).all(|w| w[0].0 < w[1].0), "migrations in version order");
-    for (version, name, engines, sql) in MIGRATIONS.iter().filter(|m| !applied.contains(&m.0)) {
+    for (version, name, engines, sql) in MIGRATIONS.iter().filter(|m| !recorded.contains(&m.0)) {
         q(match backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
@@ -50,7 +49,7 @@ pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreE
             q("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(7177001)) AS lock")
                 .fetch_all(conn)
                 .await?;
-            if applied_versions(conn).await?.contains(version) {
+            if recorded_versions(conn).await?.contains(version) {
                 q("ROLLBACK").execute(conn).await?;
                 continue;
             }
@@ -71,9 +70,9 @@ pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreE
     Ok(())
 }
 
-async fn applied_versions(conn: &mut dyn Conn) -> Result<Vec<i64>, StoreError> {
-    let rows = q("SELECT version FROM schema_migrations ORDER BY version").fetch_all(conn).await?;
-    Ok(rows.iter().map(|r| r.int("version")).collect::<Result<Vec<_>, _>>()?)
+async fn recorded_versions(conn: &mut dyn Conn) -> Result<std::collections::BTreeSet<i64>, StoreError> {
+    let rows = q("SELECT version FROM schema_migrations").fetch_all(conn).await?;
+    Ok(rows.iter().map(|r| r.int("version")).collect::<Result<_, _>>()?)
 }
 
 /// Splits a migration into statements (our migrations hold no `;` inside literals) and drops

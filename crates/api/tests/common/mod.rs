@@ -272,6 +272,25 @@ impl App {
         page["deliveries"].as_array().expect("deliveries").iter().map(|d| text(&d["id"])).collect()
     }
 
+    /// The merchant asks to withdraw `rupiah` to a BCA account.
+    pub async fn request_payout(&self, merchant: &Merchant, rupiah: i64) -> Reply {
+        self.post(&format!("/v1/merchants/{}/payouts", merchant.id))
+            .token(&merchant.token)
+            .json(&payout_body(rupiah, "014"))
+            .send()
+            .await
+    }
+
+    /// The merchant's balance as the merchant sees it.
+    pub async fn balance(&self, merchant: &Merchant) -> Value {
+        self.get(&format!("/v1/merchants/{}/balance", merchant.id))
+            .token(&merchant.token)
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .json()
+    }
+
     // ----- database snapshots -----
 
     /// Every row of every table a request could change, as text, plus the journal counts.
@@ -321,6 +340,26 @@ impl App {
             ("outbox", &["event_id", "event_type", "entity_id"]),
             ("audit_log", &["audit_id", "actor_role", "action", "entity_id"]),
             ("idempotency_keys", &["scope", "idem_key", "state", "status_code"]),
+            (
+                "payouts",
+                &[
+                    "merchant_id",
+                    "payout_id",
+                    "amount_idr",
+                    "status",
+                    "batch_id",
+                    "failure_reason",
+                    "updated_at_ms",
+                ],
+            ),
+            ("payout_batches", &["batch_id", "payouts_count", "total_idr"]),
+            ("reconciliation_runs", &["reconciliation_id", "lines_count"]),
+            ("ledger_transfers", &["transfer_id", "amount_idr", "amount_posted_idr"]),
+            ("ledger_pending", &["transfer_id", "state"]),
+            (
+                "ledger_accounts",
+                &["account_id", "debits_pending", "debits_posted", "credits_pending", "credits_posted"],
+            ),
             ("api_tokens", &["token_id", "role", "subject", "revoked_at_ms"]),
             ("webhook_subscriptions", &["subscription_id", "owner_role", "owner_subject", "url", "active"]),
             (
@@ -416,6 +455,15 @@ pub fn product_body(skus: &[(&str, i64, i64)]) -> Value {
         })
         .collect();
     json!({"title": "Kemeja Batik Pria Lengan Panjang", "category": "fashion", "skus": skus})
+}
+
+pub fn payout_body(rupiah: i64, bank_code: &str) -> Value {
+    json!({
+        "amount": {"amount": rupiah, "currency": "IDR"},
+        "bank_code": bank_code,
+        "account_number": "1234567890",
+        "account_holder": RECIPIENT_NAME,
+    })
 }
 
 pub fn checkout_body(items: &[(&str, i64)]) -> Value {
