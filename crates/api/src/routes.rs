@@ -261,12 +261,16 @@ fn callback_answer(answer: jembatan_core::payments::CallbackAnswer) -> Answer {
         O::RefusedTimestamp => (StatusCode::UNAUTHORIZED, "stale-callback"),
         O::RefusedMalformed => (StatusCode::UNPROCESSABLE_ENTITY, "malformed-callback"),
     };
-    Err(Problem::new(status, kind, format!("{} (recorded; nothing changed)", answer.detail)))
+    let recorded = !matches!(answer.outcome, O::RefusedSignature | O::RefusedTimestamp);
+    let note = if recorded { "recorded; nothing changed" } else { "nothing changed" };
+    Err(Problem::new(status, kind, format!("{} ({note})", answer.detail)))
 }
 
-/// The provider simulator's "the buyer paid": it sends the signed callback a real provider would
-/// send to `/v1/payments/callbacks` and answers with the core's answer. The request itself is
-/// signed like a callback (with the same secret), so only holders of the secret can use it.
+/// The provider simulator's "the buyer paid": it signs the callback a real provider would send
+/// and hands it to the same verification and completion path as `/v1/payments/callbacks`. The
+/// request itself must be signed with the provider secret over its method, path and body (see
+/// `jembatan_core::payments::simulator_request_message`), so it can only pay the payment it
+/// names; it makes no outbound request.
 #[utoipa::path(post, path = "/v1/provider-sim/payments/{payment_id}/pay", tag = "payments",
     params(("payment_id" = String, Path),
         ("x-callback-timestamp" = String, Header), ("x-callback-signature" = String, Header)),
@@ -287,11 +291,12 @@ pub async fn simulate_payment(
         ));
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let message = jembatan_core::payments::simulator_request_message(&raw, &body);
     simulator
         .verify_signature(
             header(jembatan_core::payments::TIMESTAMP_HEADER),
             header(jembatan_core::payments::SIGNATURE_HEADER),
-            &body,
+            &message,
             state.core.clock().now(),
         )
         .map_err(|refusal| Problem::new(StatusCode::UNAUTHORIZED, "bad-signature", refusal.detail))?;
@@ -308,11 +313,7 @@ pub async fn simulate_payment(
         })
         .transpose()?;
     let payment_id = id::<PaymentId>(&raw)?;
-    let host = headers.get(axum::http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
-    let url = format!("http://{host}/v1/payments/callbacks");
-    let (status, answer) = state.core.simulate_payment(payment_id, amount, &url).await?;
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    Ok(raw_response(status, answer))
+    callback_answer(state.core.provider_pays(payment_id, amount).await?)
 }
 
 #[utoipa::path(get, path = "/v1/ledger/accounts/{account_id}", tag = "payments",

@@ -96,6 +96,11 @@ impl SimulatedProvider {
         SimulatedProvider { secret, tolerance_s }
     }
 
+    /// The shared secret (tests and the command line sign requests with it).
+    pub fn secret(&self) -> &[u8] {
+        &self.secret
+    }
+
     /// The headers of a callback with `body` sent at `at`.
     pub fn sign(&self, body: &str, at: Timestamp) -> (String, String) {
         let timestamp = (at.unix_ms() / 1000).to_string();
@@ -113,6 +118,14 @@ impl SimulatedProvider {
         })
         .to_string()
     }
+}
+
+/// What a request to the simulator's pay route signs: its method and path with the body, so a
+/// captured request cannot be replayed against another payment.
+pub fn simulator_request_message(payment_id: &str, body: &[u8]) -> Vec<u8> {
+    let mut message = format!("POST /v1/provider-sim/payments/{payment_id}/pay\n").into_bytes();
+    message.extend_from_slice(body);
+    message
 }
 
 /// `v1=` and the hex HMAC-SHA256 of `"{timestamp}.{body}"`.
@@ -317,17 +330,24 @@ impl Core {
                 Ok(CallbackAnswer { outcome, detail, payment })
             }
             Err(refusal) => {
+                // Refused before anything could be matched (no valid signature, a stale
+                // timestamp): logged and counted, not written, so unauthenticated requests
+                // cannot fill the store or the audit log. Signed callbacks are all recorded.
                 tracing::warn!(outcome = refusal.outcome.as_str(), detail = %refusal.detail, "payment callback refused");
-                let body = String::from_utf8_lossy(body).chars().take(4096).collect();
-                self.store()
-                    .record_refused_callback(
-                        ctx,
-                        self.provider.name().to_owned(),
-                        refusal.outcome,
-                        refusal.detail.clone(),
-                        body,
-                    )
-                    .await?;
+                metrics::counter!("jembatan_payment_callbacks_refused_total", "outcome" => refusal.outcome.as_str())
+                    .increment(1);
+                if refusal.outcome == CallbackOutcome::RefusedMalformed {
+                    let body = String::from_utf8_lossy(body).chars().take(4096).collect();
+                    self.store()
+                        .record_refused_callback(
+                            ctx,
+                            self.provider.name().to_owned(),
+                            refusal.outcome,
+                            refusal.detail.clone(),
+                            body,
+                        )
+                        .await?;
+                }
                 Ok(CallbackAnswer { outcome: refusal.outcome, detail: refusal.detail, payment: None })
             }
         }
@@ -426,28 +446,6 @@ impl Core {
         Ok((expired, confirmed))
     }
 
-    /// The provider simulator's "the buyer paid": builds the signed callback a real provider
-    /// would send and delivers it over HTTP to `callback_url` (the core's callback route).
-    /// `amount` overrides what the callback says was paid (to test refusals).
-    pub async fn simulate_payment(
-        &self,
-        payment_id: PaymentId,
-        amount: Option<Money>,
-        callback_url: &str,
-    ) -> Result<(u16, String), CoreError> {
-        let Some(simulator) = self.simulator.clone() else {
-            return Err(CoreError::Forbidden("the provider simulator is not enabled".to_owned()));
-        };
-        let payment =
-            self.store().payment(payment_id).await?.ok_or_else(|| crate::not_found("payment", payment_id))?;
-        let now = self.clock().now();
-        let body = SimulatedProvider::paid_body(&payment, amount.unwrap_or(payment.amount), now);
-        let (timestamp, signature) = simulator.sign(&body, now);
-        send_callback(callback_url, &timestamp, &signature, body).await.map_err(|e| {
-            CoreError::Store(jembatan_store::StoreError::Conflict(format!("callback not delivered: {e}")))
-        })
-    }
-
     /// The simulator's "the buyer paid", in process: the same signed callback as over HTTP,
     /// handed straight to [`Core::payment_callback`] (demo data, tests, benchmarks).
     pub async fn provider_pays(
@@ -460,10 +458,32 @@ impl Core {
         };
         let payment =
             self.store().payment(payment_id).await?.ok_or_else(|| crate::not_found("payment", payment_id))?;
+        let amount = match amount {
+            Some(amount) => amount,
+            None => self.amount_due(&payment).await?,
+        };
         let now = self.clock().now();
-        let body = SimulatedProvider::paid_body(&payment, amount.unwrap_or(payment.amount), now);
+        let body = SimulatedProvider::paid_body(&payment, amount, now);
         let (timestamp, signature) = simulator.sign(&body, now);
         self.payment_callback(Some(&timestamp), Some(&signature), body.as_bytes()).await
+    }
+
+    /// What the buyer owes on a payment: all of it when paid in advance; for cash on delivery,
+    /// the orders not cancelled (the courier collects only what it delivers).
+    async fn amount_due(&self, payment: &PaymentRecord) -> Result<Money, CoreError> {
+        if payment.method != PaymentMethod::CashOnDelivery {
+            return Ok(payment.amount);
+        }
+        let checkout = self
+            .store()
+            .checkout_record(payment.checkout_id)
+            .await?
+            .ok_or_else(|| crate::not_found("payment", payment.id))?;
+        let mut due = Money::ZERO;
+        for order in checkout.orders.iter().filter(|o| o.status != jembatan_domain::OrderStatus::Cancelled) {
+            due = due.checked_add(order.total)?;
+        }
+        Ok(due)
     }
 
     /// Checks out, opening the checkout's payment in the same unit.
@@ -495,7 +515,10 @@ pub async fn send_callback(
         .header(SIGNATURE_HEADER, signature)
         .body(Full::new(hyper::body::Bytes::from(body)))
         .map_err(|e| e.to_string())?;
-    let response = client.request(request).await.map_err(|e| format!("{url}: {e}"))?;
+    let response = tokio::time::timeout(std::time::Duration::from_secs(30), client.request(request))
+        .await
+        .map_err(|_| format!("{url}: no answer within 30 s"))?
+        .map_err(|e| format!("{url}: {e}"))?;
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
     Ok((status, String::from_utf8_lossy(&bytes).into_owned()))

@@ -100,6 +100,9 @@ pub enum Purpose {
     RefundFeeReversal = 12,
     /// Refunds → provider clearing: the provider sends the money back to the buyer.
     RefundToBuyer = 13,
+    /// Provider clearing → escrow, at once: money paid for an order cancelled before its
+    /// payment arrived, on its way straight back to the buyer.
+    RefundReceived = 14,
 }
 
 /// The transfer id of `purpose` for an entity other than an order (a refund, a payout), by the

@@ -435,7 +435,8 @@ async fn provider_pay(
         None => "{}".to_owned(),
     };
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs().to_string();
-    let signature = jembatan_core::payments::sign(&secret, &now, body.as_bytes());
+    let message = jembatan_core::payments::simulator_request_message(payment_id, body.as_bytes());
+    let signature = jembatan_core::payments::sign(&secret, &now, &message);
     let target = format!("{}/v1/provider-sim/payments/{payment_id}/pay", base.trim_end_matches('/'));
     let (status, answer) = jembatan_core::payments::send_callback(&target, &now, &signature, body)
         .await

@@ -100,6 +100,11 @@ const CHECKS: &[(&str, &str)] = &[
             OR (p.status = 'expired' AND EXISTS (SELECT 1 FROM orders o WHERE o.checkout_id = p.checkout_id AND o.status <> 'cancelled'))",
     ),
     (
+        "2: money paid for an order cancelled afterwards, or before it arrived, went back to the buyer",
+        "SELECT o.order_id AS detail FROM orders o JOIN payments p ON p.checkout_id = o.checkout_id
+         WHERE p.status = 'paid' AND p.method <> 'cod' AND o.status = 'cancelled' AND o.refunded_idr <> o.total_idr",
+    ),
+    (
         "4: no payment is applied twice",
         "SELECT payment_id AS detail FROM payment_callbacks WHERE outcome = 'applied'
          GROUP BY payment_id HAVING COUNT(*) > 1",

@@ -283,6 +283,15 @@ async fn cash_on_delivery_is_accepted_at_once_and_held_when_the_courier_remits()
     assert_eq!(w.core.sweep_payments().await.unwrap(), (0, 0));
     w.act(order, OrderAction::Ship).await;
     w.act(order, OrderAction::Deliver).await;
+    // The buyer cannot confirm (nor the sweep) before the courier remits the cash: there is
+    // nothing in escrow to release yet.
+    let early = w
+        .core
+        .transition_order(&Principal::Channel(Channel::Social), order, OrderAction::Confirm, None)
+        .await;
+    assert!(early.unwrap_err().to_string().contains("not remitted"));
+    w.clock.advance_ms(3 * DAY_MS);
+    assert_eq!(w.core.sweep_payments().await.unwrap(), (0, 0));
     assert_eq!(w.core.provider_pays(payment_id(&c), None).await.unwrap().outcome, CallbackOutcome::Applied);
     assert_eq!(w.order(order).await.held.rupiah(), 30_000);
     w.act(order, OrderAction::Confirm).await;
@@ -307,8 +316,33 @@ async fn cancelling_after_a_partial_refund_returns_the_rest_and_voiding_returns_
     assert_eq!(w.act(c1.orders[0].id, OrderAction::Cancel).await, OrderStatus::Cancelled);
     assert_eq!(w.act(c2.orders[0].id, OrderAction::Cancel).await, OrderStatus::Cancelled);
     assert_eq!(w.order(c1.orders[0].id).await.refunded.rupiah(), 8_000);
+    // Cancelled without an earlier refund: all of it goes back to the buyer as one refund.
+    let back = w.core.store().refunds_of_order(&w.order(c2.orders[0].id).await).await.unwrap();
+    assert_eq!(back.iter().map(|r| r.amount.rupiah()).collect::<Vec<_>>(), [8_000]);
     assert_eq!(w.balance(platform_account(AccountKind::Escrow)).await, 0);
     assert_eq!(w.available(sku).await, 10);
+    w.invariants_hold().await;
+}
+
+#[tokio::test]
+async fn money_for_an_order_cancelled_before_payment_goes_back_to_the_buyer() {
+    let w = world().await;
+    let (m1, m2) = (w.merchant().await, w.merchant().await);
+    let (a, b) = (w.sku(m1, "A-2", 20_000, 3).await, w.sku(m2, "B-2", 5_000, 3).await);
+    let c = w.checkout(&[(a, 1), (b, 1)], PaymentMethod::VirtualAccount).await;
+    let cancelled = c.orders.iter().find(|o| o.merchant_id == m2).unwrap().id;
+    w.act(cancelled, OrderAction::Cancel).await;
+    // The buyer pays the VA amount, which still covers the cancelled order.
+    let paid = w.core.provider_pays(payment_id(&c), None).await.unwrap();
+    assert_eq!(paid.outcome, CallbackOutcome::Applied);
+    assert!(paid.detail.contains("Rp5000"), "{}", paid.detail);
+    let order = w.order(cancelled).await;
+    assert_eq!(
+        (order.status, order.refunded.rupiah(), order.held),
+        (OrderStatus::Cancelled, 5_000, Money::ZERO)
+    );
+    assert_eq!(w.core.store().refunds_of_order(&order).await.unwrap().len(), 1);
+    assert_eq!(w.balance(platform_account(AccountKind::Escrow)).await, 20_000, "only the live order is held");
     w.invariants_hold().await;
 }
 

@@ -29,6 +29,13 @@ impl From<DbError> for StoreError {
                 "a concurrent request created the same record first; read it again and retry".to_owned(),
             );
         }
+        if error.retryable {
+            tracing::warn!(%error, "the database aborted a transaction to resolve a deadlock");
+            return StoreError::Conflict(
+                "the database aborted this request to resolve a conflict with a concurrent one; nothing was written: retry"
+                    .to_owned(),
+            );
+        }
         StoreError::Database(error)
     }
 }

@@ -590,24 +590,23 @@ async fn escrow(
         (OrderStatus::Delivered, OrderAction::Confirm) if order.held > Money::ZERO => {
             release(conn, ctx, order).await
         }
+        (OrderStatus::Delivered, OrderAction::Confirm)
+            if order.payment_method == PaymentMethod::CashOnDelivery && order.refunded == Money::ZERO =>
+        {
+            Err(StoreError::Conflict(format!(
+                "order {} is paid in cash on delivery and the courier has not remitted the cash yet: it can be confirmed once the money is in escrow",
+                order.id
+            )))
+        }
         (OrderStatus::Paid, OrderAction::Cancel) if order.held > Money::ZERO => {
-            if order.refunded == Money::ZERO {
-                let void = hold(
-                    Purpose::EscrowVoid,
-                    TransferKind::Void { pending: order_transfer_id(order.id, Purpose::EscrowHold) },
-                );
-                crate::ledger::apply_all(conn, ctx, vec![void]).await?;
-                let refunded = order.refunded;
-                set_held(conn, order, Money::ZERO, refunded).await
-            } else {
-                // A refund posted the hold: what is left goes back to the buyer as a refund.
-                let rest = order.held;
-                crate::payments::refund_unit(conn, ctx, order, rest, "order cancelled").await?;
-                let refunded = order.refunded.checked_add(rest)?;
-                order.held = Money::ZERO;
-                order.refunded = refunded;
-                Ok(())
-            }
+            // The buyer paid: everything still held goes back to the buyer as a refund (the
+            // provider carries it out; the settlement report lists it).
+            let rest = order.held;
+            crate::payments::refund_unit(conn, ctx, order, rest, "order cancelled").await?;
+            let refunded = order.refunded.checked_add(rest)?;
+            order.held = Money::ZERO;
+            order.refunded = refunded;
+            Ok(())
         }
         _ => Ok(()),
     }

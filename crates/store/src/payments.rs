@@ -476,12 +476,14 @@ pub(crate) async fn complete_payment_unit(
         let callback_id = record_callback(conn, &ctx, &notice, Some(&payment), outcome, &detail).await?;
         return Ok(CallbackResult { callback_id, outcome, detail, payment: Some(payment) });
     }
-    let moved = q("UPDATE payments SET status = 'paid', paid_at_ms = $2, updated_at_ms = $2
+    let moved =
+        q("UPDATE payments SET status = 'paid', paid_at_ms = $2, updated_at_ms = $2, collected_idr = $3
          WHERE payment_id = $1 AND status = 'pending'")
-    .bind(payment.id.to_string())
-    .bind(ctx.now.unix_ms())
-    .execute(&mut *conn)
-    .await?;
+        .bind(payment.id.to_string())
+        .bind(ctx.now.unix_ms())
+        .bind(due.rupiah())
+        .execute(&mut *conn)
+        .await?;
     if moved != 1 {
         return Err(StoreError::Conflict(format!(
             "payment {} changed while being completed; retry",
@@ -499,12 +501,25 @@ pub(crate) async fn complete_payment_unit(
             (_, OrderStatus::AwaitingPayment) => {
                 *order = transition_loaded(conn, ctx.clone(), order.clone(), OrderAction::Pay).await?;
             }
-            // Cancelled before the money came (by its merchant): that part goes back to the buyer.
-            (_, _) => unallocated = unallocated.checked_add(order.total)?,
+            // Cancelled before the money came: that part goes straight back to the buyer, as a
+            // refund the provider carries out and the settlement report lists.
+            (_, _) => {
+                let total = order.total;
+                refund_with(
+                    conn,
+                    &ctx,
+                    order,
+                    total,
+                    "order cancelled before its payment arrived",
+                    Source::Unheld,
+                )
+                .await?;
+                unallocated = unallocated.checked_add(total)?;
+            }
         }
     }
     let detail = if unallocated > Money::ZERO {
-        format!("paid; {unallocated} of cancelled orders is returned to the buyer by the provider")
+        format!("paid; {unallocated} of orders cancelled before payment is refunded to the buyer")
     } else {
         "paid".to_owned()
     };
@@ -552,12 +567,7 @@ async fn hold_cod(conn: &mut dyn Conn, ctx: &WriteCtx, order: &mut OrderRecord) 
         }],
     )
     .await?;
-    set_held(conn, order, order.total, order.refunded).await?;
-    if order.status == OrderStatus::Completed {
-        // Confirmed before the courier remitted: release now.
-        crate::orders::release(conn, ctx, order).await?;
-    }
-    Ok(())
+    set_held(conn, order, order.total, order.refunded).await
 }
 
 /// Writes an order's escrow cache (`held_idr`, `refunded_idr`).
@@ -612,7 +622,19 @@ async fn expire_payment_unit(conn: &mut dyn Conn, ctx: WriteCtx, id: PaymentId) 
     Ok(true)
 }
 
-/// A refund of an order loaded in this unit (see [`Store::refund`]).
+/// Where the money of a refund is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// Held in escrow (before release).
+    Held,
+    /// Released to the merchant's balance and the fee revenue.
+    Released,
+    /// Received for an order cancelled before its payment arrived: never held.
+    Unheld,
+}
+
+/// A refund of an order loaded in this unit (see [`Store::refund`]): from escrow before
+/// release, from the merchant's balance after it.
 pub(crate) async fn refund_unit(
     conn: &mut dyn Conn,
     ctx: &WriteCtx,
@@ -620,8 +642,10 @@ pub(crate) async fn refund_unit(
     amount: Money,
     reason: &str,
 ) -> Result<RefundRecord, StoreError> {
-    let released = order.status == OrderStatus::Completed;
-    if order.held == Money::ZERO && !released {
+    // A completed order was released (confirmation waits for cash on delivery's remittance,
+    // and a fully refunded order has nothing left to refund).
+    let source = if order.status == OrderStatus::Completed { Source::Released } else { Source::Held };
+    if source == Source::Held && order.held == Money::ZERO {
         return Err(DomainError::invalid(
             "order_id",
             format!(
@@ -631,6 +655,19 @@ pub(crate) async fn refund_unit(
         )
         .into());
     }
+    let mut order = order.clone();
+    refund_with(conn, ctx, &mut order, amount, reason, source).await
+}
+
+pub(crate) async fn refund_with(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    order: &mut OrderRecord,
+    amount: Money,
+    reason: &str,
+    source: Source,
+) -> Result<RefundRecord, StoreError> {
+    let released = source == Source::Released;
     let split = split_refund(order.total, order.fee, order.refunded, amount)?;
     let refund_id: RefundId = new_id();
     let transfer = |purpose: Purpose, debit, credit, amount: Money, kind| NewTransfer {
@@ -667,6 +704,9 @@ pub(crate) async fn refund_unit(
                 TransferKind::Single,
             ));
         }
+    } else if source == Source::Unheld {
+        batch.push(transfer(Purpose::RefundReceived, provider, escrow, amount, TransferKind::Single));
+        batch.push(transfer(Purpose::RefundFromEscrow, escrow, refunds, amount, TransferKind::Single));
     } else {
         if order.refunded == Money::ZERO {
             // The first refund before release posts the hold: escrow then holds posted money
@@ -692,9 +732,8 @@ pub(crate) async fn refund_unit(
     // (insufficient-balance), with nothing written.
     crate::ledger::apply_all(conn, ctx, batch).await?;
     let refunded = order.refunded.checked_add(amount)?;
-    let held = if released { Money::ZERO } else { order.held.checked_sub(amount)? };
-    let mut updated = order.clone();
-    set_held(conn, &mut updated, held, refunded).await?;
+    let held = if source == Source::Held { order.held.checked_sub(amount)? } else { Money::ZERO };
+    set_held(conn, order, held, refunded).await?;
     let stage = if released { "after_release" } else { "before_release" };
     q("INSERT INTO refunds (merchant_id, refund_id, order_id, amount_idr, fee_reversed_idr, stage, reason, created_at_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")

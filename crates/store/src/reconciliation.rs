@@ -67,7 +67,7 @@ impl RunSummary {
 const SOURCES: [(EntryKind, &str, &str); 3] = [
     (
         EntryKind::Payment,
-        "SELECT provider_ref AS reference, amount_idr, COALESCE(paid_at_ms, updated_at_ms) AS at_ms FROM payments
+        "SELECT provider_ref AS reference, COALESCE(collected_idr, amount_idr) AS amount_idr, COALESCE(paid_at_ms, updated_at_ms) AS at_ms FROM payments
          WHERE status = 'paid' AND ",
         "provider_ref",
     ),

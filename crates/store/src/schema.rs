@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str, On, &str)] = &[
     (5, "payments", On::Both, include_str!("../migrations/0005_payments.sql")),
     (6, "webhooks", On::Both, include_str!("../migrations/0006_webhooks.sql")),
     (7, "payouts", On::Both, include_str!("../migrations/0007_payouts.sql")),
+    (8, "payment_fixes", On::Both, include_str!("../migrations/0008_payment_fixes.sql")),
 ];
 
 pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreError> {

@@ -282,7 +282,7 @@ async fn a_payment_after_a_partial_cancellation_pays_what_is_left() {
 }
 
 /// Money follows the order: paid → held in escrow; confirmed → escrow released to the merchant
-/// (total − fee) and the platform (fee); cancelled after payment → the hold is voided.
+/// (total − fee) and the platform (fee); cancelled after payment → refunded to the buyer.
 #[tokio::test]
 async fn escrow_holds_then_releases_or_returns_the_money() {
     use jembatan_domain::ledger::{AccountKind, merchant_balance_account, platform_account};
@@ -303,7 +303,10 @@ async fn escrow_holds_then_releases_or_returns_the_money() {
     assert_eq!(balance(escrow).await.credits_pending, 30_000, "both payments held in escrow");
 
     store.transition_order(channel.clone(), returned.orders[0].id, OrderAction::Cancel, None).await.unwrap();
-    assert_eq!(balance(escrow).await.credits_pending, 20_000, "the cancelled order's hold is voided");
+    // The cancelled order's money goes back to the buyer: the hold is posted and refunded.
+    assert_eq!(balance(escrow).await.credits_pending, 20_000, "only the kept order is held");
+    let cancelled = store.order(returned.orders[0].id).await.unwrap().unwrap();
+    assert_eq!((cancelled.held.rupiah(), cancelled.refunded.rupiah()), (0, 10_000));
 
     let order = kept.orders[0].id;
     let seller = ctx(Principal::Merchant(m));
@@ -314,8 +317,8 @@ async fn escrow_holds_then_releases_or_returns_the_money() {
     let e = balance(escrow).await;
     assert_eq!(
         (e.credits_pending, e.credits_posted, e.debits_posted),
-        (0, 20_000, 20_000),
-        "escrow released in full"
+        (0, 30_000, 30_000),
+        "escrow released in full (20,000) and refunded (10,000)"
     );
     assert_eq!(balance(merchant_balance_account(m)).await.credit_balance(), 18_700);
     assert_eq!(balance(platform_account(AccountKind::PlatformFeeRevenue)).await.credit_balance(), 1_300);

@@ -177,7 +177,11 @@ impl App {
     /// Asks the provider simulator to report `payment_id` paid (`body` may claim an amount).
     pub async fn simulate_payment(&self, payment_id: &str, body: Value) -> Reply {
         let body = body.to_string();
-        let (timestamp, signature) = self.sign(&body);
+        let message = jembatan_core::payments::simulator_request_message(payment_id, body.as_bytes());
+        let simulator = self.core.simulator().expect("the simulator is the provider");
+        let now = self.core.clock().now();
+        let (timestamp, _) = simulator.sign(&body, now);
+        let signature = jembatan_core::payments::sign(simulator.secret(), &timestamp, &message);
         self.post(&format!("/v1/provider-sim/payments/{payment_id}/pay"))
             .header(HeaderName::from_static("x-callback-timestamp"), &timestamp)
             .header(HeaderName::from_static("x-callback-signature"), &signature)

@@ -24,13 +24,16 @@ pub struct DbError {
     pub message: String,
     /// A unique constraint refused the write (two requests raced for the same key).
     pub unique_violation: bool,
+    /// PostgreSQL chose this transaction to break a deadlock or a serialization conflict
+    /// (40P01, 40001): nothing was written and the request may be retried as it is.
+    pub retryable: bool,
     #[source]
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl DbError {
     pub fn new(message: impl Into<String>) -> DbError {
-        DbError { message: message.into(), unique_violation: false, source: None }
+        DbError { message: message.into(), unique_violation: false, retryable: false, source: None }
     }
 }
 
@@ -40,14 +43,28 @@ impl From<rusqlite::Error> for DbError {
             error.sqlite_error().map(|e| e.extended_code),
             Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
         );
-        DbError { message: format!("sqlite: {error}"), unique_violation, source: Some(Box::new(error)) }
+        DbError {
+            message: format!("sqlite: {error}"),
+            unique_violation,
+            retryable: false,
+            source: Some(Box::new(error)),
+        }
     }
 }
 
 impl From<sqlx::Error> for DbError {
     fn from(error: sqlx::Error) -> Self {
         let unique_violation = error.as_database_error().is_some_and(|e| e.is_unique_violation());
-        DbError { message: format!("postgresql: {error}"), unique_violation, source: Some(Box::new(error)) }
+        let retryable = error
+            .as_database_error()
+            .and_then(|e| e.code())
+            .is_some_and(|code| code == "40P01" || code == "40001");
+        DbError {
+            message: format!("postgresql: {error}"),
+            unique_violation,
+            retryable,
+            source: Some(Box::new(error)),
+        }
     }
 }
 
