@@ -28,6 +28,9 @@ const ACCOUNT_COLUMNS: &str = "account_id, kind, merchant_id, debits_must_not_ex
      debits_pending, debits_posted, credits_pending, credits_posted";
 const TRANSFER_COLUMNS: &str = "transfer_id, debit_account_id, credit_account_id, amount_idr, amount_posted_idr, kind, \
      pending_id, timeout_ms, post_amount_idr, linked, code, timestamp_ms";
+const INSERT_TRANSFER: &str = "INSERT INTO ledger_transfers (transfer_id, debit_account_id, credit_account_id, amount_idr, \
+     amount_posted_idr, kind, pending_id, timeout_ms, post_amount_idr, linked, code, timestamp_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 impl Store {
     /// Creates an account with zero balances. Creating the same account again is a no-op;
@@ -200,7 +203,18 @@ pub(crate) async fn create_transfers_unit(
     // Lock accounts first (in id order), then read what the batch refers to.
     let accounts = load_accounts(conn, &account_ids, true).await?;
     let transfers = load_transfers(conn, &transfer_ids).await?;
-    let pending_of_interest: Vec<TransferId> = transfer_ids.clone();
+    // Pending states matter only for the transfers a post or void names, and for pending
+    // transfers already recorded (not for every new id: reading those would be a wasted index
+    // probe per transfer).
+    let pending_of_interest: Vec<TransferId> = pending_ids
+        .iter()
+        .copied()
+        .chain(
+            transfers.iter().filter(|t| matches!(t.new.kind, TransferKind::Pending { .. })).map(|t| t.new.id),
+        )
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let mut ledger = Ledger {
         accounts: accounts.into_iter().map(|a| (a.id, a)).collect(),
         transfers: transfers.into_iter().map(|t| (t.new.id, t)).collect(),
@@ -236,45 +250,34 @@ async fn persist(
     after: &Ledger,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    // New transfers, many rows per statement (one statement per row costs a prepare-cache
-    // lookup and a step round trip each: measured ~1.3× slower on SQLite).
-    const ROWS_PER_INSERT: usize = 64;
-    let new: Vec<&Transfer> =
-        after.transfers.iter().filter(|(id, _)| !before.transfers.contains_key(id)).map(|(_, t)| t).collect();
-    for chunk in new.chunks(ROWS_PER_INSERT) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let p: Vec<String> = (1..=12).map(|c| format!("${}", r * 12 + c)).collect();
-                format!("({})", p.join(", "))
-            })
-            .collect();
-        let mut query =
-            q(format!("INSERT INTO ledger_transfers ({TRANSFER_COLUMNS}) VALUES {}", rows.join(", ")));
-        for transfer in chunk {
-            let t = transfer.new;
-            let (kind, pending_id, timeout_ms, post_amount) = match t.kind {
-                TransferKind::Single => ("single", None, 0, None),
-                TransferKind::Pending { timeout_ms } => ("pending", None, timeout_ms, None),
-                TransferKind::Post { pending, amount } => {
-                    ("post", Some(pending), 0, amount.map(Money::rupiah))
-                }
-                TransferKind::Void { pending } => ("void", Some(pending), 0, None),
-            };
-            query = query
-                .bind(t.id.to_string())
-                .bind(t.debit.to_string())
-                .bind(t.credit.to_string())
-                .bind(t.amount.rupiah())
-                .bind(transfer.amount_posted.rupiah())
-                .bind(kind)
-                .bind(pending_id.map(|p| p.to_string()))
-                .bind(timeout_ms)
-                .bind(post_amount)
-                .bind(i64::from(t.linked))
-                .bind(i64::from(t.code))
-                .bind(transfer.timestamp.unix_ms());
-        }
-        query.execute(&mut *conn).await?;
+    // New transfers, one row per statement with one constant SQL text (the prepared-statement
+    // cache then hits every time; measured faster on SQLite than 64-row statements, whose
+    // parameter binding and text building cost more than the round trips they save).
+    for transfer in
+        after.transfers.iter().filter(|(id, _)| !before.transfers.contains_key(id)).map(|(_, t)| t)
+    {
+        let t = transfer.new;
+        let (kind, pending_id, timeout_ms, post_amount) = match t.kind {
+            TransferKind::Single => ("single", None, 0, None),
+            TransferKind::Pending { timeout_ms } => ("pending", None, timeout_ms, None),
+            TransferKind::Post { pending, amount } => ("post", Some(pending), 0, amount.map(Money::rupiah)),
+            TransferKind::Void { pending } => ("void", Some(pending), 0, None),
+        };
+        q(INSERT_TRANSFER)
+            .bind(t.id.to_string())
+            .bind(t.debit.to_string())
+            .bind(t.credit.to_string())
+            .bind(t.amount.rupiah())
+            .bind(transfer.amount_posted.rupiah())
+            .bind(kind)
+            .bind(pending_id.map(|p| p.to_string()))
+            .bind(timeout_ms)
+            .bind(post_amount)
+            .bind(i64::from(t.linked))
+            .bind(i64::from(t.code))
+            .bind(transfer.timestamp.unix_ms())
+            .execute(&mut *conn)
+            .await?;
     }
     for (id, state) in &after.pending {
         if before.pending.get(id) == Some(state) {
