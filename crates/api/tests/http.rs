@@ -16,7 +16,8 @@ use common::*;
 use hyper::header::AUTHORIZATION;
 use hyper::{Method, StatusCode};
 use jembatan_domain::{
-    CheckoutId, MerchantId, OrderId, PayoutId, ProductId, SkuId, WebhookDeliveryId, WebhookSubscriptionId,
+    AccountId, CheckoutId, MerchantId, OrderId, PayoutId, ProductId, SkuId, WebhookDeliveryId,
+    WebhookSubscriptionId,
 };
 use jembatan_store::new_id;
 use serde_json::{Value, json};
@@ -73,6 +74,8 @@ async fn a_merchant_token_reaches_no_object_of_another_merchant() {
     app.order_in(&app.social, &b_sku, "completed").await;
     let b_payout = app.request_payout(&b, 10_000).await.expect(StatusCode::CREATED).json();
     let b_payout = text(&b_payout["id"]);
+    // B's balance account: the merchant's own id under the account prefix.
+    let b_account = b.id.replacen("mer_", "acc_", 1);
 
     let attempts = [
         Attempt::new("read merchant B", Method::GET, format!("/v1/merchants/{}", b.id), None),
@@ -129,6 +132,19 @@ async fn a_merchant_token_reaches_no_object_of_another_merchant() {
         Attempt::new("list B's payouts", Method::GET, format!("/v1/merchants/{}/payouts", b.id), None),
         Attempt::new("read B's payout", Method::GET, format!("/v1/payouts/{b_payout}"), None),
         Attempt::new("read B's balance", Method::GET, format!("/v1/merchants/{}/balance", b.id), None),
+        Attempt::new(
+            "refund B's order",
+            Method::POST,
+            format!("/v1/orders/{to_ship}/refunds"),
+            Some(json!({"amount": {"amount": 1000, "currency": "IDR"}, "reason": "torn"})),
+        ),
+        Attempt::new("list B's refunds", Method::GET, format!("/v1/orders/{to_ship}/refunds"), None),
+        Attempt::new(
+            "read B's ledger account",
+            Method::GET,
+            format!("/v1/ledger/accounts/{b_account}"),
+            None,
+        ),
     ];
     // Ids of the same kinds that never existed: A must not be able to tell B's objects from them.
     let ghosts: BTreeMap<String, String> = [
@@ -142,6 +158,7 @@ async fn a_merchant_token_reaches_no_object_of_another_merchant() {
         (b_hooks.clone(), new_id::<WebhookSubscriptionId>().to_string()),
         (b_delivery.clone(), new_id::<WebhookDeliveryId>().to_string()),
         (b_payout.clone(), new_id::<PayoutId>().to_string()),
+        (b_account.clone(), new_id::<AccountId>().to_string()),
     ]
     .into();
 

@@ -476,6 +476,12 @@ async fn serve(config: config::Config, demo: bool) -> anyhow::Result<()> {
             let states: Vec<String> =
                 summary.orders_by_status.iter().map(|(s, n)| format!("{n} {s}")).collect();
             println!("  orders: {}", states.join(", "));
+            if let Some(payment) = summary.unpaid_payments.first() {
+                println!(
+                    "  pay an unpaid checkout as its buyer would: jembatan provider pay {payment} --data-dir {}",
+                    config.data_dir.display()
+                );
+            }
             println!("Demo tokens (shown once; stored only as hashes):");
             for (label, secret) in &tokens {
                 println!("  {label:<28} {secret}");

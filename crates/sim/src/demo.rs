@@ -8,6 +8,8 @@ use jembatan_store::catalogue::NewProduct;
 pub struct DemoSummary {
     pub merchants: Vec<(MerchantId, String)>,
     pub orders_by_status: Vec<(OrderStatus, usize)>,
+    /// Payments still waiting for the buyer (to try `jembatan provider pay` on).
+    pub unpaid_payments: Vec<PaymentId>,
 }
 
 /// A SKU of the demo: code, price in rupiah, units on hand.
@@ -156,6 +158,7 @@ pub async fn seed(core: &Core) -> Result<DemoSummary, CoreError> {
         (Channel::Marketplace, OrderStatus::Cancelled),
     ];
     let mut counts: Vec<(OrderStatus, usize)> = OrderStatus::ALL.iter().map(|s| (*s, 0)).collect();
+    let mut unpaid_payments = Vec::new();
     for (i, (channel, target)) in plan.iter().enumerate() {
         let buyer = BUYERS[i % BUYERS.len()];
         let lines = vec![
@@ -189,6 +192,9 @@ pub async fn seed(core: &Core) -> Result<DemoSummary, CoreError> {
         };
         let payment = checkout.payment.as_ref().map(|p| p.id).expect("a checkout opens its payment");
         let cod = checkout.payment_method == PaymentMethod::CashOnDelivery;
+        if *target == OrderStatus::AwaitingPayment {
+            unpaid_payments.push(payment);
+        }
         if steps.first() == Some(&OrderAction::Pay) && !cod {
             // The provider simulator's signed callback, through the one completion path.
             core.provider_pays(payment, None).await?;
@@ -210,5 +216,5 @@ pub async fn seed(core: &Core) -> Result<DemoSummary, CoreError> {
             }
         }
     }
-    Ok(DemoSummary { merchants, orders_by_status: counts })
+    Ok(DemoSummary { merchants, orders_by_status: counts, unpaid_payments })
 }
