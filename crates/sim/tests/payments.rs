@@ -346,8 +346,9 @@ async fn money_for_an_order_cancelled_before_payment_goes_back_to_the_buyer() {
     w.invariants_hold().await;
 }
 
-/// Many tasks at once: buyers paying (some twice), merchants shipping and refunding, buyers
-/// confirming, the sweeper running; afterwards every invariant holds.
+/// Many tasks at once: buyers paying (some twice), merchants shipping, refunding and withdrawing
+/// (payouts racing refunds after release for the same balance), buyers confirming, the sweeper
+/// running; afterwards every invariant holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_payments_confirmations_and_refunds_keep_every_invariant() {
     let w = Arc::new(world().await);
@@ -393,6 +394,25 @@ async fn concurrent_payments_confirmations_and_refunds_keep_every_invariant() {
                         w.core.refund(&merchant, order, rp(500), "race".into(), None),
                     );
                     let _ = (confirm, refund);
+                    // After release: a payout and a refund race for the same merchant balance
+                    // (either may be refused for lack of balance; never both granted beyond it).
+                    use jembatan_domain::payout::{
+                        AccountHolder, AccountNumber, BankAccount, BankCode, payout_amount,
+                    };
+                    let payout = jembatan_store::payouts::NewPayout {
+                        merchant_id: m,
+                        amount: payout_amount(8_000).unwrap(),
+                        account: BankAccount {
+                            bank_code: BankCode::parse("014").unwrap(),
+                            account_number: AccountNumber::parse("0012345678").unwrap(),
+                            holder: AccountHolder::parse("Toko Uji").unwrap(),
+                        },
+                    };
+                    let (paid_out, refund) = tokio::join!(
+                        w.core.request_payout(&merchant, payout, None),
+                        w.core.refund(&merchant, order, rp(6_000), "returned".into(), None),
+                    );
+                    let _ = (paid_out, refund);
                 }
                 2 => {
                     let (cancel, refund) = tokio::join!(
@@ -410,5 +430,7 @@ async fn concurrent_payments_confirmations_and_refunds_keep_every_invariant() {
     for task in tasks {
         task.await.unwrap();
     }
+    let payouts = w.core.store().payouts_of_merchant(m, None, 100).await.unwrap();
+    assert!(!payouts.is_empty(), "the race exercised payouts too");
     w.invariants_hold().await;
 }
