@@ -328,25 +328,8 @@ pub async fn get_ledger_account(
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Answer {
     let account_id = id::<jembatan_domain::AccountId>(&raw)?;
-    let Query(query) =
-        query.map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
-    let limits = &state.limits;
-    let limit = query.limit.unwrap_or(i64::from(limits.page_size_default));
-    if !(1..=i64::from(limits.page_size_max)).contains(&limit) {
-        return Err(
-            DomainError::invalid("limit", format!("must be between 1 and {}", limits.page_size_max)).into()
-        );
-    }
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(|c| {
-            parse_id::<jembatan_domain::TransferId>(c)
-                .map_err(|_| DomainError::invalid("cursor", "must be the next_cursor of a previous page"))
-        })
-        .transpose()?;
-    let (account, mut transfers) =
-        state.core.ledger_account(&who, account_id, cursor, limit as u32 + 1).await?;
+    let (limit, cursor) = page::<jembatan_domain::TransferId>(&state, query)?;
+    let (account, mut transfers) = state.core.ledger_account(&who, account_id, cursor, limit + 1).await?;
     let more = transfers.len() > limit as usize;
     transfers.truncate(limit as usize);
     let b = account.balances;
@@ -446,24 +429,9 @@ pub async fn list_orders(
     let merchant_id = id::<MerchantId>(&raw)?;
     let Query(query) =
         query.map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
-    let limits = &state.limits;
-    let limit = query.limit.unwrap_or(i64::from(limits.page_size_default));
-    if !(1..=i64::from(limits.page_size_max)).contains(&limit) {
-        return Err(
-            DomainError::invalid("limit", format!("must be between 1 and {}", limits.page_size_max)).into()
-        );
-    }
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(|c| {
-            parse_id::<OrderId>(c)
-                .map_err(|_| DomainError::invalid("cursor", "must be the next_cursor of a previous page"))
-        })
-        .transpose()?;
+    let (limit, cursor) = page_of::<OrderId>(&state.limits, query.limit, query.cursor.as_deref())?;
     let status = query.status.as_deref().map(OrderStatus::parse).transpose()?;
-    let mut orders =
-        state.core.orders_of_merchant(&who, merchant_id, status, cursor, limit as u32 + 1).await?;
+    let mut orders = state.core.orders_of_merchant(&who, merchant_id, status, cursor, limit + 1).await?;
     let more = orders.len() > limit as usize;
     orders.truncate(limit as usize);
     let next_cursor = if more { orders.last().map(|o| o.id.to_string()) } else { None };
@@ -553,16 +521,22 @@ fn page<T: jembatan_domain::TypedId>(
 ) -> Result<(u32, Option<T>), Problem> {
     let Query(query) =
         query.map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
-    let limits = &state.limits;
-    let limit = query.limit.unwrap_or(i64::from(limits.page_size_default));
+    page_of(&state.limits, query.limit, query.cursor.as_deref())
+}
+
+/// A page size (default and maximum from the limits) and a cursor naming the last item seen.
+fn page_of<T: jembatan_domain::TypedId>(
+    limits: &crate::ApiLimits,
+    limit: Option<i64>,
+    cursor: Option<&str>,
+) -> Result<(u32, Option<T>), Problem> {
+    let limit = limit.unwrap_or(i64::from(limits.page_size_default));
     if !(1..=i64::from(limits.page_size_max)).contains(&limit) {
         return Err(
             DomainError::invalid("limit", format!("must be between 1 and {}", limits.page_size_max)).into()
         );
     }
-    let cursor = query
-        .cursor
-        .as_deref()
+    let cursor = cursor
         .map(|c| {
             parse_id::<T>(c)
                 .map_err(|_| DomainError::invalid("cursor", "must be the next_cursor of a previous page"))
@@ -726,17 +700,6 @@ pub fn batch_file_url(batch_id: PayoutBatchId) -> String {
     format!("/v1/ops/payout-batches/{batch_id}/file")
 }
 
-/// The page size asked for, within the API's limits.
-fn page_limit(limit: Option<i64>, limits: &crate::ApiLimits) -> Result<u32, Problem> {
-    let limit = limit.unwrap_or(i64::from(limits.page_size_default));
-    if !(1..=i64::from(limits.page_size_max)).contains(&limit) {
-        return Err(
-            DomainError::invalid("limit", format!("must be between 1 and {}", limits.page_size_max)).into()
-        );
-    }
-    Ok(limit as u32)
-}
-
 #[utoipa::path(post, path = "/v1/merchants/{merchant_id}/payouts", tag = "payouts",
     request_body = CreatePayoutRequest,
     params(("merchant_id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
@@ -779,17 +742,7 @@ pub async fn list_payouts(
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Answer {
     let merchant_id = id::<MerchantId>(&raw)?;
-    let Query(query) =
-        query.map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
-    let limit = page_limit(query.limit, &state.limits)?;
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(|c| {
-            parse_id::<PayoutId>(c)
-                .map_err(|_| DomainError::invalid("cursor", "must be the next_cursor of a previous page"))
-        })
-        .transpose()?;
+    let (limit, cursor) = page::<PayoutId>(&state, query)?;
     let mut payouts = state.core.payouts_of_merchant(&who, merchant_id, cursor, limit + 1).await?;
     let more = payouts.len() > limit as usize;
     payouts.truncate(limit as usize);
@@ -984,17 +937,7 @@ pub async fn list_reconciliations(
     Caller(who): Caller,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Answer {
-    let Query(query) =
-        query.map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
-    let limit = page_limit(query.limit, &state.limits)?;
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(|c| {
-            parse_id::<ReconciliationId>(c)
-                .map_err(|_| DomainError::invalid("cursor", "must be the next_cursor of a previous page"))
-        })
-        .transpose()?;
+    let (limit, cursor) = page::<ReconciliationId>(&state, query)?;
     let mut runs = state.core.reconciliations(&who, cursor, limit + 1).await?;
     let more = runs.len() > limit as usize;
     runs.truncate(limit as usize);

@@ -356,13 +356,9 @@ impl Core {
     #[tracing::instrument(level = "debug", skip(self), fields(payment_id = %id))]
     pub async fn payment(&self, who: &Principal, id: PaymentId) -> Result<PaymentRecord, CoreError> {
         authz::check_role(who, Access::ReadPayment(None))?;
-        let payment = self.store().payment(id).await?.ok_or_else(|| crate::not_found("payment", id))?;
-        let checkout = self
-            .store()
-            .checkout_record(payment.checkout_id)
-            .await?
-            .ok_or_else(|| crate::not_found("payment", id))?;
-        authz::check(who, Access::ReadPayment(Some(checkout.channel)))?;
+        let (payment, channel) =
+            self.store().payment_with_channel(id).await?.ok_or_else(|| crate::not_found("payment", id))?;
+        authz::check(who, Access::ReadPayment(Some(channel)))?;
         Ok(payment)
     }
 
@@ -468,22 +464,14 @@ impl Core {
         self.payment_callback(Some(&timestamp), Some(&signature), body.as_bytes()).await
     }
 
-    /// What the buyer owes on a payment: all of it when paid in advance; for cash on delivery,
-    /// the orders not cancelled (the courier collects only what it delivers).
+    /// What the buyer owes on a payment (see `jembatan_store::payments::amount_due`).
     async fn amount_due(&self, payment: &PaymentRecord) -> Result<Money, CoreError> {
-        if payment.method != PaymentMethod::CashOnDelivery {
-            return Ok(payment.amount);
-        }
         let checkout = self
             .store()
             .checkout_record(payment.checkout_id)
             .await?
             .ok_or_else(|| crate::not_found("payment", payment.id))?;
-        let mut due = Money::ZERO;
-        for order in checkout.orders.iter().filter(|o| o.status != jembatan_domain::OrderStatus::Cancelled) {
-            due = due.checked_add(order.total)?;
-        }
-        Ok(due)
+        Ok(jembatan_store::payments::amount_due(payment, &checkout.orders)?)
     }
 
     /// Checks out, opening the checkout's payment in the same unit.

@@ -154,11 +154,11 @@ pub async fn checkout(options: &BenchOptions) -> anyhow::Result<BenchReport> {
     });
 
     // Warm up connections and caches.
-    closed_loop(&target, options.concurrency, Duration::from_secs(1)).await?;
+    closed_loop(&target, options.concurrency, Duration::from_secs(1), false).await?;
     let duration = Duration::from_secs(options.duration_s);
-    let closed = closed_loop(&target, options.concurrency, duration).await?;
+    let closed = closed_loop(&target, options.concurrency, duration, false).await?;
     let open = open_loop(&target, options.rate_per_s, duration).await?;
-    let paid = paid_loop(&target, options.concurrency, duration).await?;
+    let paid = closed_loop(&target, options.concurrency, duration, true).await?;
     server.abort();
 
     let (baseline_per_s, batched_baseline_per_s) = match &options.database_url {
@@ -211,35 +211,6 @@ async fn checkout_and_pay(target: &Target, body: String, key: String) -> anyhow:
     let status = response.status();
     response.into_body().collect().await?;
     Ok(status == hyper::StatusCode::OK)
-}
-
-async fn paid_loop(target: &Arc<Target>, workers: usize, duration: Duration) -> anyhow::Result<LoadFigures> {
-    let started = Instant::now();
-    let deadline = started + duration;
-    let mut tasks = Vec::with_capacity(workers);
-    for w in 0..workers {
-        let target = target.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut rng = StdRng::seed_from_u64(w as u64 + rand::rng().random::<u64>());
-            let (mut latencies, mut errors) = (Vec::new(), 0usize);
-            while Instant::now() < deadline {
-                let body = cart_body(&mut rng, &target.skus);
-                let sent = Instant::now();
-                match checkout_and_pay(&target, body, format!("bench-paid-{}", rng.random::<u128>())).await {
-                    Ok(true) => latencies.push(sent.elapsed().as_secs_f64() * 1e3),
-                    _ => errors += 1,
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    let (mut latencies, mut errors) = (Vec::new(), 0);
-    for task in tasks {
-        let (l, e) = task.await.context("bench worker")?;
-        latencies.extend(l);
-        errors += e;
-    }
-    Ok(figures(latencies, errors, started.elapsed()))
 }
 
 async fn seed_catalogue(
@@ -330,10 +301,13 @@ fn figures(mut latencies_ms: Vec<f64>, errors: usize, elapsed: Duration) -> Load
     }
 }
 
+/// `workers` each send their next request when the last one is answered: a checkout, or with
+/// `paid` a checkout and then its signed payment callback.
 async fn closed_loop(
     target: &Arc<Target>,
     workers: usize,
     duration: Duration,
+    paid: bool,
 ) -> anyhow::Result<LoadFigures> {
     let started = Instant::now();
     let deadline = started + duration;
@@ -346,7 +320,13 @@ async fn closed_loop(
             while Instant::now() < deadline {
                 let body = cart_body(&mut rng, &target.skus);
                 let sent = Instant::now();
-                match send(&target, body, format!("bench-{}", rng.random::<u128>())).await {
+                let key = format!("bench-{}", rng.random::<u128>());
+                let done = if paid {
+                    checkout_and_pay(&target, body, key).await
+                } else {
+                    send(&target, body, key).await
+                };
+                match done {
                     Ok(true) => latencies.push(sent.elapsed().as_secs_f64() * 1e3),
                     _ => errors += 1,
                 }

@@ -328,7 +328,7 @@ async fn load_accounts(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let lock = if lock && conn.is_postgres() { " FOR UPDATE" } else { "" };
+    let lock = crate::db::lock_clause(conn, lock);
     let sql = format!(
         "SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts WHERE account_id IN ({}) ORDER BY account_id{lock}",
         placeholders(ids.len())

@@ -413,19 +413,12 @@ pub(crate) async fn transition_loaded(
     Ok(OrderRecord { status: next, updated_at: ctx.now, ..order })
 }
 
-/// ` FOR UPDATE` on PostgreSQL when a write unit reads a row it will change (concurrent units
-/// then queue on the row instead of computing from a stale read); SQLite's single writer
-/// serialises units anyway.
-pub(crate) fn lock_clause(conn: &dyn Conn, for_update: bool) -> &'static str {
-    if for_update && conn.is_postgres() { " FOR UPDATE" } else { "" }
-}
-
 pub(crate) async fn load_order(
     conn: &mut dyn Conn,
     id: OrderId,
     for_update: bool,
 ) -> Result<Option<OrderRecord>, StoreError> {
-    let lock = lock_clause(conn, for_update);
+    let lock = crate::db::lock_clause(conn, for_update);
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1{lock}");
     let row = q(sql).bind(id.to_string()).fetch_optional(&mut *conn).await?;
     let Some(row) = row else { return Ok(None) };
@@ -557,36 +550,15 @@ fn decode_order(row: &Row) -> Result<OrderRecord, StoreError> {
 /// The money side of an order's transition (DESIGN.md §4): payment holds the total in escrow
 /// (a pending transfer from provider clearing); the buyer's confirmation releases it to the
 /// merchant's balance and the platform's fee revenue ([`release`]); a cancellation after payment
-/// voids the hold (or, if a refund already posted it, refunds the rest).
+/// refunds everything still held.
 async fn escrow(
     conn: &mut dyn Conn,
     ctx: &WriteCtx,
     order: &mut OrderRecord,
     action: OrderAction,
 ) -> Result<(), StoreError> {
-    use jembatan_domain::ledger::{
-        AccountKind, NewTransfer, Purpose, TransferKind, order_transfer_id, platform_account,
-    };
-    let hold = |purpose: Purpose, kind| NewTransfer {
-        id: order_transfer_id(order.id, purpose),
-        debit: platform_account(AccountKind::ProviderClearing),
-        credit: platform_account(AccountKind::Escrow),
-        amount: order.total,
-        kind,
-        linked: false,
-        code: purpose as u16,
-    };
     match (order.status, action) {
-        (_, OrderAction::Pay) => {
-            crate::ledger::apply_all(
-                conn,
-                ctx,
-                vec![hold(Purpose::EscrowHold, TransferKind::Pending { timeout_ms: 0 })],
-            )
-            .await?;
-            let (total, refunded) = (order.total, order.refunded);
-            set_held(conn, order, total, refunded).await
-        }
+        (_, OrderAction::Pay) => hold(conn, ctx, order).await,
         (OrderStatus::Delivered, OrderAction::Confirm) if order.held > Money::ZERO => {
             release(conn, ctx, order).await
         }
@@ -602,14 +574,36 @@ async fn escrow(
             // The buyer paid: everything still held goes back to the buyer as a refund (the
             // provider carries it out; the settlement report lists it).
             let rest = order.held;
-            crate::payments::refund_unit(conn, ctx, order, rest, "order cancelled").await?;
-            let refunded = order.refunded.checked_add(rest)?;
-            order.held = Money::ZERO;
-            order.refunded = refunded;
+            let source = crate::payments::Source::Held;
+            crate::payments::refund_with(conn, ctx, order, rest, "order cancelled", source).await?;
             Ok(())
         }
         _ => Ok(()),
     }
+}
+
+/// Holds an order's total in escrow: a pending transfer provider clearing → escrow, posted on
+/// release (or by the first refund), its id derived from the order.
+pub(crate) async fn hold(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    order: &mut OrderRecord,
+) -> Result<(), StoreError> {
+    use jembatan_domain::ledger::{
+        AccountKind, NewTransfer, Purpose, TransferKind, order_transfer_id, platform_account,
+    };
+    let transfer = NewTransfer {
+        id: order_transfer_id(order.id, Purpose::EscrowHold),
+        debit: platform_account(AccountKind::ProviderClearing),
+        credit: platform_account(AccountKind::Escrow),
+        amount: order.total,
+        kind: TransferKind::Pending { timeout_ms: 0 },
+        linked: false,
+        code: Purpose::EscrowHold as u16,
+    };
+    crate::ledger::apply_all(conn, ctx, vec![transfer]).await?;
+    let (total, refunded) = (order.total, order.refunded);
+    set_held(conn, order, total, refunded).await
 }
 
 /// Releases an order's escrow: posts the hold (unless a refund already did) and pays, linked,

@@ -12,8 +12,8 @@ use jembatan_domain::ledger::{
 };
 use jembatan_domain::payment::split_refund;
 use jembatan_domain::{
-    CallbackId, CheckoutId, DomainError, MerchantId, Money, OrderAction, OrderId, OrderStatus, PaymentId,
-    PaymentInstructions, PaymentMethod, PaymentStatus, RefundId, Timestamp, TypedId,
+    CallbackId, Channel, CheckoutId, DomainError, MerchantId, Money, OrderAction, OrderId, OrderStatus,
+    PaymentId, PaymentInstructions, PaymentMethod, PaymentStatus, RefundId, Timestamp, TypedId,
 };
 
 use crate::db::{Conn, Row, q};
@@ -129,6 +129,26 @@ const PAYMENT_COLUMNS: &str = "payment_id, checkout_id, method, amount_idr, stat
 impl Store {
     pub async fn payment(&self, id: PaymentId) -> Result<Option<PaymentRecord>, StoreError> {
         self.read(move |conn| Box::pin(load_payment(conn, id, false))).await
+    }
+
+    /// A payment with the channel of its checkout (who may read it), in one query.
+    pub async fn payment_with_channel(
+        &self,
+        id: PaymentId,
+    ) -> Result<Option<(PaymentRecord, Channel)>, StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let columns = PAYMENT_COLUMNS.split(", ").map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", ");
+                let sql = format!(
+                    "SELECT {columns}, c.channel FROM payments p JOIN checkouts c ON c.checkout_id = p.checkout_id
+                     WHERE p.payment_id = $1"
+                );
+                let Some(row) = q(sql).bind(id.to_string()).fetch_optional(conn).await? else { return Ok(None) };
+                let channel = rows::parsed("channel", Channel::parse(&rows::text(&row, "channel")?))?;
+                Ok(Some((decode_payment(&row)?, channel)))
+            })
+        })
+        .await
     }
 
     /// Applies a verified provider notice (see the module documentation); records it whatever
@@ -321,7 +341,7 @@ pub(crate) async fn load_payment(
     id: PaymentId,
     for_update: bool,
 ) -> Result<Option<PaymentRecord>, StoreError> {
-    let lock = crate::orders::lock_clause(conn, for_update);
+    let lock = crate::db::lock_clause(conn, for_update);
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1{lock}");
     let row = q(sql).bind(id.to_string()).fetch_optional(conn).await?;
     row.as_ref().map(decode_payment).transpose()
@@ -340,7 +360,7 @@ async fn load_payment_by_ref(
     conn: &mut dyn Conn,
     provider_ref: &str,
 ) -> Result<Option<PaymentRecord>, StoreError> {
-    let lock = crate::orders::lock_clause(conn, true);
+    let lock = crate::db::lock_clause(conn, true);
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE provider_ref = $1{lock}");
     let row = q(sql).bind(provider_ref).fetch_optional(conn).await?;
     row.as_ref().map(decode_payment).transpose()
@@ -457,15 +477,7 @@ pub(crate) async fn complete_payment_unit(
     let mut orders = load_checkout_orders(conn, payment.checkout_id, true).await?;
     // What is due: all of it before payment; for cash on delivery, the orders not cancelled
     // (the courier collects only what was delivered).
-    let due = if payment.method == PaymentMethod::CashOnDelivery {
-        let mut due = Money::ZERO;
-        for order in orders.iter().filter(|o| o.status != OrderStatus::Cancelled) {
-            due = due.checked_add(order.total)?;
-        }
-        due
-    } else {
-        payment.amount
-    };
+    let due = amount_due(&payment, &orders)?;
     if notice.amount != Some(due) {
         let detail = format!(
             "amount {} is not the {due} due for payment {}",
@@ -548,26 +560,25 @@ pub(crate) async fn complete_payment_unit(
     Ok(CallbackResult { callback_id, outcome, detail, payment: Some(payment) })
 }
 
+/// What the buyer owes on a payment: all of it when paid in advance; for cash on delivery, the
+/// orders not cancelled (the courier collects only what it delivers).
+pub fn amount_due(payment: &PaymentRecord, orders: &[OrderRecord]) -> Result<Money, DomainError> {
+    if payment.method != PaymentMethod::CashOnDelivery {
+        return Ok(payment.amount);
+    }
+    let mut due = Money::ZERO;
+    for order in orders.iter().filter(|o| o.status != OrderStatus::Cancelled) {
+        due = due.checked_add(order.total)?;
+    }
+    Ok(due)
+}
+
 /// Cash on delivery: the courier's remittance puts an accepted order's money in escrow.
 async fn hold_cod(conn: &mut dyn Conn, ctx: &WriteCtx, order: &mut OrderRecord) -> Result<(), StoreError> {
     if order.held > Money::ZERO {
         return Ok(());
     }
-    crate::ledger::apply_all(
-        conn,
-        ctx,
-        vec![NewTransfer {
-            id: order_transfer_id(order.id, Purpose::EscrowHold),
-            debit: platform_account(AccountKind::ProviderClearing),
-            credit: platform_account(AccountKind::Escrow),
-            amount: order.total,
-            kind: TransferKind::Pending { timeout_ms: 0 },
-            linked: false,
-            code: Purpose::EscrowHold as u16,
-        }],
-    )
-    .await?;
-    set_held(conn, order, order.total, order.refunded).await
+    crate::orders::hold(conn, ctx, order).await
 }
 
 /// Writes an order's escrow cache (`held_idr`, `refunded_idr`).

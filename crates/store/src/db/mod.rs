@@ -222,3 +222,10 @@ impl Query {
             .ok_or_else(|| DbError::new(format!("expected one row, got none: {sql}")))
     }
 }
+
+/// ` FOR UPDATE` on PostgreSQL when a write unit reads a row it will change (concurrent units
+/// then queue on the row instead of computing from a stale read); SQLite's single writer
+/// serialises units anyway.
+pub(crate) fn lock_clause(conn: &dyn Conn, for_update: bool) -> &'static str {
+    if for_update && conn.is_postgres() { " FOR UPDATE" } else { "" }
+}
