@@ -20,6 +20,7 @@ pub mod principal;
 pub mod product;
 pub mod qris;
 pub mod reconcile;
+pub mod social;
 pub mod stock;
 pub mod text;
 pub mod time;

@@ -17,12 +17,19 @@ pub enum StoreError {
     Database(DbError),
     #[error("the store is shutting down")]
     Unavailable,
+    /// The social shop's legacy store refused a write because the shop is fenced for its move
+    /// to the core (DESIGN.md §6): the write belongs to whichever system owns the shop next.
+    #[error("shop {0} is being moved: its writes are held until the move commits")]
+    Fenced(String),
 }
 
 impl From<DbError> for StoreError {
     /// A unique constraint that refused a write means a concurrent request won a race for the
     /// same key: a conflict the client can act on, not a server failure.
     fn from(error: DbError) -> Self {
+        if let Some(shop) = error.fenced_shop() {
+            return StoreError::Fenced(shop);
+        }
         if error.unique_violation {
             tracing::info!(%error, "unique constraint refused a concurrent write");
             return StoreError::Conflict(

@@ -46,6 +46,8 @@ pub struct StoreOptions {
     pub group_commit_units_max: usize,
     /// Units waiting for the SQLite writer at most; callers wait beyond it (backpressure).
     pub write_queue_units_max: usize,
+    /// The core's database, or the social shop's legacy one.
+    pub schema: schema::Schema,
 }
 
 impl StoreOptions {
@@ -56,7 +58,19 @@ impl StoreOptions {
             write_connections_max: 16,
             group_commit_units_max: 256,
             write_queue_units_max: 4096,
+            schema: schema::Schema::Core,
         }
+    }
+
+    /// The social shop's legacy database under a data directory (DESIGN.md §5).
+    pub fn legacy_sqlite_in(data_dir: &std::path::Path) -> StoreOptions {
+        StoreOptions::new(format!("sqlite://{}", data_dir.join("legacy.sqlite").display()))
+            .with_schema(schema::Schema::Legacy)
+    }
+
+    pub fn with_schema(mut self, schema: schema::Schema) -> StoreOptions {
+        self.schema = schema;
+        self
     }
 
     /// The embedded default: the core's SQLite file under a data directory.
@@ -135,7 +149,7 @@ impl Store {
         if let Some(path) = options.url.strip_prefix("sqlite://") {
             let path = PathBuf::from(path.split('?').next().unwrap_or(path));
             let store = Self::open_sqlite(path, &options)?;
-            store.ensure_platform_accounts(system_ctx()).await?;
+            store.bootstrap(options.schema).await?;
             return Ok(store);
         }
         if !(options.url.starts_with("postgres://") || options.url.starts_with("postgresql://")) {
@@ -151,16 +165,25 @@ impl Store {
             .await
             .map_err(DbError::from)?;
         let mut conn = pool.acquire().await.map_err(DbError::from)?;
-        schema::migrate(&mut *conn, Backend::Postgres).await?;
+        schema::migrate(&mut *conn, Backend::Postgres, options.schema).await?;
         drop(conn);
         let store = Store { inner: Arc::new(Inner::Postgres { pool }) };
-        store.ensure_platform_accounts(system_ctx()).await?;
+        store.bootstrap(options.schema).await?;
         Ok(store)
+    }
+
+    /// What a freshly opened store sets up: the core's platform ledger accounts, the legacy
+    /// store's change-capture triggers.
+    async fn bootstrap(&self, schema: schema::Schema) -> Result<(), StoreError> {
+        match schema {
+            schema::Schema::Core => self.ensure_platform_accounts(system_ctx()).await,
+            schema::Schema::Legacy => crate::legacy::install_capture(self).await,
+        }
     }
 
     fn open_sqlite(path: PathBuf, options: &StoreOptions) -> Result<Store, StoreError> {
         let mut writer = SqliteConn::open(&path, false)?;
-        futures::executor::block_on(schema::migrate(&mut writer, Backend::Sqlite))?;
+        futures::executor::block_on(schema::migrate(&mut writer, Backend::Sqlite, options.schema))?;
         let readers = Readers::start(&path, options.read_connections_max as usize)?;
         let (sender, receiver) = mpsc::channel(options.write_queue_units_max);
         let group_units_max = options.group_commit_units_max;

@@ -19,6 +19,7 @@ pub mod exec;
 pub mod idempotency;
 pub mod journal;
 pub mod ledger;
+pub mod legacy;
 pub mod merchants;
 pub mod orders;
 pub mod payments;
@@ -33,6 +34,8 @@ pub mod webhooks;
 pub use db::{Conn, Row, Value, q};
 pub use error::StoreError;
 pub use exec::{Backend, Idem, Store, StoreOptions, StoredResponse, WriteCtx};
+pub use legacy::LegacyStore;
+pub use schema::Schema;
 
 use jembatan_domain::TypedId;
 

@@ -11,7 +11,35 @@ use crate::exec::Backend;
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum On {
     Both,
+    SqliteOnly,
     PostgresOnly,
+}
+
+impl On {
+    fn runs_on(self, backend: Backend) -> bool {
+        match self {
+            On::Both => true,
+            On::SqliteOnly => backend == Backend::Sqlite,
+            On::PostgresOnly => backend == Backend::Postgres,
+        }
+    }
+}
+
+/// Which database a store holds: the core's, or the social shop's legacy one (DESIGN.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Schema {
+    #[default]
+    Core,
+    Legacy,
+}
+
+impl Schema {
+    fn migrations(self) -> &'static [(i64, &'static str, On, &'static str)] {
+        match self {
+            Schema::Core => MIGRATIONS,
+            Schema::Legacy => LEGACY_MIGRATIONS,
+        }
+    }
 }
 
 /// (version, name, engines, SQL). Append only: a released migration never changes.
@@ -26,19 +54,34 @@ const MIGRATIONS: &[(i64, &str, On, &str)] = &[
     (8, "payment_fixes", On::Both, include_str!("../migrations/0008_payment_fixes.sql")),
 ];
 
-pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreError> {
+/// The social shop's legacy database. Its change-capture triggers are not a migration: they
+/// are installed when the store opens (see `legacy::install_capture`), so that a bulk load can
+/// run without them.
+const LEGACY_MIGRATIONS: &[(i64, &str, On, &str)] = &[
+    (1, "social_shop", On::Both, include_str!("../migrations/legacy/0001_social_shop.sql")),
+    (2, "changelog_sqlite", On::SqliteOnly, include_str!("../migrations/legacy/0002_changelog_sqlite.sql")),
+    (
+        3,
+        "changelog_postgres",
+        On::PostgresOnly,
+        include_str!("../migrations/legacy/0003_changelog_postgres.sql"),
+    ),
+];
+
+pub async fn migrate(conn: &mut dyn Conn, backend: Backend, schema: Schema) -> Result<(), StoreError> {
+    let migrations = schema.migrations();
     q("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)")
         .execute(conn)
         .await?;
     // Every version not yet recorded, not only those above the highest: branches number their
     // migrations independently (6 webhooks, 7 payouts), so a database may have 7 before 6.
     let recorded = recorded_versions(conn).await?;
-    if let Some(unknown) = recorded.iter().find(|v| !MIGRATIONS.iter().any(|m| m.0 == **v)) {
+    if let Some(unknown) = recorded.iter().find(|v| !migrations.iter().any(|m| m.0 == **v)) {
         return Err(StoreError::Conflict(format!(
             "the database has schema version {unknown}, which this binary does not know: use the binary that wrote it"
         )));
     }
-    for (version, name, engines, sql) in MIGRATIONS.iter().filter(|m| !recorded.contains(&m.0)) {
+    for (version, name, engines, sql) in migrations.iter().filter(|m| !recorded.contains(&m.0)) {
         q(match backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
@@ -55,7 +98,7 @@ pub async fn migrate(conn: &mut dyn Conn, backend: Backend) -> Result<(), StoreE
                 continue;
             }
         }
-        let runs_here = *engines == On::Both || backend == Backend::Postgres;
+        let runs_here = engines.runs_on(backend);
         for statement in statements(sql).into_iter().filter(|_| runs_here) {
             q(statement).execute(conn).await?;
         }
@@ -76,12 +119,36 @@ async fn recorded_versions(conn: &mut dyn Conn) -> Result<std::collections::BTre
     Ok(rows.iter().map(|r| r.int("version")).collect::<Result<_, _>>()?)
 }
 
-/// Splits a migration into statements (our migrations hold no `;` inside literals) and drops
-/// `--` comments.
-fn statements(sql: &str) -> Vec<String> {
+/// Splits SQL into statements and drops `--` comments. Our SQL holds no `;` inside literals,
+/// but trigger bodies hold several statements: a `CREATE TRIGGER … BEGIN … END` (SQLite) and a
+/// `$$`-quoted function body (PostgreSQL) stay whole.
+pub(crate) fn statements(sql: &str) -> Vec<String> {
     let without_comments: String =
         sql.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
-    without_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+    let mut out: Vec<String> = Vec::new();
+    let mut pending = String::new();
+    for piece in without_comments.split(';') {
+        if !pending.is_empty() {
+            pending.push(';');
+        }
+        pending.push_str(piece);
+        let trimmed = pending.trim();
+        let open_dollar = trimmed.matches("$$").count() % 2 == 1;
+        let open_trigger = trimmed.to_ascii_uppercase().starts_with("CREATE TRIGGER")
+            && trimmed.to_ascii_uppercase().contains(" BEGIN")
+            && !trimmed.to_ascii_uppercase().ends_with("END");
+        if open_dollar || open_trigger {
+            continue;
+        }
+        if !trimmed.is_empty() {
+            out.push(trimmed.to_owned());
+        }
+        pending.clear();
+    }
+    if !pending.trim().is_empty() {
+        out.push(pending.trim().to_owned());
+    }
+    out
 }
 
 fn now_ms() -> i64 {

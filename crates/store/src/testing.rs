@@ -83,3 +83,28 @@ pub async fn pay(
     };
     store.complete_payment(ctx, notice).await
 }
+
+/// A fresh legacy store (the social shop's database) on the backend the environment selects.
+pub struct TestLegacyStore {
+    pub store: crate::legacy::LegacyStore,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn fresh_legacy_store() -> Result<TestLegacyStore, StoreError> {
+    match std::env::var(DATABASE_URL_VAR) {
+        Ok(base) if !base.is_empty() => {
+            let url = postgres_schema_url(&base, "l").await?;
+            let store = crate::legacy::LegacyStore::open(StoreOptions::new(url.clone())).await?;
+            Ok(TestLegacyStore { store, url, _dir: None })
+        }
+        _ => {
+            let dir =
+                tempfile::tempdir().map_err(|e| StoreError::Conflict(format!("temporary directory: {e}")))?;
+            let options = StoreOptions::legacy_sqlite_in(dir.path());
+            let url = options.url.clone();
+            let store = crate::legacy::LegacyStore::open(options).await?;
+            Ok(TestLegacyStore { store, url, _dir: Some(dir) })
+        }
+    }
+}

@@ -35,6 +35,14 @@ impl DbError {
     pub fn new(message: impl Into<String>) -> DbError {
         DbError { message: message.into(), unique_violation: false, retryable: false, source: None }
     }
+
+    /// The shop named by a legacy store's fence trigger (`shop_fenced:SHOP_ID:`), if that is
+    /// what refused the statement.
+    pub fn fenced_shop(&self) -> Option<String> {
+        let (_, rest) = self.message.split_once(crate::legacy::FENCED_MARK)?;
+        let shop: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        Some(shop)
+    }
 }
 
 impl From<rusqlite::Error> for DbError {
