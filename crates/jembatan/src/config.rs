@@ -84,6 +84,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// When set, the core lives in this database (PostgreSQL) instead of the data dir.
     pub database_url: Option<SecretUrl>,
+    /// When set, the social shop's legacy store lives in this database (PostgreSQL) instead of
+    /// `<data_dir>/legacy.sqlite`.
+    pub legacy_database_url: Option<SecretUrl>,
     /// `tracing` filter, e.g. `info,jembatan_store=debug`.
     pub log: String,
     pub api: ApiConfig,
@@ -101,6 +104,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".to_owned(),
             data_dir: PathBuf::from("./jembatan-data"),
             database_url: None,
+            legacy_database_url: None,
             log: "info".to_owned(),
             api: ApiConfig {
                 body_bytes_max: api.body_bytes_max,
@@ -149,6 +153,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy_database_url: Option<String>,
 }
 
 pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
@@ -235,6 +241,15 @@ impl Config {
         options.group_commit_units_max = self.store.group_commit_units_max;
         options.write_queue_units_max = self.store.write_queue_units_max;
         options
+    }
+
+    /// Where the social shop's legacy store lives.
+    pub fn legacy_store_options(&self) -> jembatan_store::StoreOptions {
+        let options = match &self.legacy_database_url {
+            Some(url) => jembatan_store::StoreOptions::new(url.expose()),
+            None => jembatan_store::StoreOptions::legacy_sqlite_in(&self.data_dir),
+        };
+        options.with_schema(jembatan_store::Schema::Legacy)
     }
 
     pub fn payment_settings(&self) -> jembatan_core::PaymentSettings {

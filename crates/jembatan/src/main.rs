@@ -27,6 +27,9 @@ struct StoreFlags {
     /// PostgreSQL URL (`postgres://…`) to use instead of the data directory.
     #[arg(long, env = "JEMBATAN_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// PostgreSQL URL of the social shop's legacy store, instead of `<data-dir>/legacy.sqlite`.
+    #[arg(long, env = "JEMBATAN_LEGACY_DATABASE_URL", hide_env_values = true)]
+    legacy_database_url: Option<String>,
     /// Configuration file (TOML); default `jembatan.toml` if present.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -374,6 +377,7 @@ fn load_config(flags: &StoreFlags, listen: Option<String>) -> anyhow::Result<con
         listen,
         data_dir: flags.data_dir.clone(),
         database_url: flags.database_url.clone(),
+        legacy_database_url: flags.legacy_database_url.clone(),
     };
     config::load(flags.config.as_deref(), &overrides)
 }
