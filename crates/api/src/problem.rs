@@ -136,6 +136,13 @@ impl From<&StoreError> for Problem {
                 "unavailable",
                 "the service is shutting down; retry",
             ),
+            // The gateway waits out a fence; this is what is left when the move takes longer
+            // than its bounded wait.
+            StoreError::Fenced(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shop-moving",
+                "this shop is being moved to the marketplace core and its writes are held for a moment; retry in a few seconds",
+            ),
             StoreError::Database(error) => {
                 tracing::error!(error = %error, cause = ?error, "database error");
                 Problem::new(
