@@ -5,6 +5,7 @@
 pub mod authz;
 pub mod clock;
 pub mod error;
+pub mod gateway;
 pub mod maintenance;
 pub mod payments;
 pub mod tokens;

@@ -126,6 +126,8 @@ typed_ids! {
     PayoutBatchId => "pbt", "batch_id";
     /// One import of a provider's settlement report, matched against the ledger.
     ReconciliationId => "rcn", "reconciliation_id";
+    /// A social-app user's consent to share data with the marketplace (rule R6).
+    ConsentId => "cns", "consent_id";
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub use checkout::{
 };
 pub use error::DomainError;
 pub use id::{
-    AccountId, AuditId, CallbackId, CheckoutId, EventId, MerchantId, OrderId, PaymentId, PayoutBatchId,
+    AccountId, AuditId, CallbackId, CheckoutId, ConsentId, EventId, MerchantId, OrderId, PaymentId, PayoutBatchId,
     PayoutId, ProductId, ReconciliationId, RefundId, SkuId, TokenId, TransferId, TypedId, WebhookDeliveryId,
     WebhookSubscriptionId,
 };

@@ -60,7 +60,115 @@ impl Store {
                 .into());
             }
         }
-        self.write(idem, move |conn| Box::pin(insert_product(conn, ctx, product))).await
+        self.write(idem, move |conn| Box::pin(insert_product(conn, ctx, product, None))).await
+    }
+
+    /// Creates a product of a social shop with the ids given (the product's and, in order, its
+    /// SKUs' — a SKU already mapped by an earlier order keeps its core id) and maps the social
+    /// ids to them in the same unit.
+    pub async fn create_social_product(
+        &self,
+        ctx: WriteCtx,
+        product: NewProduct,
+        ids: SocialProductIds,
+    ) -> Result<ProductRecord, StoreError> {
+        if ids.sku_ids.len() != product.skus.len() || ids.social_sku_ids.len() != product.skus.len() {
+            return Err(StoreError::Conflict("one id per SKU is needed".to_owned()));
+        }
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                use crate::social::{IdKind, insert_id_once};
+                let merchant_id = product.merchant_id;
+                let record = insert_product(conn, ctx, product, Some((ids.product_id, ids.sku_ids.clone()))).await?;
+                insert_id_once(conn, IdKind::Product, &ids.social_product_id, merchant_id, &ids.product_id.to_string()).await?;
+                for (social, core) in ids.social_sku_ids.iter().zip(&ids.sku_ids) {
+                    insert_id_once(conn, IdKind::Sku, social, merchant_id, &core.to_string()).await?;
+                }
+                Ok(record)
+            })
+        })
+        .await
+    }
+
+    /// A merchant's products in id order after `after` (exclusive; `None` from the start).
+    pub async fn products_of_merchant(
+        &self,
+        merchant_id: MerchantId,
+        after: Option<ProductId>,
+        limit: u32,
+    ) -> Result<Vec<ProductRecord>, StoreError> {
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        self.read(move |conn| {
+            Box::pin(async move {
+                let rows = q("SELECT product_id FROM products WHERE merchant_id = $1 AND product_id > $2 ORDER BY product_id LIMIT $3")
+                    .bind(merchant_id.to_string())
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    if let Some(product) = load_product(conn, rows::id(&row, "product_id")?).await? {
+                        out.push(product);
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    /// Changes a product's title and its SKUs' prices. Orders already placed keep the price
+    /// they were sold at (their lines hold it).
+    pub async fn edit_product(
+        &self,
+        ctx: WriteCtx,
+        product_id: ProductId,
+        title: Option<ProductTitle>,
+        prices: Vec<(SkuId, Price)>,
+    ) -> Result<ProductRecord, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                let product =
+                    load_product(conn, product_id).await?.ok_or_else(|| StoreError::not_found("product", product_id))?;
+                if let Some(title) = &title {
+                    q("UPDATE products SET title = $3 WHERE merchant_id = $1 AND product_id = $2")
+                        .bind(product.merchant_id.to_string())
+                        .bind(product_id.to_string())
+                        .bind(title.as_str())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                for (sku_id, price) in &prices {
+                    let changed = q("UPDATE skus SET price_idr = $4 WHERE merchant_id = $1 AND product_id = $2 AND sku_id = $3")
+                        .bind(product.merchant_id.to_string())
+                        .bind(product_id.to_string())
+                        .bind(sku_id.to_string())
+                        .bind(price.money().rupiah())
+                        .execute(&mut *conn)
+                        .await?;
+                    if changed != 1 {
+                        return Err(StoreError::not_found("sku", sku_id));
+                    }
+                }
+                let change = Change {
+                    event_type: "product.updated",
+                    action: "product.update",
+                    entity_type: "product",
+                    entity_id: product_id.to_string(),
+                    merchant_id: Some(product.merchant_id),
+                    channel: None,
+                    payload: serde_json::json!({
+                        "product_id": product_id.to_string(),
+                        "title_changed": title.is_some(),
+                        "prices": prices.iter().map(|(s, p)| serde_json::json!({"sku_id": s.to_string(), "price": p.money().rupiah()})).collect::<Vec<_>>(),
+                    }),
+                };
+                journal::record(conn, &ctx, change).await?;
+                load_product(conn, product_id).await?.ok_or_else(|| StoreError::not_found("product", product_id))
+            })
+        })
+        .await
     }
 
     pub async fn sku(&self, id: SkuId) -> Result<Option<SkuRecord>, StoreError> {
@@ -141,10 +249,21 @@ impl Store {
     }
 }
 
+/// The ids of a social shop's product as it enters the core.
+#[derive(Debug, Clone)]
+pub struct SocialProductIds {
+    pub product_id: ProductId,
+    pub social_product_id: String,
+    /// In the order of the product's SKUs.
+    pub sku_ids: Vec<SkuId>,
+    pub social_sku_ids: Vec<String>,
+}
+
 async fn insert_product(
     conn: &mut dyn Conn,
     ctx: WriteCtx,
     product: NewProduct,
+    preset: Option<(ProductId, Vec<SkuId>)>,
 ) -> Result<ProductRecord, StoreError> {
     let merchant_exists = q("SELECT 1 AS one FROM merchants WHERE merchant_id = $1")
         .bind(product.merchant_id.to_string())
@@ -154,7 +273,10 @@ async fn insert_product(
     if !merchant_exists {
         return Err(StoreError::not_found("merchant", product.merchant_id));
     }
-    let product_id: ProductId = new_id();
+    let (product_id, mut preset_skus): (ProductId, std::vec::IntoIter<SkuId>) = match preset {
+        Some((product_id, skus)) => (product_id, skus.into_iter()),
+        None => (new_id(), Vec::new().into_iter()),
+    };
     q(
         "INSERT INTO products (merchant_id, product_id, title, category, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -179,7 +301,7 @@ async fn insert_product(
                 sku.code.as_str()
             )));
         }
-        let sku_id: SkuId = new_id();
+        let sku_id: SkuId = preset_skus.next().unwrap_or_else(new_id);
         // ON CONFLICT: a concurrent listing (on PostgreSQL) may have taken the code since the
         // check above; that is a conflict for the client, not a server error.
         let inserted = q("INSERT INTO skus (merchant_id, sku_id, product_id, code, price_idr, stock_on_hand, stock_reserved, category)

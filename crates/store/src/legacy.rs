@@ -577,6 +577,36 @@ impl LegacyStore {
             .await
     }
 
+    /// Remembers which social user a pseudonymous buyer reference stands for (idempotent).
+    pub async fn remember_buyer_ref(&self, buyer_ref: &str, buyer_id: &str) -> Result<(), StoreError> {
+        let (buyer_ref, buyer_id) = (buyer_ref.to_owned(), buyer_id.to_owned());
+        self.store
+            .write(None, move |conn| {
+                Box::pin(async move {
+                    q("INSERT INTO buyer_refs (buyer_ref, buyer_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                        .bind(buyer_ref)
+                        .bind(buyer_id)
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// The social user behind a pseudonymous buyer reference, if the social side knows it.
+    pub async fn buyer_of_ref(&self, buyer_ref: &str) -> Result<Option<String>, StoreError> {
+        let buyer_ref = buyer_ref.to_owned();
+        self.store
+            .read(move |conn| {
+                Box::pin(async move {
+                    let row = q("SELECT buyer_id FROM buyer_refs WHERE buyer_ref = $1").bind(buyer_ref).fetch_optional(conn).await?;
+                    row.map(|r| r.text("buyer_id")).transpose().map_err(Into::into)
+                })
+            })
+            .await
+    }
+
     /// Row counts per table (for `seed`'s summary and tests).
     pub async fn counts(&self) -> Result<Vec<(&'static str, i64)>, StoreError> {
         self.store

@@ -27,6 +27,7 @@ pub mod payouts;
 pub mod reconciliation;
 mod rows;
 pub mod schema;
+pub mod social;
 pub mod testing;
 pub mod tokens;
 pub mod webhooks;

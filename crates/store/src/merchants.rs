@@ -8,6 +8,40 @@ use crate::exec::{Idem, Store, WriteCtx};
 use crate::journal::{self, Change};
 use crate::rows;
 
+/// A merchant, its event and audit entry, and its balance account, inside a unit.
+pub(crate) async fn insert_merchant(
+    conn: &mut dyn crate::db::Conn,
+    ctx: &WriteCtx,
+    merchant: &Merchant,
+) -> Result<(), StoreError> {
+    q("INSERT INTO merchants (merchant_id, name, origin, province, nib, created_at_ms)
+         VALUES ($1, $2, $3, $4, $5, $6)")
+    .bind(merchant.id.to_string())
+    .bind(merchant.name.as_str())
+    .bind(merchant.origin.as_str())
+    .bind(merchant.province.as_str())
+    .bind(merchant.nib.as_ref().map(|n| n.as_str().to_owned()))
+    .bind(merchant.created_at.unix_ms())
+    .execute(&mut *conn)
+    .await?;
+    let change = Change {
+        event_type: "merchant.created",
+        action: "merchant.create",
+        entity_type: "merchant",
+        entity_id: merchant.id.to_string(),
+        merchant_id: Some(merchant.id),
+        channel: None,
+        payload: serde_json::json!({
+            "merchant_id": merchant.id.to_string(),
+            "origin": merchant.origin.as_str(),
+            "province": merchant.province.as_str(),
+        }),
+    };
+    journal::record(conn, ctx, change).await?;
+    crate::ledger::ensure_accounts(conn, ctx, &[crate::ledger::merchant_account(merchant.id)]).await?;
+    Ok(())
+}
+
 const COLUMNS: &str = "merchant_id, name, origin, province, nib, created_at_ms";
 
 impl Store {
@@ -19,32 +53,7 @@ impl Store {
     ) -> Result<Merchant, StoreError> {
         self.write(idem, move |conn| {
             Box::pin(async move {
-                q("INSERT INTO merchants (merchant_id, name, origin, province, nib, created_at_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(merchant.id.to_string())
-                .bind(merchant.name.as_str())
-                .bind(merchant.origin.as_str())
-                .bind(merchant.province.as_str())
-                .bind(merchant.nib.as_ref().map(|n| n.as_str().to_owned()))
-                .bind(merchant.created_at.unix_ms())
-                .execute(&mut *conn)
-                .await?;
-                let change = Change {
-                    event_type: "merchant.created",
-                    action: "merchant.create",
-                    entity_type: "merchant",
-                    entity_id: merchant.id.to_string(),
-                    merchant_id: Some(merchant.id),
-                    channel: None,
-                    payload: serde_json::json!({
-                        "merchant_id": merchant.id.to_string(),
-                        "origin": merchant.origin.as_str(),
-                        "province": merchant.province.as_str(),
-                    }),
-                };
-                journal::record(conn, &ctx, change).await?;
-                crate::ledger::ensure_accounts(conn, &ctx, &[crate::ledger::merchant_account(merchant.id)])
-                    .await?;
+                insert_merchant(conn, &ctx, &merchant).await?;
                 Ok(merchant)
             })
         })

@@ -45,6 +45,18 @@ pub struct OrderRecord {
     pub lines: Vec<OrderLineRecord>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Placed while the shop's catalogue and stock were in the social shop's legacy store: that
+    /// store took the stock, the core holds the payment and escrow (see [`Store::checkout_legacy`]).
+    pub legacy_origin: bool,
+}
+
+/// How a checkout's lines are priced and their stock taken.
+pub enum Pricing {
+    /// From the core's SKUs, reserving their stock.
+    Reserve,
+    /// Priced by the social shop's legacy store, which took the stock itself; the SKU ids are
+    /// the core ids mapped to the legacy SKUs.
+    Legacy(Vec<PricedSku>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +73,7 @@ pub struct CheckoutRecord {
 }
 
 const ORDER_COLUMNS: &str = "merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr, fee_idr, \
-     held_idr, refunded_idr, recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms";
+     held_idr, refunded_idr, recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms, origin";
 
 impl Store {
     /// Reserves stock for every line (in SKU id order) and writes one order per merchant. Either
@@ -73,7 +85,43 @@ impl Store {
         payment: NewPayment,
         idem: Option<Idem<CheckoutRecord>>,
     ) -> Result<CheckoutRecord, StoreError> {
-        self.write(idem, move |conn| Box::pin(checkout_unit(conn, ctx, request, payment))).await
+        self.write(idem, move |conn| Box::pin(checkout_unit(conn, ctx, request, payment, Pricing::Reserve))).await
+    }
+
+    /// A social order: one shop's order, priced from the core's SKUs (`Pricing::Reserve`) or,
+    /// while the shop's catalogue and stock are still in the legacy store, by that store
+    /// (`Pricing::Legacy`: no stock reserved here; compliance rule R1 puts every payment in the
+    /// core all the same). The social order id is mapped to the order in the same unit, so a
+    /// second checkout for the same social order is a conflict.
+    pub async fn checkout_social(
+        &self,
+        ctx: WriteCtx,
+        request: CheckoutRequest,
+        pricing: Pricing,
+        social_order_id: String,
+        payment: NewPayment,
+    ) -> Result<CheckoutRecord, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                let record = checkout_unit(conn, ctx, request, payment, pricing).await?;
+                let [order] = record.orders.as_slice() else {
+                    return Err(StoreError::Domain(DomainError::invalid(
+                        "items",
+                        "a social order is placed with one shop: its items must all be of that shop",
+                    )));
+                };
+                crate::social::insert_id(
+                    conn,
+                    crate::social::IdKind::Order,
+                    &social_order_id,
+                    order.merchant_id,
+                    &order.id.to_string(),
+                )
+                .await?;
+                Ok(record)
+            })
+        })
+        .await
     }
 
     pub async fn order(&self, id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
@@ -134,11 +182,16 @@ async fn checkout_unit(
     ctx: WriteCtx,
     request: CheckoutRequest,
     payment: NewPayment,
+    pricing: Pricing,
 ) -> Result<CheckoutRecord, StoreError> {
-    let mut priced = Vec::with_capacity(request.lines().len());
+    let legacy_origin = matches!(pricing, Pricing::Legacy(_));
+    let mut priced = match pricing {
+        Pricing::Legacy(priced) => priced,
+        Pricing::Reserve => Vec::with_capacity(request.lines().len()),
+    };
     // Lines come in SKU id order: rows are locked in one global order, so concurrent checkouts
     // cannot deadlock on PostgreSQL.
-    for line in request.lines() {
+    for line in request.lines().iter().filter(|_| !legacy_origin) {
         let units = i64::from(line.quantity.units());
         let reserved = q("UPDATE skus SET stock_reserved = stock_reserved + $1
              WHERE sku_id = $2 AND stock_on_hand - stock_reserved >= $1
@@ -191,7 +244,7 @@ async fn checkout_unit(
     .await?;
     let mut orders = Vec::with_capacity(drafts.len());
     for draft in drafts {
-        orders.push(insert_order(conn, &ctx, &request, checkout_id, draft).await?);
+        orders.push(insert_order(conn, &ctx, &request, checkout_id, draft, legacy_origin).await?);
     }
     let change = Change {
         event_type: "checkout.created",
@@ -227,6 +280,7 @@ async fn insert_order(
     request: &CheckoutRequest,
     checkout_id: CheckoutId,
     draft: OrderDraft,
+    legacy_origin: bool,
 ) -> Result<OrderRecord, StoreError> {
     let order_id: OrderId = new_id();
     let address = &request.shipping_address;
@@ -238,8 +292,8 @@ async fn insert_order(
     };
     q(
         "INSERT INTO orders (merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr,
-             recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms, version, fee_idr)
-         VALUES ($1, $2, $3, $4, $5, $16, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 1, $15)",
+             recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms, version, fee_idr, origin)
+         VALUES ($1, $2, $3, $4, $5, $16, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 1, $15, $17)",
     )
     .bind(draft.merchant_id.to_string())
     .bind(order_id.to_string())
@@ -257,6 +311,7 @@ async fn insert_order(
     .bind(ctx.now.unix_ms())
     .bind(draft.fee.rupiah())
     .bind(status.as_str())
+    .bind(if legacy_origin { "legacy" } else { "core" })
     .execute(&mut *conn)
     .await?;
     let mut lines = Vec::with_capacity(draft.lines.len());
@@ -317,6 +372,7 @@ async fn insert_order(
         lines,
         created_at: ctx.now,
         updated_at: ctx.now,
+        legacy_origin,
     })
 }
 
@@ -356,6 +412,14 @@ pub(crate) async fn transition_loaded(
         )));
     }
     let stock_sql = match action.stock_effect() {
+        // A legacy-origin order's units were taken by the legacy store when it was placed.
+        // Cancelled after its shop moved, they come back to the core's SKU (copied from the
+        // legacy one, so without them); before the move the gateway gives them back there
+        // and no core SKU matches.
+        StockEffect::Release if order.legacy_origin => Some(
+            "UPDATE skus SET stock_on_hand = stock_on_hand + $3 WHERE merchant_id = $1 AND sku_id = $2 AND $3 > 0",
+        ),
+        _ if order.legacy_origin => None,
         StockEffect::None => None,
         StockEffect::Release => Some(
             "UPDATE skus SET stock_reserved = stock_reserved - $3
@@ -377,7 +441,7 @@ pub(crate) async fn transition_loaded(
                 .execute(&mut *conn)
                 .await?;
             // The order reserved these units itself; if they are not there, stock was corrupted.
-            if done != 1 {
+            if done != 1 && !order.legacy_origin {
                 tracing::error!(%order_id, sku_id = %line.sku_id, "reserved stock missing for order");
                 return Err(StoreError::Conflict(format!(
                     "stock of {} does not hold the units reserved by order {order_id}",
@@ -544,6 +608,7 @@ fn decode_order(row: &Row) -> Result<OrderRecord, StoreError> {
         lines: Vec::new(),
         created_at: Timestamp::from_unix_ms(rows::int(row, "created_at_ms")?),
         updated_at: Timestamp::from_unix_ms(rows::int(row, "updated_at_ms")?),
+        legacy_origin: rows::text(row, "origin")? == "legacy",
     })
 }
 

@@ -52,6 +52,7 @@ const MIGRATIONS: &[(i64, &str, On, &str)] = &[
     (6, "webhooks", On::Both, include_str!("../migrations/0006_webhooks.sql")),
     (7, "payouts", On::Both, include_str!("../migrations/0007_payouts.sql")),
     (8, "payment_fixes", On::Both, include_str!("../migrations/0008_payment_fixes.sql")),
+    (9, "social", On::Both, include_str!("../migrations/0009_social.sql")),
 ];
 
 /// The social shop's legacy database. Its change-capture triggers are not a migration: they

@@ -1,0 +1,1076 @@
+//! The gateway (DESIGN.md §3): serves the social shop's contract `/social/v1` for every shop,
+//! wherever its data lives.
+//!
+//! For each call the shop's owner decides (the `social_shops` row in the core; a shop without
+//! one is the legacy store's):
+//! - `legacy`: the legacy store serves the catalogue, stock and orders, in its own model;
+//! - `core`: the call is translated to the core (id map, status codes, price format);
+//! - `migrating`: the fence is up; a write waits (bounded by `fence_wait`) and then goes to
+//!   whichever system owns the shop after the flip. A legacy write that meets the fence inside
+//!   its own transaction (the legacy store's trigger) is retried the same way. Moves never fail
+//!   a call unless they outlast the wait (503 `shop-moving`).
+//!
+//! **Payments are the core's for every shop from the start** (compliance rule R1): paying a
+//! legacy shop's order opens a core order priced by the legacy store (`origin = legacy`, no
+//! stock in the core) whose payment and escrow are the core's; the legacy store never records a
+//! payment. The legacy order and its core twin are kept in step: every money-moving step runs
+//! on the core first, then on the legacy row, and [`Gateway::order`] repairs a legacy row the
+//! core is ahead of (a payment confirmed by the provider, an expiry, an auto-confirmation).
+//!
+//! **User data** (compliance rule R6): the core receives a pseudonymous buyer reference (a
+//! keyed hash of the social user id), the shipping name, address and phone, nothing else. The
+//! link from reference to user stays on the social side (`buyer_refs` in the legacy store).
+//! Profile fields reach the core only under a recorded consent ([`Gateway::share_profile`]).
+
+use std::time::Duration;
+
+use hmac::{KeyInit, Mac};
+use jembatan_domain::social::{
+    LegacyStatus, SocialId, format_price, parse_payment_method, parse_price, parse_seller_type,
+    payment_method_name,
+};
+use jembatan_domain::{
+    BuyerId, Category, Channel, CheckoutLine, CheckoutRequest, DomainError, Merchant, MerchantId, MerchantName,
+    Money, OrderAction, OrderId, OrderStatus, Origin, PaymentStatus, Price, PricedSku, Principal, ProductId,
+    ProductTitle, Province, Quantity, ShippingAddress, SkuId, StockLevel, TypedId,
+};
+use jembatan_store::StoreError;
+use jembatan_store::catalogue::ProductRecord;
+use jembatan_store::legacy::{LegacyOrder, LegacyProduct, LegacyStore, NewItem, NewLegacyOrder, ProductEdit};
+use jembatan_store::orders::{OrderRecord, Pricing};
+use jembatan_store::payments::{PaymentRecord, RefundRecord};
+use jembatan_store::social::{Consent, IdKind, IdMapping, Owner, SharedProfile, SocialShop};
+
+use crate::authz::{self, Access};
+use crate::{Core, CoreError};
+
+fn not_found(entity: &'static str, id: impl std::fmt::Display) -> CoreError {
+    CoreError::Store(StoreError::not_found(entity, id))
+}
+
+/// How the gateway behaves.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    /// How long a write waits for a shop's move before giving up with 503.
+    pub fence_wait: Duration,
+    /// How often a waiting write looks again.
+    pub fence_poll: Duration,
+    /// Key of the pseudonymous buyer references (HMAC-SHA256).
+    pub pseudonym_key: Vec<u8>,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        GatewayOptions {
+            fence_wait: Duration::from_secs(2),
+            fence_poll: Duration::from_millis(20),
+            pseudonym_key: b"jembatan-default-pseudonym-key".to_vec(),
+        }
+    }
+}
+
+/// A product as the social contract shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocialProduct {
+    pub product_id: String,
+    pub shop_id: String,
+    pub title: String,
+    pub category: String,
+    /// 1 live, 2 delisted (the core lists live products only).
+    pub status: i64,
+    pub skus: Vec<SocialSku>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocialSku {
+    pub sku_id: String,
+    pub seller_sku: String,
+    /// Whole rupiah as digits; a legacy price that does not read is shown as stored.
+    pub price: String,
+    /// Units available to sell.
+    pub stock: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocialRecipient {
+    pub name: String,
+    pub phone: String,
+    pub address_detail: String,
+    pub city: String,
+    pub province: String,
+    pub postal_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocialItem {
+    pub product_id: String,
+    pub sku_id: String,
+    pub product_name: String,
+    pub quantity: i64,
+    pub unit_price: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocialPayment {
+    pub payment_id: String,
+    pub method: String,
+    pub amount: String,
+    /// `pending`, `paid` or `expired`.
+    pub status: String,
+    pub bank_code: Option<String>,
+    pub va_number: Option<String>,
+    pub qris_payload: Option<String>,
+    pub ewallet_ref: Option<String>,
+    pub redirect_url: Option<String>,
+    pub expire_time: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocialOrder {
+    pub order_id: String,
+    pub shop_id: String,
+    pub buyer_id: String,
+    pub status: i64,
+    pub payment_method: String,
+    pub total_amount: String,
+    pub refunded_amount: String,
+    pub items: Vec<SocialItem>,
+    pub recipient: SocialRecipient,
+    /// `None` until the buyer asks to pay (legacy shops) — the core opens it then.
+    pub payment: Option<SocialPayment>,
+    pub create_time: i64,
+    pub update_time: i64,
+}
+
+/// A buyer's order from a cart of one shop.
+#[derive(Debug, Clone)]
+pub struct NewSocialOrder {
+    pub shop_id: SocialId,
+    pub buyer_id: SocialId,
+    /// (product id, SKU id, quantity).
+    pub items: Vec<(SocialId, SocialId, Quantity)>,
+    pub payment_method: jembatan_domain::PaymentMethod,
+    pub address: ShippingAddress,
+    /// Derived from the request's idempotency key when it has one, so a retry finds its order.
+    pub order_id: SocialId,
+}
+
+/// A seller's edit of a product.
+#[derive(Debug, Clone, Default)]
+pub struct SocialProductEdit {
+    pub title: Option<ProductTitle>,
+    /// (SKU id, price).
+    pub prices: Vec<(SocialId, Price)>,
+    /// (SKU id, units available).
+    pub stocks: Vec<(SocialId, StockLevel)>,
+}
+
+/// Where a shop's calls go now.
+enum Route {
+    /// The legacy store; the core merchant if the shop is enrolled (for payments).
+    Legacy(Option<SocialShop>),
+    Core(SocialShop),
+}
+
+/// One page of a list and the token of the next.
+#[derive(Debug, Clone)]
+pub struct SocialPage<T> {
+    pub items: Vec<T>,
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    core: Core,
+    legacy: LegacyStore,
+    options: std::sync::Arc<GatewayOptions>,
+}
+
+impl Gateway {
+    pub fn new(core: Core, legacy: LegacyStore, options: GatewayOptions) -> Gateway {
+        Gateway { core, legacy, options: std::sync::Arc::new(options) }
+    }
+
+    pub fn legacy(&self) -> &LegacyStore {
+        &self.legacy
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// The pseudonymous reference the core knows a social user by.
+    pub fn buyer_ref(&self, buyer_id: &SocialId) -> BuyerId {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.options.pseudonym_key)
+            .expect("HMAC takes keys of any length");
+        mac.update(buyer_id.as_str().as_bytes());
+        let digest = hex::encode(mac.finalize().into_bytes());
+        BuyerId::parse(&format!("sb_{}", &digest[..32])).expect("a hex reference is a buyer id")
+    }
+
+    fn now_s(&self) -> i64 {
+        self.core.clock().now().unix_ms() / 1000
+    }
+
+    /// Enrols a social shop with the core (its merchant and balance account), as the operator
+    /// does before issuing the seller's token, or the gateway on the shop's first payment.
+    pub async fn enrol_shop(&self, who: &Principal, shop_id: &SocialId) -> Result<SocialShop, CoreError> {
+        if !matches!(who, Principal::Operator | Principal::Channel(Channel::Social)) {
+            return Err(CoreError::Forbidden("only the operator enrols a social shop".to_owned()));
+        }
+        if let Some(shop) = self.core.store().social_shop(shop_id.as_str()).await? {
+            return Ok(shop);
+        }
+        let legacy = self.legacy.shop(shop_id.as_str()).await?.ok_or_else(|| not_found("shop", shop_id))?;
+        let origin = parse_seller_type(&legacy.seller_type).unwrap_or(Origin::Local);
+        let province = match (origin, Province::parse(&legacy.province)) {
+            (Origin::CrossBorder, _) => Province::OVERSEAS,
+            (Origin::Local, Ok(province)) => province,
+            (Origin::Local, Err(_)) => {
+                return Err(DomainError::invalid(
+                    "province",
+                    format!("shop {shop_id} has province `{}`, which is not an Indonesian province: fix the shop first", legacy.province),
+                )
+                .into());
+            }
+        };
+        let name = MerchantName::parse(&legacy.shop_name)
+            .or_else(|_| MerchantName::parse(&format!("Toko {shop_id}")))?;
+        let merchant_id: MerchantId = jembatan_store::new_id();
+        let merchant = Merchant::new(merchant_id, name, origin, province, None, self.core.clock().now())?;
+        Ok(self.core.store().enrol_social_shop(self.core.ctx(who), shop_id.to_string(), merchant).await?)
+    }
+
+    async fn route(&self, shop_id: &str) -> Result<(Route, Owner), CoreError> {
+        match self.core.store().social_shop(shop_id).await? {
+            Some(shop) if shop.owner == Owner::Core => Ok((Route::Core(shop), Owner::Core)),
+            Some(shop) => {
+                let owner = shop.owner;
+                Ok((Route::Legacy(Some(shop)), owner))
+            }
+            None => {
+                if self.legacy.shop(shop_id).await?.is_none() {
+                    return Err(not_found("shop", shop_id));
+                }
+                Ok((Route::Legacy(None), Owner::Legacy))
+            }
+        }
+    }
+
+    /// Runs a write on whichever system owns the shop, waiting out a fence (see module docs).
+    async fn write_route<T, F, Fut>(&self, shop_id: &str, mut op: F) -> Result<T, CoreError>
+    where
+        F: FnMut(Route) -> Fut,
+        Fut: std::future::Future<Output = Result<T, CoreError>>,
+    {
+        let deadline = tokio::time::Instant::now() + self.options.fence_wait;
+        loop {
+            let (route, owner) = self.route(shop_id).await?;
+            let outcome = if owner == Owner::Migrating {
+                Err(CoreError::Store(StoreError::Fenced(shop_id.to_owned())))
+            } else {
+                op(route).await
+            };
+            match outcome {
+                Err(CoreError::Store(StoreError::Fenced(_))) if tokio::time::Instant::now() < deadline => {
+                    metrics::counter!("jembatan_gateway_fence_waits_total").increment(1);
+                    tokio::time::sleep(self.options.fence_poll).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The seller (or the operator, or the regulator reading) may act on this shop.
+    fn check_shop(&self, who: &Principal, route: &Route, access: fn(MerchantId) -> Access) -> Result<(), CoreError> {
+        let merchant = match route {
+            Route::Core(shop) | Route::Legacy(Some(shop)) => shop.merchant_id,
+            // Not enrolled: no merchant token can be bound to it; only the operator and the
+            // regulator (reading) see it.
+            Route::Legacy(None) => match who {
+                Principal::Operator | Principal::Regulator => authz::anyone(),
+                _ => return Err(not_found("shop", "requested")),
+            },
+        };
+        authz::check(who, access(merchant))
+    }
+
+    // ---- seller side ----------------------------------------------------------------------
+
+    pub async fn products(
+        &self,
+        who: &Principal,
+        shop_id: &SocialId,
+        page_token: Option<SocialId>,
+        limit: u32,
+    ) -> Result<SocialPage<SocialProduct>, CoreError> {
+        let (route, _) = self.route(shop_id.as_str()).await?;
+        self.check_shop(who, &route, Access::ReadCatalogue)?;
+        let after = page_token.map(|t| t.to_string()).unwrap_or_default();
+        let items = match route {
+            Route::Legacy(_) => self
+                .legacy
+                .products(shop_id.as_str(), &after, limit)
+                .await?
+                .into_iter()
+                .filter(|p| p.status != jembatan_store::legacy::PRODUCT_DELETED)
+                .map(|p| legacy_product(&p))
+                .collect::<Vec<_>>(),
+            Route::Core(shop) => {
+                let after = if after.is_empty() {
+                    None
+                } else {
+                    let mapped = self.core.store().core_ids(IdKind::Product, vec![after.clone()]).await?;
+                    Some(parse_core_id::<ProductId>(&mapped.first().ok_or_else(|| not_found("product", &after))?.core_id)?)
+                };
+                let products = self.core.store().products_of_merchant(shop.merchant_id, after, limit).await?;
+                let mut out = Vec::with_capacity(products.len());
+                for product in &products {
+                    out.push(self.core_product(shop_id.as_str(), product).await?);
+                }
+                out
+            }
+        };
+        let next_page_token =
+            if items.len() as u32 == limit { items.last().map(|p| p.product_id.clone()) } else { None };
+        Ok(SocialPage { items, next_page_token })
+    }
+
+    pub async fn edit_product(
+        &self,
+        who: &Principal,
+        shop_id: &SocialId,
+        product_id: &SocialId,
+        edit: SocialProductEdit,
+    ) -> Result<SocialProduct, CoreError> {
+        self.write_route(shop_id.as_str(), |route| {
+            let edit = edit.clone();
+            async move {
+                self.check_shop(who, &route, Access::WriteCatalogue)?;
+                match route {
+                    Route::Legacy(_) => {
+                        let legacy_edit = ProductEdit {
+                            title: edit.title.map(|t| t.as_str().to_owned()),
+                            description: None,
+                            prices: edit.prices.iter().map(|(s, p)| (s.to_string(), format_price(p.money()))).collect(),
+                            stocks: edit.stocks.iter().map(|(s, n)| (s.to_string(), i64::from(n.units_on_hand()))).collect(),
+                        };
+                        let product = self
+                            .legacy
+                            .edit_product(shop_id.as_str(), product_id.as_str(), legacy_edit, self.now_s())
+                            .await?;
+                        Ok(legacy_product(&product))
+                    }
+                    Route::Core(shop) => self.edit_core_product(who, &shop, product_id, edit).await,
+                }
+            }
+        })
+        .await
+    }
+
+    async fn edit_core_product(
+        &self,
+        who: &Principal,
+        shop: &SocialShop,
+        product_id: &SocialId,
+        edit: SocialProductEdit,
+    ) -> Result<SocialProduct, CoreError> {
+        let product_core = self.core_id::<ProductId>(IdKind::Product, product_id, shop.merchant_id).await?;
+        let ctx = self.core.ctx(who);
+        let mut prices = Vec::with_capacity(edit.prices.len());
+        for (sku, price) in &edit.prices {
+            prices.push((self.core_id::<SkuId>(IdKind::Sku, sku, shop.merchant_id).await?, *price));
+        }
+        let mut product = if edit.title.is_some() || !prices.is_empty() {
+            self.core.store().edit_product(ctx.clone(), product_core, edit.title.clone(), prices).await?
+        } else {
+            self.core.store().product(product_core).await?.ok_or_else(|| not_found("product", product_id))?
+        };
+        for (sku, available) in &edit.stocks {
+            let sku_core = self.core_id::<SkuId>(IdKind::Sku, sku, shop.merchant_id).await?;
+            let current = product.skus.iter().find(|s| s.id == sku_core).ok_or_else(|| not_found("sku", sku))?;
+            // The social contract sets units available; the core keeps on hand = available + reserved.
+            let on_hand = StockLevel::on_hand(i64::from(available.units_on_hand()) + i64::from(current.stock.units_reserved()))?;
+            self.core.store().set_stock(ctx.clone(), shop.merchant_id, sku_core, on_hand, None).await?;
+        }
+        if !edit.stocks.is_empty() {
+            product = self.core.store().product(product_core).await?.ok_or_else(|| not_found("product", product_id))?;
+        }
+        self.core_product(&shop.shop_id, &product).await
+    }
+
+    pub async fn orders(
+        &self,
+        who: &Principal,
+        shop_id: &SocialId,
+        status: Option<LegacyStatus>,
+        page_token: Option<SocialId>,
+        limit: u32,
+    ) -> Result<SocialPage<SocialOrder>, CoreError> {
+        let (route, _) = self.route(shop_id.as_str()).await?;
+        self.check_shop(who, &route, Access::ListOrders)?;
+        let before = page_token.map(|t| t.to_string()).unwrap_or_default();
+        let items = match route {
+            Route::Legacy(_) => {
+                let orders =
+                    self.legacy.orders(shop_id.as_str(), status.map(LegacyStatus::code), &before, limit).await?;
+                let mut out = Vec::with_capacity(orders.len());
+                for order in orders {
+                    let twin = self.twin_of(&order.order_id).await?;
+                    out.push(self.legacy_order_view(order, twin.as_ref()).await?);
+                }
+                out
+            }
+            Route::Core(shop) => {
+                let before = if before.is_empty() {
+                    None
+                } else {
+                    let mapped = self.core.store().core_ids(IdKind::Order, vec![before.clone()]).await?;
+                    Some(parse_core_id::<OrderId>(&mapped.first().ok_or_else(|| not_found("order", &before))?.core_id)?)
+                };
+                let core_status = match status {
+                    // Awaiting collection does not exist in the core: nothing is in it.
+                    Some(LegacyStatus::AwaitingCollection) => return Ok(SocialPage { items: Vec::new(), next_page_token: None }),
+                    other => other.map(LegacyStatus::to_core),
+                };
+                let orders = self.core.store().orders_of_merchant(shop.merchant_id, core_status, before, limit).await?;
+                let mut out = Vec::with_capacity(orders.len());
+                for order in &orders {
+                    out.push(self.core_order_view(&shop.shop_id, order).await?);
+                }
+                out
+            }
+        };
+        let next_page_token = if items.len() as u32 == limit { items.last().map(|o| o.order_id.clone()) } else { None };
+        Ok(SocialPage { items, next_page_token })
+    }
+
+    /// The seller hands the parcel to the courier: in transit (121).
+    pub async fn ship(&self, who: &Principal, order_id: &SocialId) -> Result<SocialOrder, CoreError> {
+        self.order_step(who, order_id, OrderAction::Ship).await
+    }
+
+    // ---- buyer side -----------------------------------------------------------------------
+
+    pub async fn create_order(&self, who: &Principal, new: NewSocialOrder) -> Result<SocialOrder, CoreError> {
+        authz::check(who, Access::Checkout(Channel::Social))?;
+        if let Some(existing) = self.find_order(new.order_id.as_str()).await? {
+            // A retry of the same request (same idempotency key): its order as it is now.
+            return self.view(existing).await;
+        }
+        let buyer_ref = self.buyer_ref(&new.buyer_id);
+        self.legacy.remember_buyer_ref(buyer_ref.as_str(), new.buyer_id.as_str()).await?;
+        let shop_id = new.shop_id.to_string();
+        self.write_route(&shop_id, |route| {
+            let new = new.clone();
+            let buyer_ref = buyer_ref.clone();
+            async move {
+                match route {
+                    Route::Legacy(_) => {
+                        let a = &new.address;
+                        let order = NewLegacyOrder {
+                            shop_id: new.shop_id.to_string(),
+                            order_id: new.order_id.to_string(),
+                            buyer_id: new.buyer_id.to_string(),
+                            payment_method: payment_method_name(new.payment_method).to_owned(),
+                            recipient_name: a.recipient_name.clone(),
+                            recipient_phone: a.phone.as_str().to_owned(),
+                            address_detail: a.street.clone(),
+                            city: a.city.clone(),
+                            province: a.province.as_str().to_owned(),
+                            postal_code: a.postal_code.clone(),
+                            items: new
+                                .items
+                                .iter()
+                                .map(|(p, s, q)| NewItem {
+                                    product_id: p.to_string(),
+                                    sku_id: s.to_string(),
+                                    quantity: i64::from(q.units()),
+                                })
+                                .collect(),
+                            now_s: self.now_s(),
+                        };
+                        let order = match self.legacy.create_order(order).await {
+                            Err(StoreError::Conflict(_)) => self
+                                .legacy
+                                .order(new.order_id.as_str())
+                                .await?
+                                .ok_or_else(|| not_found("order", &new.order_id))?,
+                            other => other?,
+                        };
+                        let twin = self.twin_of(&order.order_id).await?;
+                        self.legacy_order_view(order, twin.as_ref()).await
+                    }
+                    Route::Core(shop) => {
+                        let mut lines = Vec::with_capacity(new.items.len());
+                        for (product, sku, quantity) in &new.items {
+                            let sku_core = self.core_id::<SkuId>(IdKind::Sku, sku, shop.merchant_id).await?;
+                            let product_core =
+                                self.core_id::<ProductId>(IdKind::Product, product, shop.merchant_id).await?;
+                            let record = self.core.store().sku(sku_core).await?.ok_or_else(|| not_found("sku", sku))?;
+                            if record.product_id != product_core {
+                                return Err(not_found("sku", format!("{sku} of product {product}")));
+                            }
+                            lines.push(CheckoutLine { sku_id: sku_core, quantity: *quantity });
+                        }
+                        let request = CheckoutRequest::new(
+                            Channel::Social,
+                            buyer_ref,
+                            lines,
+                            new.address.clone(),
+                            new.payment_method,
+                        )?;
+                        let payment = self.core.new_payment(&request);
+                        let checkout = self
+                            .core
+                            .store()
+                            .checkout_social(self.core.ctx(who), request, Pricing::Reserve, new.order_id.to_string(), payment)
+                            .await?;
+                        let order = checkout.orders.first().ok_or_else(|| not_found("order", &new.order_id))?;
+                        self.core_order_view(&shop.shop_id, order).await
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// An order, wherever it lives; a legacy row behind its core twin is brought up to it.
+    pub async fn order(&self, who: &Principal, order_id: &SocialId) -> Result<SocialOrder, CoreError> {
+        let found = self.find_order(order_id.as_str()).await?.ok_or_else(|| not_found("order", order_id))?;
+        self.check_order(who, &found, |merchant| Access::ReadOrder { merchant, channel: Channel::Social })?;
+        self.view(found).await
+    }
+
+    /// What the buyer needs to pay. For a legacy shop's order the core opens its payment now.
+    pub async fn pay(&self, who: &Principal, order_id: &SocialId) -> Result<SocialOrder, CoreError> {
+        authz::check(who, Access::Checkout(Channel::Social))?;
+        let found = self.find_order(order_id.as_str()).await?.ok_or_else(|| not_found("order", order_id))?;
+        match found {
+            Found::Core { .. } => self.view(found).await,
+            Found::Legacy { order, twin: Some(_), .. } => {
+                let twin = self.twin_of(&order.order_id).await?;
+                self.legacy_order_view(order, twin.as_ref()).await
+            }
+            Found::Legacy { order, twin: None, .. } => {
+                if order.status != LegacyStatus::Unpaid.code() {
+                    return Err(CoreError::Store(StoreError::Conflict(format!(
+                        "order {order_id} has status {}: only an unpaid order is paid",
+                        order.status
+                    ))));
+                }
+                let shop_id = SocialId::parse("shop_id", &order.shop_id)?;
+                let shop = self.enrol_shop(&Principal::Channel(Channel::Social), &shop_id).await?;
+                self.open_twin(who, &shop, &order).await?;
+                let twin = self.twin_of(&order.order_id).await?;
+                self.legacy_order_view(order, twin.as_ref()).await
+            }
+        }
+    }
+
+    /// The buyer confirms receipt: completed (130); the escrow is released to the seller.
+    pub async fn confirm(&self, who: &Principal, order_id: &SocialId) -> Result<SocialOrder, CoreError> {
+        self.order_step(who, order_id, OrderAction::Confirm).await
+    }
+
+    /// The buyer cancels before shipping (140); what was paid is refunded, stock comes back.
+    pub async fn cancel(&self, who: &Principal, order_id: &SocialId) -> Result<SocialOrder, CoreError> {
+        self.order_step(who, order_id, OrderAction::Cancel).await
+    }
+
+    /// The buyer asks a refund of (part of) a paid order that is not completed yet; the core's
+    /// escrow pays it. After completion only the seller refunds (from its balance).
+    pub async fn refund(
+        &self,
+        who: &Principal,
+        order_id: &SocialId,
+        amount: Money,
+        reason: String,
+        idem: Option<jembatan_store::Idem<RefundRecord>>,
+    ) -> Result<RefundRecord, CoreError> {
+        let found = self.find_order(order_id.as_str()).await?.ok_or_else(|| not_found("order", order_id))?;
+        self.check_order(who, &found, |merchant| Access::ReadOrder { merchant, channel: Channel::Social })?;
+        let core_order = match &found {
+            Found::Core { order, .. } => order.clone(),
+            Found::Legacy { twin: Some(twin), .. } => twin.clone(),
+            Found::Legacy { .. } => {
+                return Err(CoreError::Store(StoreError::Conflict(format!(
+                    "order {order_id} was never paid: there is nothing to refund"
+                ))));
+            }
+        };
+        if matches!(who, Principal::Channel(_)) && core_order.status == OrderStatus::Completed {
+            return Err(CoreError::Forbidden(
+                "a completed order is refunded by its seller; the buyer asks before confirming receipt".to_owned(),
+            ));
+        }
+        let ctx = self.core.ctx(who);
+        Ok(self.core.store().refund(ctx, core_order.id, amount, reason, idem).await?)
+    }
+
+    pub async fn refunds(&self, who: &Principal, order_id: &SocialId) -> Result<Vec<RefundRecord>, CoreError> {
+        let found = self.find_order(order_id.as_str()).await?.ok_or_else(|| not_found("order", order_id))?;
+        self.check_order(who, &found, |merchant| Access::ReadOrder { merchant, channel: Channel::Social })?;
+        match found {
+            Found::Core { order, .. } | Found::Legacy { twin: Some(order), .. } => {
+                Ok(self.core.store().refunds_of_order(&order).await?)
+            }
+            Found::Legacy { .. } => Ok(Vec::new()),
+        }
+    }
+
+    // ---- consent (rule R6) ------------------------------------------------------------------
+
+    pub async fn record_consent(
+        &self,
+        who: &Principal,
+        buyer_id: &SocialId,
+        purpose: String,
+        text_version: String,
+    ) -> Result<Consent, CoreError> {
+        authz::check(who, Access::Checkout(Channel::Social))?;
+        let buyer_ref = self.buyer_ref(buyer_id);
+        self.legacy.remember_buyer_ref(buyer_ref.as_str(), buyer_id.as_str()).await?;
+        Ok(self.core.store().record_consent(self.core.ctx(who), buyer_ref.as_str().to_owned(), purpose, text_version).await?)
+    }
+
+    pub async fn withdraw_consent(&self, who: &Principal, buyer_id: &SocialId, purpose: String) -> Result<u64, CoreError> {
+        authz::check(who, Access::Checkout(Channel::Social))?;
+        let buyer_ref = self.buyer_ref(buyer_id);
+        Ok(self.core.store().withdraw_consent(self.core.ctx(who), buyer_ref.as_str().to_owned(), purpose).await?)
+    }
+
+    pub async fn consents(&self, who: &Principal, buyer_id: &SocialId) -> Result<Vec<Consent>, CoreError> {
+        authz::check_role(who, Access::ReadOrder { merchant: authz::anyone(), channel: Channel::Social })?;
+        if matches!(who, Principal::Merchant(_)) {
+            return Err(CoreError::Forbidden("a merchant cannot read a user's consents".to_owned()));
+        }
+        Ok(self.core.store().consents(self.buyer_ref(buyer_id).as_str().to_owned()).await?)
+    }
+
+    /// Shares the user's profile fields with the core — only under a standing consent to
+    /// `profile_sharing` (refused otherwise, nothing written).
+    pub async fn share_profile(&self, who: &Principal, buyer_id: &SocialId) -> Result<SharedProfile, CoreError> {
+        authz::check(who, Access::Checkout(Channel::Social))?;
+        let buyer = self.legacy.buyer(buyer_id.as_str()).await?.ok_or_else(|| not_found("buyer", buyer_id))?;
+        let buyer_ref = self.buyer_ref(buyer_id);
+        Ok(self
+            .core
+            .store()
+            .share_profile(self.core.ctx(who), buyer_ref.as_str().to_owned(), buyer.nickname, buyer.email)
+            .await?)
+    }
+
+    // ---- internals --------------------------------------------------------------------------
+
+    /// An order step run on whichever system holds the order. For a legacy order with a core
+    /// twin the core moves first (money), then the legacy row.
+    async fn order_step(&self, who: &Principal, order_id: &SocialId, action: OrderAction) -> Result<SocialOrder, CoreError> {
+        let found = self.find_order(order_id.as_str()).await?.ok_or_else(|| not_found("order", order_id))?;
+        self.check_order(who, &found, |merchant| Access::TransitionOrder { merchant, channel: Channel::Social, action })?;
+        let shop_id = found.shop_id().to_owned();
+        self.write_route(&shop_id, |_| async {
+            // Found again inside the route: the shop may have moved while this call waited.
+            let found = self.find_order(order_id.as_str()).await?.ok_or_else(|| not_found("order", order_id))?;
+            match found {
+                Found::Core { shop_id, order } => {
+                    let order = self.core_steps(who, order, action).await?;
+                    self.core_order_view(&shop_id, &order).await
+                }
+                Found::Legacy { order, twin, .. } => {
+                    let twin = match twin {
+                        Some(twin) => Some(self.core_steps(who, twin, action).await?),
+                        None => None,
+                    };
+                    let (from, to) = legacy_step(action, twin.is_some(), order_id)?;
+                    let order = self.legacy.set_order_status(&order.order_id, from, to, self.now_s()).await?;
+                    self.legacy_order_view(order, twin.as_ref()).await
+                }
+            }
+        })
+        .await
+    }
+
+    /// The core transitions that make `action` in the social contract: confirming receipt of a
+    /// parcel in transit also marks it delivered. A step already taken is not taken again.
+    async fn core_steps(&self, who: &Principal, order: OrderRecord, action: OrderAction) -> Result<OrderRecord, CoreError> {
+        let steps: &[OrderAction] = match (action, order.status) {
+            (OrderAction::Confirm, OrderStatus::Shipped) => &[OrderAction::Deliver, OrderAction::Confirm],
+            (OrderAction::Confirm, OrderStatus::Completed)
+            | (OrderAction::Ship, OrderStatus::Shipped)
+            | (OrderAction::Cancel, OrderStatus::Cancelled) => &[],
+            (action, _) => std::slice::from_ref(match action {
+                OrderAction::Ship => &OrderAction::Ship,
+                OrderAction::Confirm => &OrderAction::Confirm,
+                OrderAction::Cancel => &OrderAction::Cancel,
+                OrderAction::Deliver => &OrderAction::Deliver,
+                OrderAction::Pay => &OrderAction::Pay,
+            }),
+        };
+        let mut order = order;
+        for step in steps {
+            // The buyer's channel confirms receipt; the delivery it implies is recorded as
+            // the operator's (the courier's) step, on the buyer's word.
+            let actor = if *step == OrderAction::Deliver { Principal::Operator } else { who.clone() };
+            order = self.core.store().transition_order(self.core.ctx(&actor), order.id, *step, None).await?;
+        }
+        Ok(order)
+    }
+
+    async fn open_twin(&self, who: &Principal, shop: &SocialShop, order: &LegacyOrder) -> Result<(), CoreError> {
+        let method = parse_payment_method(&order.payment_method)?;
+        let address = ShippingAddress::parse(
+            &order.recipient_name,
+            &order.recipient_phone,
+            &order.address_detail,
+            &order.city,
+            &order.province,
+            &order.postal_code,
+        )?;
+        // Each legacy SKU gets its core id now (kept when the shop moves).
+        let sku_ids: Vec<String> = order.items.iter().map(|i| i.sku_id.clone()).collect();
+        let mut mappings: Vec<IdMapping> = Vec::with_capacity(sku_ids.len());
+        for sku in &sku_ids {
+            mappings.push(IdMapping {
+                social_id: sku.clone(),
+                merchant_id: shop.merchant_id,
+                core_id: jembatan_store::new_id::<SkuId>().to_string(),
+            });
+        }
+        let mapped = self.core.store().map_ids(IdKind::Sku, mappings).await?;
+        let mut lines = Vec::with_capacity(order.items.len());
+        let mut priced = Vec::with_capacity(order.items.len());
+        for item in &order.items {
+            let core = mapped.iter().find(|m| m.social_id == item.sku_id).ok_or_else(|| not_found("sku", &item.sku_id))?;
+            let sku_id = parse_core_id::<SkuId>(&core.core_id)?;
+            let price = parse_price(&item.unit_price).map_err(|p| p.into_error("unit_price", &item.unit_price))?;
+            let category = match self.legacy.product(&order.shop_id, &item.product_id).await? {
+                Some(product) => Category::parse(&product.category).unwrap_or(Category::Home),
+                None => Category::Home,
+            };
+            lines.push(CheckoutLine { sku_id, quantity: Quantity::new(item.quantity)? });
+            priced.push(PricedSku { sku_id, merchant_id: shop.merchant_id, price: Price::from_rupiah(price.rupiah())?, category });
+        }
+        let buyer = SocialId::parse("buyer_id", &order.buyer_id)?;
+        let request = CheckoutRequest::new(Channel::Social, self.buyer_ref(&buyer), lines, address, method)?;
+        let payment = self.core.new_payment(&request);
+        match self
+            .core
+            .store()
+            .checkout_social(self.core.ctx(who), request, Pricing::Legacy(priced), order.order_id.clone(), payment)
+            .await
+        {
+            // Two pay calls raced: the other opened the twin.
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn twin_of(&self, order_id: &str) -> Result<Option<OrderRecord>, CoreError> {
+        let mapped = self.core.store().core_ids(IdKind::Order, vec![order_id.to_owned()]).await?;
+        match mapped.first() {
+            None => Ok(None),
+            Some(m) => Ok(self.core.store().order(parse_core_id::<OrderId>(&m.core_id)?).await?),
+        }
+    }
+
+    async fn find_order(&self, order_id: &str) -> Result<Option<Found>, CoreError> {
+        let twin = self.twin_of(order_id).await?;
+        if let Some(order) = &twin {
+            let shop = self
+                .core
+                .store()
+                .social_shop_of_merchant(order.merchant_id)
+                .await?
+                .ok_or_else(|| not_found("shop", order.merchant_id))?;
+            if shop.owner == Owner::Core {
+                return Ok(Some(Found::Core { shop_id: shop.shop_id, order: order.clone() }));
+            }
+        }
+        match self.legacy.order(order_id).await? {
+            Some(order) => Ok(Some(Found::Legacy { order, twin })),
+            None => Ok(None),
+        }
+    }
+
+    fn check_order(&self, who: &Principal, found: &Found, access: impl Fn(MerchantId) -> Access) -> Result<(), CoreError> {
+        match found {
+            Found::Core { order, .. } | Found::Legacy { twin: Some(order), .. } => authz::check(who, access(order.merchant_id)),
+            Found::Legacy { .. } => match who {
+                // An order of a shop not yet enrolled: its seller has no token yet.
+                Principal::Merchant(_) => Err(not_found("order", "requested")),
+                other => authz::check(other, access(authz::anyone())),
+            },
+        }
+    }
+
+    async fn view(&self, found: Found) -> Result<SocialOrder, CoreError> {
+        match found {
+            Found::Core { shop_id, order } => self.core_order_view(&shop_id, &order).await,
+            Found::Legacy { order, twin } => self.legacy_order_view(order, twin.as_ref()).await,
+        }
+    }
+
+    /// A legacy order with its core twin's money; a legacy row the core is ahead of (paid,
+    /// expired, auto-confirmed) is brought up to it first.
+    async fn legacy_order_view(&self, order: LegacyOrder, twin: Option<&OrderRecord>) -> Result<SocialOrder, CoreError> {
+        let mut order = order;
+        if let Some(twin) = twin
+            && let Some((from, to)) = repair(order.status, twin.status)
+        {
+            match self.legacy.set_order_status(&order.order_id, from, to, self.now_s()).await {
+                Ok(repaired) => order = repaired,
+                // The shop is fenced or moved; the view shows the core's status all the same.
+                Err(StoreError::Fenced(_)) | Err(StoreError::Conflict(_)) => order.status = to.code(),
+                Err(error) => return Err(error.into()),
+            }
+        }
+        let payment = match twin {
+            Some(twin) => self.payment_of(twin).await?,
+            None => None,
+        };
+        Ok(SocialOrder {
+            total_amount: parse_price(&order.total_amount).map_or(order.total_amount.clone(), format_price),
+            refunded_amount: format_price(twin.map_or(Money::ZERO, |t| t.refunded)),
+            items: order
+                .items
+                .iter()
+                .map(|i| SocialItem {
+                    product_id: i.product_id.clone(),
+                    sku_id: i.sku_id.clone(),
+                    product_name: i.product_title.clone(),
+                    quantity: i.quantity,
+                    unit_price: parse_price(&i.unit_price).map_or(i.unit_price.clone(), format_price),
+                })
+                .collect(),
+            recipient: SocialRecipient {
+                name: order.recipient_name,
+                phone: order.recipient_phone,
+                address_detail: order.address_detail,
+                city: order.city,
+                province: order.province,
+                postal_code: order.postal_code,
+            },
+            order_id: order.order_id,
+            shop_id: order.shop_id,
+            buyer_id: order.buyer_id,
+            status: order.status,
+            payment_method: order.payment_method,
+            payment,
+            create_time: order.create_time,
+            update_time: order.update_time,
+        })
+    }
+
+    async fn core_order_view(&self, shop_id: &str, order: &OrderRecord) -> Result<SocialOrder, CoreError> {
+        let store = self.core.store();
+        let order_social = store.social_ids(IdKind::Order, vec![order.id.to_string()]).await?;
+        let order_id = order_social.first().map_or_else(|| order.id.to_string(), |m| m.social_id.clone());
+        let sku_social =
+            store.social_ids(IdKind::Sku, order.lines.iter().map(|l| l.sku_id.to_string()).collect()).await?;
+        let mut items = Vec::with_capacity(order.lines.len());
+        for line in &order.lines {
+            let sku_id = sku_social
+                .iter()
+                .find(|m| m.core_id == line.sku_id.to_string())
+                .map_or_else(|| line.sku_id.to_string(), |m| m.social_id.clone());
+            let (product_id, product_name) = match store.sku(line.sku_id).await? {
+                Some(sku) => {
+                    let social = store.social_ids(IdKind::Product, vec![sku.product_id.to_string()]).await?;
+                    let title = store.product(sku.product_id).await?.map(|p| p.title.as_str().to_owned()).unwrap_or_default();
+                    (social.first().map_or_else(|| sku.product_id.to_string(), |m| m.social_id.clone()), title)
+                }
+                None => (String::new(), String::new()),
+            };
+            items.push(SocialItem {
+                product_id,
+                sku_id,
+                product_name,
+                quantity: i64::from(line.quantity.units()),
+                unit_price: format_price(line.unit_price.money()),
+            });
+        }
+        let buyer_id = self.legacy.buyer_of_ref(order.buyer_id.as_str()).await?.unwrap_or_default();
+        let a = &order.shipping_address;
+        Ok(SocialOrder {
+            order_id,
+            shop_id: shop_id.to_owned(),
+            buyer_id,
+            status: LegacyStatus::from_core(order.status).code(),
+            payment_method: payment_method_name(order.payment_method).to_owned(),
+            total_amount: format_price(order.total),
+            refunded_amount: format_price(order.refunded),
+            items,
+            recipient: SocialRecipient {
+                name: a.recipient_name.clone(),
+                phone: a.phone.as_str().to_owned(),
+                address_detail: a.street.clone(),
+                city: a.city.clone(),
+                province: a.province.as_str().to_owned(),
+                postal_code: a.postal_code.clone(),
+            },
+            payment: self.payment_of(order).await?,
+            create_time: order.created_at.unix_ms() / 1000,
+            update_time: order.updated_at.unix_ms() / 1000,
+        })
+    }
+
+    async fn payment_of(&self, order: &OrderRecord) -> Result<Option<SocialPayment>, CoreError> {
+        let checkout = self.core.store().checkout_record(order.checkout_id).await?;
+        Ok(checkout.and_then(|c| c.payment).map(|p| social_payment(&p)))
+    }
+
+    async fn core_product(&self, shop_id: &str, product: &ProductRecord) -> Result<SocialProduct, CoreError> {
+        let store = self.core.store();
+        let product_social = store.social_ids(IdKind::Product, vec![product.id.to_string()]).await?;
+        let sku_social = store.social_ids(IdKind::Sku, product.skus.iter().map(|s| s.id.to_string()).collect()).await?;
+        Ok(SocialProduct {
+            product_id: product_social.first().map_or_else(|| product.id.to_string(), |m| m.social_id.clone()),
+            shop_id: shop_id.to_owned(),
+            title: product.title.as_str().to_owned(),
+            category: product.category.as_str().to_owned(),
+            status: jembatan_store::legacy::PRODUCT_LIVE,
+            skus: product
+                .skus
+                .iter()
+                .map(|s| SocialSku {
+                    sku_id: sku_social
+                        .iter()
+                        .find(|m| m.core_id == s.id.to_string())
+                        .map_or_else(|| s.id.to_string(), |m| m.social_id.clone()),
+                    seller_sku: s.code.as_str().to_owned(),
+                    price: format_price(s.price.money()),
+                    stock: i64::from(s.stock.units_on_hand() - s.stock.units_reserved()),
+                })
+                .collect(),
+        })
+    }
+
+    async fn core_id<T: TypedId>(&self, kind: IdKind, social: &SocialId, merchant: MerchantId) -> Result<T, CoreError> {
+        let mapped = self.core.store().core_ids(kind, vec![social.to_string()]).await?;
+        match mapped.first() {
+            Some(m) if m.merchant_id == merchant => parse_core_id(&m.core_id),
+            _ => Err(not_found(kind.as_str(), social)),
+        }
+    }
+}
+
+/// Where an order was found.
+enum Found {
+    /// A shop the core owns: the core's order is the order.
+    Core { shop_id: String, order: OrderRecord },
+    /// A legacy shop's order, with its core twin once the buyer asked to pay.
+    Legacy { order: LegacyOrder, twin: Option<OrderRecord> },
+}
+
+impl Found {
+    fn shop_id(&self) -> &str {
+        match self {
+            Found::Core { shop_id, .. } => shop_id,
+            Found::Legacy { order, .. } => &order.shop_id,
+        }
+    }
+}
+
+/// The legacy statuses an action moves from, and to.
+fn legacy_step(
+    action: OrderAction,
+    has_twin: bool,
+    order_id: &SocialId,
+) -> Result<(Vec<LegacyStatus>, LegacyStatus), CoreError> {
+    use LegacyStatus as L;
+    Ok(match action {
+        OrderAction::Ship => (vec![L::AwaitingShipment, L::AwaitingCollection], L::InTransit),
+        OrderAction::Confirm => (vec![L::InTransit, L::Delivered], L::Completed),
+        OrderAction::Cancel => (vec![L::Unpaid, L::AwaitingShipment, L::AwaitingCollection], L::Cancelled),
+        OrderAction::Deliver => (vec![L::InTransit], L::Delivered),
+        OrderAction::Pay if !has_twin => {
+            return Err(DomainError::invalid("order_id", format!("order {order_id} is paid through the provider")).into());
+        }
+        OrderAction::Pay => (vec![L::Unpaid], L::AwaitingShipment),
+    })
+}
+
+/// When the core twin is ahead of the legacy row: the legacy statuses to move from, and to.
+fn repair(legacy: i64, core: OrderStatus) -> Option<(Vec<LegacyStatus>, LegacyStatus)> {
+    use LegacyStatus as L;
+    let current = L::from_code(legacy).ok()?;
+    let rank = |s: OrderStatus| match s {
+        OrderStatus::AwaitingPayment => 0,
+        OrderStatus::Paid => 1,
+        OrderStatus::Shipped => 2,
+        OrderStatus::Delivered => 3,
+        OrderStatus::Completed => 4,
+        OrderStatus::Cancelled => 5,
+    };
+    let here = current.to_core();
+    if here == core || here == OrderStatus::Cancelled || here == OrderStatus::Completed {
+        return None;
+    }
+    if core == OrderStatus::Cancelled || rank(core) > rank(here) {
+        return Some((vec![current], L::from_core(core)));
+    }
+    None
+}
+
+fn legacy_product(p: &LegacyProduct) -> SocialProduct {
+    SocialProduct {
+        product_id: p.product_id.clone(),
+        shop_id: p.shop_id.clone(),
+        title: p.title.clone(),
+        category: p.category.clone(),
+        status: p.status,
+        skus: p
+            .skus
+            .iter()
+            .map(|s| SocialSku {
+                sku_id: s.sku_id.clone(),
+                seller_sku: s.seller_sku.clone(),
+                price: parse_price(&s.price).map_or(s.price.clone(), format_price),
+                stock: s.stock,
+            })
+            .collect(),
+    }
+}
+
+fn social_payment(p: &PaymentRecord) -> SocialPayment {
+    let i = &p.instructions;
+    SocialPayment {
+        payment_id: p.id.to_string(),
+        method: payment_method_name(p.method).to_owned(),
+        amount: format_price(p.amount),
+        status: match p.status {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Paid => "paid",
+            PaymentStatus::Expired => "expired",
+        }
+        .to_owned(),
+        bank_code: i.bank_code.clone(),
+        va_number: i.va_number.clone(),
+        qris_payload: i.qris_payload.clone(),
+        ewallet_ref: i.ewallet_ref.clone(),
+        redirect_url: i.redirect_url.clone(),
+        expire_time: p.expires_at.map(|t| t.unix_ms() / 1000),
+    }
+}
+
+fn parse_core_id<T: TypedId>(raw: &str) -> Result<T, CoreError> {
+    T::parse(raw).map_err(|_| CoreError::Store(StoreError::Conflict(format!("the id map holds `{raw}`, which is not a core id"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_core_ahead_repairs_the_legacy_row_and_never_moves_it_back() {
+        use LegacyStatus as L;
+        assert_eq!(repair(100, OrderStatus::Paid), Some((vec![L::Unpaid], L::AwaitingShipment)));
+        assert_eq!(repair(100, OrderStatus::Cancelled), Some((vec![L::Unpaid], L::Cancelled)));
+        assert_eq!(repair(121, OrderStatus::Completed), Some((vec![L::InTransit], L::Completed)));
+        assert_eq!(repair(112, OrderStatus::Paid), None, "awaiting collection is paid in the core");
+        assert_eq!(repair(121, OrderStatus::Paid), None, "the legacy row is ahead: nothing to repair");
+        assert_eq!(repair(140, OrderStatus::Paid), None);
+        assert_eq!(repair(130, OrderStatus::Completed), None);
+    }
+}

@@ -1,0 +1,475 @@
+//! The social storefront's side of the core: which system owns each social shop, the map
+//! from the social shop's legacy ids to core ids, and the consents of social-app users.
+
+use jembatan_domain::{ConsentId, DomainError, Merchant, MerchantId, Timestamp};
+
+use crate::db::{Conn, Row, q};
+use crate::error::StoreError;
+use crate::exec::{Store, WriteCtx};
+use crate::journal::{self, Change};
+use crate::{new_id, rows};
+
+/// Which system owns a social shop's catalogue, stock and orders (DESIGN.md §3, §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Legacy,
+    /// The fence is up: writes wait; the flip to `Core` (or back to `Legacy`) is next.
+    Migrating,
+    Core,
+}
+
+impl Owner {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Owner::Legacy => "legacy",
+            Owner::Migrating => "migrating",
+            Owner::Core => "core",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Owner, DomainError> {
+        match raw {
+            "legacy" => Ok(Owner::Legacy),
+            "migrating" => Ok(Owner::Migrating),
+            "core" => Ok(Owner::Core),
+            _ => Err(DomainError::invalid("owner", "must be legacy, migrating or core")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocialShop {
+    pub shop_id: String,
+    pub merchant_id: MerchantId,
+    pub owner: Owner,
+    /// Bumped by every change of owner.
+    pub owner_version: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    Product,
+    Sku,
+    Order,
+}
+
+impl IdKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdKind::Product => "product",
+            IdKind::Sku => "sku",
+            IdKind::Order => "order",
+        }
+    }
+}
+
+/// One entry of the id map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdMapping {
+    pub social_id: String,
+    pub merchant_id: MerchantId,
+    pub core_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub id: ConsentId,
+    pub buyer_ref: String,
+    pub purpose: String,
+    pub text_version: String,
+    pub granted_at: Timestamp,
+    pub withdrawn_at: Option<Timestamp>,
+}
+
+/// Profile fields a social-app user agreed to share (purpose `profile_sharing`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedProfile {
+    pub buyer_ref: String,
+    pub consent_id: ConsentId,
+    pub nickname: String,
+    pub email: String,
+}
+
+/// The purpose under which profile fields may be shared.
+pub const PROFILE_SHARING: &str = "profile_sharing";
+
+impl Store {
+    pub async fn social_shop(&self, shop_id: &str) -> Result<Option<SocialShop>, StoreError> {
+        let shop_id = shop_id.to_owned();
+        self.read(move |conn| Box::pin(async move { load_shop(conn, "shop_id", &shop_id).await })).await
+    }
+
+    pub async fn social_shop_of_merchant(&self, merchant_id: MerchantId) -> Result<Option<SocialShop>, StoreError> {
+        self.read(move |conn| Box::pin(async move { load_shop(conn, "merchant_id", &merchant_id.to_string()).await }))
+            .await
+    }
+
+    /// Enrols a social shop with the core: its merchant (with a balance account) and its owner
+    /// row (`legacy`). Idempotent: an enrolled shop is returned as it is.
+    pub async fn enrol_social_shop(
+        &self,
+        ctx: WriteCtx,
+        shop_id: String,
+        merchant: Merchant,
+    ) -> Result<SocialShop, StoreError> {
+        if let Some(shop) = self.social_shop(&shop_id).await? {
+            return Ok(shop);
+        }
+        let wanted = shop_id.clone();
+        let enrolled = self
+            .write(None, move |conn| {
+                Box::pin(async move {
+                    if let Some(shop) = load_shop(conn, "shop_id", &shop_id).await? {
+                        return Ok(shop);
+                    }
+                    crate::merchants::insert_merchant(conn, &ctx, &merchant).await?;
+                    q("INSERT INTO social_shops (shop_id, merchant_id, owner, owner_version, updated_at_ms)
+                       VALUES ($1, $2, 'legacy', 1, $3)")
+                    .bind(shop_id.clone())
+                    .bind(merchant.id.to_string())
+                    .bind(ctx.now.unix_ms())
+                    .execute(&mut *conn)
+                    .await?;
+                    let change = Change {
+                        event_type: "social_shop.enrolled",
+                        action: "social_shop.enrol",
+                        entity_type: "social_shop",
+                        entity_id: shop_id.clone(),
+                        merchant_id: Some(merchant.id),
+                        channel: None,
+                        payload: serde_json::json!({"shop_id": shop_id, "merchant_id": merchant.id.to_string(), "owner": "legacy"}),
+                    };
+                    journal::record(conn, &ctx, change).await?;
+                    Ok(SocialShop { shop_id, merchant_id: merchant.id, owner: Owner::Legacy, owner_version: 1 })
+                })
+            })
+            .await;
+        match enrolled {
+            // Two first requests raced; the other one enrolled it.
+            Err(StoreError::Conflict(reason)) => {
+                self.social_shop(&wanted).await?.ok_or(StoreError::Conflict(reason))
+            }
+            other => other,
+        }
+    }
+
+    /// Changes a shop's owner if it is still `from` (a conditional update: two movers cannot
+    /// both flip it). Journaled like every change.
+    pub async fn set_shop_owner(
+        &self,
+        ctx: WriteCtx,
+        shop_id: &str,
+        from: Owner,
+        to: Owner,
+    ) -> Result<SocialShop, StoreError> {
+        let shop_id = shop_id.to_owned();
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                let shop = load_shop(conn, "shop_id", &shop_id)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("social shop", &shop_id))?;
+                let moved = q("UPDATE social_shops SET owner = $2, owner_version = owner_version + 1, updated_at_ms = $3
+                               WHERE shop_id = $1 AND owner = $4")
+                .bind(shop_id.clone())
+                .bind(to.as_str())
+                .bind(ctx.now.unix_ms())
+                .bind(from.as_str())
+                .execute(&mut *conn)
+                .await?;
+                if moved != 1 {
+                    return Err(StoreError::Conflict(format!(
+                        "shop {shop_id} is owned by {}, not {}: nothing changed",
+                        shop.owner.as_str(),
+                        from.as_str()
+                    )));
+                }
+                let change = Change {
+                    event_type: "social_shop.owner_changed",
+                    action: "social_shop.set_owner",
+                    entity_type: "social_shop",
+                    entity_id: shop_id.clone(),
+                    merchant_id: Some(shop.merchant_id),
+                    channel: None,
+                    payload: serde_json::json!({"shop_id": shop_id, "from": from.as_str(), "to": to.as_str()}),
+                };
+                journal::record(conn, &ctx, change).await?;
+                Ok(SocialShop { owner: to, owner_version: shop.owner_version + 1, ..shop })
+            })
+        })
+        .await
+    }
+
+    /// The core ids of these social ids (those that are mapped).
+    pub async fn core_ids(&self, kind: IdKind, social_ids: Vec<String>) -> Result<Vec<IdMapping>, StoreError> {
+        self.read(move |conn| Box::pin(async move { lookup(conn, kind, "social_id", &social_ids).await })).await
+    }
+
+    /// The social ids of these core ids (those that are mapped).
+    pub async fn social_ids(&self, kind: IdKind, core_ids: Vec<String>) -> Result<Vec<IdMapping>, StoreError> {
+        self.read(move |conn| Box::pin(async move { lookup(conn, kind, "core_id", &core_ids).await })).await
+    }
+
+    /// Maps social ids to core ids, keeping existing entries (a repeat maps nothing twice);
+    /// returns every mapping of the given social ids as stored.
+    pub async fn map_ids(&self, kind: IdKind, mappings: Vec<IdMapping>) -> Result<Vec<IdMapping>, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                for m in &mappings {
+                    q("INSERT INTO social_ids (kind, social_id, merchant_id, core_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                        .bind(kind.as_str())
+                        .bind(m.social_id.clone())
+                        .bind(m.merchant_id.to_string())
+                        .bind(m.core_id.clone())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                let ids: Vec<String> = mappings.iter().map(|m| m.social_id.clone()).collect();
+                lookup(conn, kind, "social_id", &ids).await
+            })
+        })
+        .await
+    }
+
+    /// Records a social-app user's consent (purpose, text version, time).
+    pub async fn record_consent(
+        &self,
+        ctx: WriteCtx,
+        buyer_ref: String,
+        purpose: String,
+        text_version: String,
+    ) -> Result<Consent, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                let consent = Consent {
+                    id: new_id(),
+                    buyer_ref,
+                    purpose,
+                    text_version,
+                    granted_at: ctx.now,
+                    withdrawn_at: None,
+                };
+                q("INSERT INTO consents (consent_id, buyer_ref, purpose, text_version, granted_at_ms) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(consent.id.to_string())
+                    .bind(consent.buyer_ref.clone())
+                    .bind(consent.purpose.clone())
+                    .bind(consent.text_version.clone())
+                    .bind(ctx.now.unix_ms())
+                    .execute(&mut *conn)
+                    .await?;
+                let change = Change {
+                    event_type: "consent.granted",
+                    action: "consent.grant",
+                    entity_type: "consent",
+                    entity_id: consent.id.to_string(),
+                    merchant_id: None,
+                    channel: None,
+                    payload: serde_json::json!({"consent_id": consent.id.to_string(), "purpose": consent.purpose, "text_version": consent.text_version}),
+                };
+                journal::record(conn, &ctx, change).await?;
+                Ok(consent)
+            })
+        })
+        .await
+    }
+
+    /// Withdraws every standing consent of a purpose and deletes what was shared under it.
+    pub async fn withdraw_consent(&self, ctx: WriteCtx, buyer_ref: String, purpose: String) -> Result<u64, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                let withdrawn = q("UPDATE consents SET withdrawn_at_ms = $3
+                                   WHERE buyer_ref = $1 AND purpose = $2 AND withdrawn_at_ms IS NULL")
+                .bind(buyer_ref.clone())
+                .bind(purpose.clone())
+                .bind(ctx.now.unix_ms())
+                .execute(&mut *conn)
+                .await?;
+                if purpose == PROFILE_SHARING {
+                    q("DELETE FROM buyer_profiles WHERE buyer_ref = $1").bind(buyer_ref.clone()).execute(&mut *conn).await?;
+                }
+                let change = Change {
+                    event_type: "consent.withdrawn",
+                    action: "consent.withdraw",
+                    entity_type: "consent",
+                    entity_id: buyer_ref.clone(),
+                    merchant_id: None,
+                    channel: None,
+                    payload: serde_json::json!({"purpose": purpose, "withdrawn": withdrawn}),
+                };
+                journal::record(conn, &ctx, change).await?;
+                Ok(withdrawn)
+            })
+        })
+        .await
+    }
+
+    pub async fn consents(&self, buyer_ref: String) -> Result<Vec<Consent>, StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let rows = q("SELECT * FROM consents WHERE buyer_ref = $1 ORDER BY consent_id")
+                    .bind(buyer_ref)
+                    .fetch_all(conn)
+                    .await?;
+                rows.iter().map(decode_consent).collect()
+            })
+        })
+        .await
+    }
+
+    /// Stores profile fields shared under a standing `profile_sharing` consent; refused without one.
+    pub async fn share_profile(
+        &self,
+        ctx: WriteCtx,
+        buyer_ref: String,
+        nickname: String,
+        email: String,
+    ) -> Result<SharedProfile, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                let consent = q("SELECT consent_id FROM consents
+                                 WHERE buyer_ref = $1 AND purpose = $2 AND withdrawn_at_ms IS NULL
+                                 ORDER BY consent_id DESC LIMIT 1")
+                .bind(buyer_ref.clone())
+                .bind(PROFILE_SHARING)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(|| {
+                    StoreError::Conflict(format!(
+                        "buyer {buyer_ref} has not consented to `{PROFILE_SHARING}`: no profile data may be shared"
+                    ))
+                })?;
+                let consent_id: ConsentId = rows::id(&consent, "consent_id")?;
+                q("DELETE FROM buyer_profiles WHERE buyer_ref = $1").bind(buyer_ref.clone()).execute(&mut *conn).await?;
+                q("INSERT INTO buyer_profiles (buyer_ref, consent_id, nickname, email, updated_at_ms) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(buyer_ref.clone())
+                    .bind(consent_id.to_string())
+                    .bind(nickname.clone())
+                    .bind(email.clone())
+                    .bind(ctx.now.unix_ms())
+                    .execute(&mut *conn)
+                    .await?;
+                let change = Change {
+                    event_type: "buyer_profile.shared",
+                    action: "buyer_profile.share",
+                    entity_type: "buyer_profile",
+                    entity_id: buyer_ref.clone(),
+                    merchant_id: None,
+                    channel: None,
+                    // No personal data in events: only which consent allowed it.
+                    payload: serde_json::json!({"consent_id": consent_id.to_string()}),
+                };
+                journal::record(conn, &ctx, change).await?;
+                Ok(SharedProfile { buyer_ref, consent_id, nickname, email })
+            })
+        })
+        .await
+    }
+
+    pub async fn shared_profile(&self, buyer_ref: String) -> Result<Option<SharedProfile>, StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let row = q("SELECT * FROM buyer_profiles WHERE buyer_ref = $1").bind(buyer_ref).fetch_optional(conn).await?;
+                row.map(|r| {
+                    Ok(SharedProfile {
+                        buyer_ref: rows::text(&r, "buyer_ref")?,
+                        consent_id: rows::id(&r, "consent_id")?,
+                        nickname: rows::text(&r, "nickname")?,
+                        email: rows::text(&r, "email")?,
+                    })
+                })
+                .transpose()
+            })
+        })
+        .await
+    }
+}
+
+/// Maps one social id inside a unit (a repeat of the same mapping is a unique violation: the
+/// caller's unit decides what that means).
+pub(crate) async fn insert_id(
+    conn: &mut dyn Conn,
+    kind: IdKind,
+    social_id: &str,
+    merchant_id: MerchantId,
+    core_id: &str,
+) -> Result<(), StoreError> {
+    q("INSERT INTO social_ids (kind, social_id, merchant_id, core_id) VALUES ($1, $2, $3, $4)")
+        .bind(kind.as_str())
+        .bind(social_id)
+        .bind(merchant_id.to_string())
+        .bind(core_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Maps one social id inside a unit unless it is mapped already (to the same core id: a
+/// different one is a conflict).
+pub(crate) async fn insert_id_once(
+    conn: &mut dyn Conn,
+    kind: IdKind,
+    social_id: &str,
+    merchant_id: MerchantId,
+    core_id: &str,
+) -> Result<(), StoreError> {
+    q("INSERT INTO social_ids (kind, social_id, merchant_id, core_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+        .bind(kind.as_str())
+        .bind(social_id)
+        .bind(merchant_id.to_string())
+        .bind(core_id)
+        .execute(&mut *conn)
+        .await?;
+    let mapped = lookup(conn, kind, "social_id", &[social_id.to_owned()]).await?;
+    match mapped.first() {
+        Some(m) if m.core_id == core_id => Ok(()),
+        _ => Err(StoreError::Conflict(format!("social {} {social_id} is mapped to another core id", kind.as_str()))),
+    }
+}
+
+async fn lookup(conn: &mut dyn Conn, kind: IdKind, by: &str, ids: &[String]) -> Result<Vec<IdMapping>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT social_id, merchant_id, core_id FROM social_ids WHERE kind = $1 AND {by} IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = q(sql).bind(kind.as_str());
+        for id in chunk {
+            query = query.bind(id.clone());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            out.push(IdMapping {
+                social_id: rows::text(&row, "social_id")?,
+                merchant_id: rows::id(&row, "merchant_id")?,
+                core_id: rows::text(&row, "core_id")?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+async fn load_shop(conn: &mut dyn Conn, by: &str, value: &str) -> Result<Option<SocialShop>, StoreError> {
+    let sql = format!("SELECT shop_id, merchant_id, owner, owner_version FROM social_shops WHERE {by} = $1");
+    let row = q(sql).bind(value).fetch_optional(conn).await?;
+    row.map(|r| decode_shop(&r)).transpose()
+}
+
+fn decode_shop(r: &Row) -> Result<SocialShop, StoreError> {
+    Ok(SocialShop {
+        shop_id: rows::text(r, "shop_id")?,
+        merchant_id: rows::id(r, "merchant_id")?,
+        owner: rows::parsed("owner", Owner::parse(&rows::text(r, "owner")?))?,
+        owner_version: rows::int(r, "owner_version")?,
+    })
+}
+
+fn decode_consent(r: &Row) -> Result<Consent, StoreError> {
+    Ok(Consent {
+        id: rows::id(r, "consent_id")?,
+        buyer_ref: rows::text(r, "buyer_ref")?,
+        purpose: rows::text(r, "purpose")?,
+        text_version: rows::text(r, "text_version")?,
+        granted_at: Timestamp::from_unix_ms(rows::int(r, "granted_at_ms")?),
+        withdrawn_at: r.opt_int("withdrawn_at_ms")?.map(Timestamp::from_unix_ms),
+    })
+}
