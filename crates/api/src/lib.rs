@@ -10,6 +10,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod problem;
 pub mod routes;
+pub mod social;
 pub mod wire;
 
 use std::sync::OnceLock;
@@ -59,11 +60,18 @@ pub struct AppState {
     pub core: Core,
     pub limits: ApiLimits,
     pub metrics: PrometheusHandle,
+    /// Serves `/social/v1`; absent when the server runs without the social shop's store.
+    pub gateway: Option<jembatan_core::gateway::Gateway>,
 }
 
 impl AppState {
     pub fn new(core: Core, limits: ApiLimits) -> AppState {
-        AppState { core, limits, metrics: metrics_handle() }
+        AppState { core, limits, metrics: metrics_handle(), gateway: None }
+    }
+
+    pub fn with_gateway(mut self, gateway: jembatan_core::gateway::Gateway) -> AppState {
+        self.gateway = Some(gateway);
+        self
     }
 }
 
@@ -94,6 +102,7 @@ pub fn metrics_handle() -> PrometheusHandle {
         (name = "payouts", description = "Merchant balances, payouts, batches for the bank and its answers"),
         (name = "reconciliation", description = "Provider settlement reports matched against the ledger"),
         (name = "operations", description = "Health and metrics"),
+        (name = "social", description = "The social shop's own contract (legacy style: digit ids, numeric status codes, decimal-string rupiah, unix seconds), served for every shop wherever it lives"),
     )
 )]
 struct ApiDoc;
@@ -146,6 +155,23 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(apply_payout_results))
         .routes(routes!(create_reconciliation, list_reconciliations))
         .routes(routes!(get_reconciliation))
+        .routes(routes!(social::social_products))
+        .routes(routes!(social::social_edit_product))
+        .routes(routes!(social::social_set_stock))
+        .routes(routes!(social::social_shop_orders))
+        .routes(routes!(social::social_ship))
+        .routes(routes!(social::social_create_order))
+        .routes(routes!(social::social_order))
+        .routes(routes!(social::social_pay))
+        .routes(routes!(social::social_confirm))
+        .routes(routes!(social::social_cancel))
+        .routes(routes!(social::social_refund))
+        .routes(routes!(social::social_refunds))
+        .routes(routes!(social::social_grant_consent, social::social_consents))
+        .routes(routes!(social::social_withdraw_consent))
+        .routes(routes!(social::social_share_profile))
+        .routes(routes!(social::social_enrol_shop))
+        .routes(routes!(social::social_move_shop))
 }
 
 fn ops_router() -> OpenApiRouter<AppState> {

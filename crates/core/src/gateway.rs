@@ -30,9 +30,9 @@ use jembatan_domain::social::{
     payment_method_name,
 };
 use jembatan_domain::{
-    BuyerId, Category, Channel, CheckoutLine, CheckoutRequest, DomainError, Merchant, MerchantId, MerchantName,
-    Money, OrderAction, OrderId, OrderStatus, Origin, PaymentStatus, Price, PricedSku, Principal, ProductId,
-    ProductTitle, Province, Quantity, ShippingAddress, SkuId, StockLevel, TypedId,
+    BuyerId, Category, Channel, CheckoutLine, CheckoutRequest, DomainError, Merchant, MerchantId,
+    MerchantName, Money, OrderAction, OrderId, OrderStatus, Origin, PaymentStatus, Price, PricedSku,
+    Principal, ProductId, ProductTitle, Province, Quantity, ShippingAddress, SkuId, StockLevel, TypedId,
 };
 use jembatan_store::StoreError;
 use jembatan_store::catalogue::ProductRecord;
@@ -237,7 +237,18 @@ impl Gateway {
         let name = MerchantName::parse(&legacy.shop_name)
             .or_else(|_| MerchantName::parse(&format!("Toko {shop_id}")))?;
         let merchant_id: MerchantId = jembatan_store::new_id();
-        let merchant = Merchant::new(merchant_id, name, origin, province, None, self.core.clock().now())?;
+        let nib = match jembatan_domain::Nib::parse(&legacy.nib) {
+            Ok(nib) => Some(nib),
+            Err(_) if origin == Origin::CrossBorder => None,
+            Err(_) => {
+                return Err(DomainError::invalid(
+                    "nib",
+                    format!("shop {shop_id} has no valid NIB (`{}`): a local seller needs its 13-digit business number before the core can hold its money", legacy.nib),
+                )
+                .into());
+            }
+        };
+        let merchant = Merchant::new(merchant_id, name, origin, province, nib, self.core.clock().now())?;
         Ok(self.core.store().enrol_social_shop(self.core.ctx(who), shop_id.to_string(), merchant).await?)
     }
 
@@ -282,7 +293,12 @@ impl Gateway {
     }
 
     /// The seller (or the operator, or the regulator reading) may act on this shop.
-    fn check_shop(&self, who: &Principal, route: &Route, access: fn(MerchantId) -> Access) -> Result<(), CoreError> {
+    fn check_shop(
+        &self,
+        who: &Principal,
+        route: &Route,
+        access: fn(MerchantId) -> Access,
+    ) -> Result<(), CoreError> {
         let merchant = match route {
             Route::Core(shop) | Route::Legacy(Some(shop)) => shop.merchant_id,
             // Not enrolled: no merchant token can be bound to it; only the operator and the
@@ -321,7 +337,9 @@ impl Gateway {
                     None
                 } else {
                     let mapped = self.core.store().core_ids(IdKind::Product, vec![after.clone()]).await?;
-                    Some(parse_core_id::<ProductId>(&mapped.first().ok_or_else(|| not_found("product", &after))?.core_id)?)
+                    Some(parse_core_id::<ProductId>(
+                        &mapped.first().ok_or_else(|| not_found("product", &after))?.core_id,
+                    )?)
                 };
                 let products = self.core.store().products_of_merchant(shop.merchant_id, after, limit).await?;
                 let mut out = Vec::with_capacity(products.len());
@@ -352,8 +370,16 @@ impl Gateway {
                         let legacy_edit = ProductEdit {
                             title: edit.title.map(|t| t.as_str().to_owned()),
                             description: None,
-                            prices: edit.prices.iter().map(|(s, p)| (s.to_string(), format_price(p.money()))).collect(),
-                            stocks: edit.stocks.iter().map(|(s, n)| (s.to_string(), i64::from(n.units_on_hand()))).collect(),
+                            prices: edit
+                                .prices
+                                .iter()
+                                .map(|(s, p)| (s.to_string(), format_price(p.money())))
+                                .collect(),
+                            stocks: edit
+                                .stocks
+                                .iter()
+                                .map(|(s, n)| (s.to_string(), i64::from(n.units_on_hand())))
+                                .collect(),
                         };
                         let product = self
                             .legacy
@@ -388,13 +414,21 @@ impl Gateway {
         };
         for (sku, available) in &edit.stocks {
             let sku_core = self.core_id::<SkuId>(IdKind::Sku, sku, shop.merchant_id).await?;
-            let current = product.skus.iter().find(|s| s.id == sku_core).ok_or_else(|| not_found("sku", sku))?;
+            let current =
+                product.skus.iter().find(|s| s.id == sku_core).ok_or_else(|| not_found("sku", sku))?;
             // The social contract sets units available; the core keeps on hand = available + reserved.
-            let on_hand = StockLevel::on_hand(i64::from(available.units_on_hand()) + i64::from(current.stock.units_reserved()))?;
+            let on_hand = StockLevel::on_hand(
+                i64::from(available.units_on_hand()) + i64::from(current.stock.units_reserved()),
+            )?;
             self.core.store().set_stock(ctx.clone(), shop.merchant_id, sku_core, on_hand, None).await?;
         }
         if !edit.stocks.is_empty() {
-            product = self.core.store().product(product_core).await?.ok_or_else(|| not_found("product", product_id))?;
+            product = self
+                .core
+                .store()
+                .product(product_core)
+                .await?
+                .ok_or_else(|| not_found("product", product_id))?;
         }
         self.core_product(&shop.shop_id, &product).await
     }
@@ -412,8 +446,10 @@ impl Gateway {
         let before = page_token.map(|t| t.to_string()).unwrap_or_default();
         let items = match route {
             Route::Legacy(_) => {
-                let orders =
-                    self.legacy.orders(shop_id.as_str(), status.map(LegacyStatus::code), &before, limit).await?;
+                let orders = self
+                    .legacy
+                    .orders(shop_id.as_str(), status.map(LegacyStatus::code), &before, limit)
+                    .await?;
                 let mut out = Vec::with_capacity(orders.len());
                 for order in orders {
                     let twin = self.twin_of(&order.order_id).await?;
@@ -426,14 +462,22 @@ impl Gateway {
                     None
                 } else {
                     let mapped = self.core.store().core_ids(IdKind::Order, vec![before.clone()]).await?;
-                    Some(parse_core_id::<OrderId>(&mapped.first().ok_or_else(|| not_found("order", &before))?.core_id)?)
+                    Some(parse_core_id::<OrderId>(
+                        &mapped.first().ok_or_else(|| not_found("order", &before))?.core_id,
+                    )?)
                 };
                 let core_status = match status {
                     // Awaiting collection does not exist in the core: nothing is in it.
-                    Some(LegacyStatus::AwaitingCollection) => return Ok(SocialPage { items: Vec::new(), next_page_token: None }),
+                    Some(LegacyStatus::AwaitingCollection) => {
+                        return Ok(SocialPage { items: Vec::new(), next_page_token: None });
+                    }
                     other => other.map(LegacyStatus::to_core),
                 };
-                let orders = self.core.store().orders_of_merchant(shop.merchant_id, core_status, before, limit).await?;
+                let orders = self
+                    .core
+                    .store()
+                    .orders_of_merchant(shop.merchant_id, core_status, before, limit)
+                    .await?;
                 let mut out = Vec::with_capacity(orders.len());
                 for order in &orders {
                     out.push(self.core_order_view(&shop.shop_id, order).await?);
@@ -441,7 +485,8 @@ impl Gateway {
                 out
             }
         };
-        let next_page_token = if items.len() as u32 == limit { items.last().map(|o| o.order_id.clone()) } else { None };
+        let next_page_token =
+            if items.len() as u32 == limit { items.last().map(|o| o.order_id.clone()) } else { None };
         Ok(SocialPage { items, next_page_token })
     }
 
@@ -491,13 +536,38 @@ impl Gateway {
                             now_s: self.now_s(),
                         };
                         let order = match self.legacy.create_order(order).await {
-                            Err(StoreError::Conflict(_)) => self
-                                .legacy
-                                .order(new.order_id.as_str())
-                                .await?
-                                .ok_or_else(|| not_found("order", &new.order_id))?,
+                            Err(StoreError::Conflict(_)) => {
+                                self.legacy
+                                    .order(new.order_id.as_str())
+                                    .await?
+                                    .ok_or_else(|| not_found("order", &new.order_id))?
+                            }
                             other => other?,
                         };
+                        // The payment is the core's from the start (R1): its twin opens now. If
+                        // that fails the legacy order is cancelled again (stock back); a crash
+                        // in between leaves an unpaid order whose twin `pay` opens later.
+                        if self.twin_of(&order.order_id).await?.is_none() {
+                            let opened = match self
+                                .enrol_shop(&Principal::Channel(Channel::Social), &new.shop_id)
+                                .await
+                            {
+                                Ok(shop) => self.open_twin(who, &shop, &order).await,
+                                Err(error) => Err(error),
+                            };
+                            if let Err(error) = opened {
+                                let _ = self
+                                    .legacy
+                                    .set_order_status(
+                                        &order.order_id,
+                                        vec![LegacyStatus::Unpaid],
+                                        LegacyStatus::Cancelled,
+                                        self.now_s(),
+                                    )
+                                    .await;
+                                return Err(error);
+                            }
+                        }
                         let twin = self.twin_of(&order.order_id).await?;
                         self.legacy_order_view(order, twin.as_ref()).await
                     }
@@ -507,7 +577,12 @@ impl Gateway {
                             let sku_core = self.core_id::<SkuId>(IdKind::Sku, sku, shop.merchant_id).await?;
                             let product_core =
                                 self.core_id::<ProductId>(IdKind::Product, product, shop.merchant_id).await?;
-                            let record = self.core.store().sku(sku_core).await?.ok_or_else(|| not_found("sku", sku))?;
+                            let record = self
+                                .core
+                                .store()
+                                .sku(sku_core)
+                                .await?
+                                .ok_or_else(|| not_found("sku", sku))?;
                             if record.product_id != product_core {
                                 return Err(not_found("sku", format!("{sku} of product {product}")));
                             }
@@ -521,12 +596,38 @@ impl Gateway {
                             new.payment_method,
                         )?;
                         let payment = self.core.new_payment(&request);
-                        let checkout = self
+                        let checkout = match self
                             .core
                             .store()
-                            .checkout_social(self.core.ctx(who), request, Pricing::Reserve, new.order_id.to_string(), payment)
-                            .await?;
-                        let order = checkout.orders.first().ok_or_else(|| not_found("order", &new.order_id))?;
+                            .checkout_social(
+                                self.core.ctx(who),
+                                request,
+                                Pricing::Reserve,
+                                new.order_id.to_string(),
+                                payment,
+                            )
+                            .await
+                        {
+                            // Name the SKU as the social app knows it.
+                            Err(StoreError::Domain(DomainError::InsufficientStock {
+                                sku: Some(core),
+                                available,
+                                requested,
+                            })) => {
+                                let social =
+                                    self.core.store().social_ids(IdKind::Sku, vec![core.clone()]).await?;
+                                let sku = social.first().map_or(core, |m| m.social_id.clone());
+                                return Err(DomainError::InsufficientStock {
+                                    sku: Some(sku),
+                                    available,
+                                    requested,
+                                }
+                                .into());
+                            }
+                            other => other?,
+                        };
+                        let order =
+                            checkout.orders.first().ok_or_else(|| not_found("order", &new.order_id))?;
                         self.core_order_view(&shop.shop_id, order).await
                     }
                 }
@@ -601,14 +702,19 @@ impl Gateway {
         };
         if matches!(who, Principal::Channel(_)) && core_order.status == OrderStatus::Completed {
             return Err(CoreError::Forbidden(
-                "a completed order is refunded by its seller; the buyer asks before confirming receipt".to_owned(),
+                "a completed order is refunded by its seller; the buyer asks before confirming receipt"
+                    .to_owned(),
             ));
         }
         let ctx = self.core.ctx(who);
         Ok(self.core.store().refund(ctx, core_order.id, amount, reason, idem).await?)
     }
 
-    pub async fn refunds(&self, who: &Principal, order_id: &SocialId) -> Result<Vec<RefundRecord>, CoreError> {
+    pub async fn refunds(
+        &self,
+        who: &Principal,
+        order_id: &SocialId,
+    ) -> Result<Vec<RefundRecord>, CoreError> {
         let found = self.find_order(order_id.as_str()).await?.ok_or_else(|| not_found("order", order_id))?;
         self.check_order(who, &found, |merchant| Access::ReadOrder { merchant, channel: Channel::Social })?;
         match found {
@@ -631,13 +737,26 @@ impl Gateway {
         authz::check(who, Access::Checkout(Channel::Social))?;
         let buyer_ref = self.buyer_ref(buyer_id);
         self.legacy.remember_buyer_ref(buyer_ref.as_str(), buyer_id.as_str()).await?;
-        Ok(self.core.store().record_consent(self.core.ctx(who), buyer_ref.as_str().to_owned(), purpose, text_version).await?)
+        Ok(self
+            .core
+            .store()
+            .record_consent(self.core.ctx(who), buyer_ref.as_str().to_owned(), purpose, text_version)
+            .await?)
     }
 
-    pub async fn withdraw_consent(&self, who: &Principal, buyer_id: &SocialId, purpose: String) -> Result<u64, CoreError> {
+    pub async fn withdraw_consent(
+        &self,
+        who: &Principal,
+        buyer_id: &SocialId,
+        purpose: String,
+    ) -> Result<u64, CoreError> {
         authz::check(who, Access::Checkout(Channel::Social))?;
         let buyer_ref = self.buyer_ref(buyer_id);
-        Ok(self.core.store().withdraw_consent(self.core.ctx(who), buyer_ref.as_str().to_owned(), purpose).await?)
+        Ok(self
+            .core
+            .store()
+            .withdraw_consent(self.core.ctx(who), buyer_ref.as_str().to_owned(), purpose)
+            .await?)
     }
 
     pub async fn consents(&self, who: &Principal, buyer_id: &SocialId) -> Result<Vec<Consent>, CoreError> {
@@ -650,9 +769,14 @@ impl Gateway {
 
     /// Shares the user's profile fields with the core — only under a standing consent to
     /// `profile_sharing` (refused otherwise, nothing written).
-    pub async fn share_profile(&self, who: &Principal, buyer_id: &SocialId) -> Result<SharedProfile, CoreError> {
+    pub async fn share_profile(
+        &self,
+        who: &Principal,
+        buyer_id: &SocialId,
+    ) -> Result<SharedProfile, CoreError> {
         authz::check(who, Access::Checkout(Channel::Social))?;
-        let buyer = self.legacy.buyer(buyer_id.as_str()).await?.ok_or_else(|| not_found("buyer", buyer_id))?;
+        let buyer =
+            self.legacy.buyer(buyer_id.as_str()).await?.ok_or_else(|| not_found("buyer", buyer_id))?;
         let buyer_ref = self.buyer_ref(buyer_id);
         Ok(self
             .core
@@ -661,23 +785,168 @@ impl Gateway {
             .await?)
     }
 
+    // ---- moving a shop -----------------------------------------------------------------------
+
+    /// Moves one shop from the legacy store to the core with its writes held for the whole
+    /// copy: owner `migrating` and the legacy fence up, products and SKUs copied (keeping the
+    /// core ids its paid orders already use), each unpaid order given its core twin, then the
+    /// owner flips to `core`. The legacy fence stays up: the legacy store is no longer the
+    /// owner. All or nothing: every row is checked before anything is copied, and a shop with
+    /// a row the core cannot take (a defect, or an order paid before the integration whose money
+    /// the core never held) is not moved — the list says why. The live, resumable move with
+    /// catch-up, verification and quarantine is the migration engine's.
+    pub async fn move_shop(&self, who: &Principal, shop_id: &SocialId) -> Result<MoveReport, CoreError> {
+        if *who != Principal::Operator {
+            return Err(CoreError::Forbidden("only the operator moves a shop".to_owned()));
+        }
+        let shop = self.enrol_shop(who, shop_id).await?;
+        if shop.owner == Owner::Core {
+            return Ok(MoveReport {
+                shop_id: shop.shop_id,
+                merchant_id: shop.merchant_id,
+                products: 0,
+                orders: 0,
+                already_moved: true,
+            });
+        }
+        let products = self.all_legacy_products(shop_id.as_str()).await?;
+        let orders = self.all_legacy_orders(shop_id.as_str()).await?;
+        let mut refused = Vec::new();
+        for product in &products {
+            if let Err(reason) = core_product_draft(shop.merchant_id, product) {
+                refused.push(format!("product {}: {reason}", product.product_id));
+            }
+        }
+        let mut twins = Vec::new();
+        for order in &orders {
+            let twin = self.twin_of(&order.order_id).await?;
+            match (twin, order.status) {
+                (Some(_), _) => {}
+                (None, 100) => twins.push(order),
+                (None, 140) => {}
+                (None, status) => refused.push(format!(
+                    "order {} (status {status}) was paid before payments moved to the core: the migration engine imports such history",
+                    order.order_id
+                )),
+            }
+        }
+        if !refused.is_empty() {
+            return Err(CoreError::Store(StoreError::Conflict(format!(
+                "shop {shop_id} cannot move: {}",
+                refused.join("; ")
+            ))));
+        }
+        let ctx = self.core.ctx(who);
+        let store = self.core.store();
+        if shop.owner == Owner::Legacy {
+            store.set_shop_owner(ctx.clone(), shop_id.as_str(), Owner::Legacy, Owner::Migrating).await?;
+        }
+        self.legacy.fence(shop_id.as_str(), "moving to the core", ctx.now.unix_ms()).await?;
+        // The fence is up and no write is in flight any more: read again what to copy.
+        let products = self.all_legacy_products(shop_id.as_str()).await?;
+        let mut copied = 0;
+        for product in &products {
+            if !store.core_ids(IdKind::Product, vec![product.product_id.clone()]).await?.is_empty() {
+                continue;
+            }
+            let draft = core_product_draft(shop.merchant_id, product).map_err(|reason| {
+                CoreError::Store(StoreError::Conflict(format!("product {}: {reason}", product.product_id)))
+            })?;
+            let social_sku_ids: Vec<String> = product.skus.iter().map(|s| s.sku_id.clone()).collect();
+            let mapped = store.core_ids(IdKind::Sku, social_sku_ids.clone()).await?;
+            let mut sku_ids = Vec::with_capacity(social_sku_ids.len());
+            for social in &social_sku_ids {
+                sku_ids.push(match mapped.iter().find(|m| &m.social_id == social) {
+                    Some(m) => parse_core_id::<SkuId>(&m.core_id)?,
+                    None => jembatan_store::new_id(),
+                });
+            }
+            let ids = jembatan_store::catalogue::SocialProductIds {
+                product_id: jembatan_store::new_id(),
+                social_product_id: product.product_id.clone(),
+                sku_ids,
+                social_sku_ids,
+            };
+            store.create_social_product(ctx.clone(), draft, ids).await?;
+            copied += 1;
+        }
+        for order in self.all_legacy_orders(shop_id.as_str()).await? {
+            if order.status == 100 && self.twin_of(&order.order_id).await?.is_none() {
+                self.open_twin(who, &shop, &order).await?;
+            }
+        }
+        store.set_shop_owner(self.core.ctx(who), shop_id.as_str(), Owner::Migrating, Owner::Core).await?;
+        Ok(MoveReport {
+            shop_id: shop.shop_id,
+            merchant_id: shop.merchant_id,
+            products: copied,
+            orders: orders.len(),
+            already_moved: false,
+        })
+    }
+
+    async fn all_legacy_products(&self, shop_id: &str) -> Result<Vec<LegacyProduct>, CoreError> {
+        let mut out: Vec<LegacyProduct> = Vec::new();
+        loop {
+            let after = out.last().map(|p| p.product_id.clone()).unwrap_or_default();
+            let page = self.legacy.products(shop_id, &after, 500).await?;
+            let done = page.len() < 500;
+            out.extend(page);
+            if done {
+                return Ok(out
+                    .into_iter()
+                    .filter(|p| p.status != jembatan_store::legacy::PRODUCT_DELETED)
+                    .collect());
+            }
+        }
+    }
+
+    async fn all_legacy_orders(&self, shop_id: &str) -> Result<Vec<LegacyOrder>, CoreError> {
+        let mut out: Vec<LegacyOrder> = Vec::new();
+        loop {
+            let before = out.last().map(|o| o.order_id.clone()).unwrap_or_default();
+            let page = self.legacy.orders(shop_id, None, &before, 500).await?;
+            let done = page.len() < 500;
+            out.extend(page);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
     // ---- internals --------------------------------------------------------------------------
 
     /// An order step run on whichever system holds the order. For a legacy order with a core
     /// twin the core moves first (money), then the legacy row.
-    async fn order_step(&self, who: &Principal, order_id: &SocialId, action: OrderAction) -> Result<SocialOrder, CoreError> {
+    async fn order_step(
+        &self,
+        who: &Principal,
+        order_id: &SocialId,
+        action: OrderAction,
+    ) -> Result<SocialOrder, CoreError> {
         let found = self.find_order(order_id.as_str()).await?.ok_or_else(|| not_found("order", order_id))?;
-        self.check_order(who, &found, |merchant| Access::TransitionOrder { merchant, channel: Channel::Social, action })?;
+        self.check_order(who, &found, |merchant| Access::TransitionOrder {
+            merchant,
+            channel: Channel::Social,
+            action,
+        })?;
         let shop_id = found.shop_id().to_owned();
         self.write_route(&shop_id, |_| async {
             // Found again inside the route: the shop may have moved while this call waited.
-            let found = self.find_order(order_id.as_str()).await?.ok_or_else(|| not_found("order", order_id))?;
+            let found =
+                self.find_order(order_id.as_str()).await?.ok_or_else(|| not_found("order", order_id))?;
             match found {
                 Found::Core { shop_id, order } => {
                     let order = self.core_steps(who, order, action).await?;
                     self.core_order_view(&shop_id, &order).await
                 }
                 Found::Legacy { order, twin, .. } => {
+                    // A payment the provider confirmed (or an expiry) the legacy row has not
+                    // heard of yet comes first.
+                    let order = match &twin {
+                        Some(twin) => self.repair_legacy(order, twin).await?,
+                        None => order,
+                    };
                     let twin = match twin {
                         Some(twin) => Some(self.core_steps(who, twin, action).await?),
                         None => None,
@@ -693,7 +962,12 @@ impl Gateway {
 
     /// The core transitions that make `action` in the social contract: confirming receipt of a
     /// parcel in transit also marks it delivered. A step already taken is not taken again.
-    async fn core_steps(&self, who: &Principal, order: OrderRecord, action: OrderAction) -> Result<OrderRecord, CoreError> {
+    async fn core_steps(
+        &self,
+        who: &Principal,
+        order: OrderRecord,
+        action: OrderAction,
+    ) -> Result<OrderRecord, CoreError> {
         let steps: &[OrderAction] = match (action, order.status) {
             (OrderAction::Confirm, OrderStatus::Shipped) => &[OrderAction::Deliver, OrderAction::Confirm],
             (OrderAction::Confirm, OrderStatus::Completed)
@@ -717,7 +991,12 @@ impl Gateway {
         Ok(order)
     }
 
-    async fn open_twin(&self, who: &Principal, shop: &SocialShop, order: &LegacyOrder) -> Result<(), CoreError> {
+    async fn open_twin(
+        &self,
+        who: &Principal,
+        shop: &SocialShop,
+        order: &LegacyOrder,
+    ) -> Result<(), CoreError> {
         let method = parse_payment_method(&order.payment_method)?;
         let address = ShippingAddress::parse(
             &order.recipient_name,
@@ -741,15 +1020,24 @@ impl Gateway {
         let mut lines = Vec::with_capacity(order.items.len());
         let mut priced = Vec::with_capacity(order.items.len());
         for item in &order.items {
-            let core = mapped.iter().find(|m| m.social_id == item.sku_id).ok_or_else(|| not_found("sku", &item.sku_id))?;
+            let core = mapped
+                .iter()
+                .find(|m| m.social_id == item.sku_id)
+                .ok_or_else(|| not_found("sku", &item.sku_id))?;
             let sku_id = parse_core_id::<SkuId>(&core.core_id)?;
-            let price = parse_price(&item.unit_price).map_err(|p| p.into_error("unit_price", &item.unit_price))?;
+            let price =
+                parse_price(&item.unit_price).map_err(|p| p.into_error("unit_price", &item.unit_price))?;
             let category = match self.legacy.product(&order.shop_id, &item.product_id).await? {
                 Some(product) => Category::parse(&product.category).unwrap_or(Category::Home),
                 None => Category::Home,
             };
             lines.push(CheckoutLine { sku_id, quantity: Quantity::new(item.quantity)? });
-            priced.push(PricedSku { sku_id, merchant_id: shop.merchant_id, price: Price::from_rupiah(price.rupiah())?, category });
+            priced.push(PricedSku {
+                sku_id,
+                merchant_id: shop.merchant_id,
+                price: Price::from_rupiah(price.rupiah())?,
+                category,
+            });
         }
         let buyer = SocialId::parse("buyer_id", &order.buyer_id)?;
         let request = CheckoutRequest::new(Channel::Social, self.buyer_ref(&buyer), lines, address, method)?;
@@ -757,7 +1045,13 @@ impl Gateway {
         match self
             .core
             .store()
-            .checkout_social(self.core.ctx(who), request, Pricing::Legacy(priced), order.order_id.clone(), payment)
+            .checkout_social(
+                self.core.ctx(who),
+                request,
+                Pricing::Legacy(priced),
+                order.order_id.clone(),
+                payment,
+            )
             .await
         {
             // Two pay calls raced: the other opened the twin.
@@ -793,9 +1087,16 @@ impl Gateway {
         }
     }
 
-    fn check_order(&self, who: &Principal, found: &Found, access: impl Fn(MerchantId) -> Access) -> Result<(), CoreError> {
+    fn check_order(
+        &self,
+        who: &Principal,
+        found: &Found,
+        access: impl Fn(MerchantId) -> Access,
+    ) -> Result<(), CoreError> {
         match found {
-            Found::Core { order, .. } | Found::Legacy { twin: Some(order), .. } => authz::check(who, access(order.merchant_id)),
+            Found::Core { order, .. } | Found::Legacy { twin: Some(order), .. } => {
+                authz::check(who, access(order.merchant_id))
+            }
             Found::Legacy { .. } => match who {
                 // An order of a shop not yet enrolled: its seller has no token yet.
                 Principal::Merchant(_) => Err(not_found("order", "requested")),
@@ -813,18 +1114,15 @@ impl Gateway {
 
     /// A legacy order with its core twin's money; a legacy row the core is ahead of (paid,
     /// expired, auto-confirmed) is brought up to it first.
-    async fn legacy_order_view(&self, order: LegacyOrder, twin: Option<&OrderRecord>) -> Result<SocialOrder, CoreError> {
-        let mut order = order;
-        if let Some(twin) = twin
-            && let Some((from, to)) = repair(order.status, twin.status)
-        {
-            match self.legacy.set_order_status(&order.order_id, from, to, self.now_s()).await {
-                Ok(repaired) => order = repaired,
-                // The shop is fenced or moved; the view shows the core's status all the same.
-                Err(StoreError::Fenced(_)) | Err(StoreError::Conflict(_)) => order.status = to.code(),
-                Err(error) => return Err(error.into()),
-            }
-        }
+    async fn legacy_order_view(
+        &self,
+        order: LegacyOrder,
+        twin: Option<&OrderRecord>,
+    ) -> Result<SocialOrder, CoreError> {
+        let order = match twin {
+            Some(twin) => self.repair_legacy(order, twin).await?,
+            None => order,
+        };
         let payment = match twin {
             Some(twin) => self.payment_of(twin).await?,
             None => None,
@@ -862,6 +1160,20 @@ impl Gateway {
         })
     }
 
+    /// Brings a legacy row up to its core twin where the core is ahead (see [`repair`]).
+    async fn repair_legacy(&self, order: LegacyOrder, twin: &OrderRecord) -> Result<LegacyOrder, CoreError> {
+        let mut order = order;
+        if let Some((from, to)) = repair(order.status, twin.status) {
+            match self.legacy.set_order_status(&order.order_id, from, to, self.now_s()).await {
+                Ok(repaired) => order = repaired,
+                // The shop is fenced or moved; the view shows the core's status all the same.
+                Err(StoreError::Fenced(_)) | Err(StoreError::Conflict(_)) => order.status = to.code(),
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(order)
+    }
+
     async fn core_order_view(&self, shop_id: &str, order: &OrderRecord) -> Result<SocialOrder, CoreError> {
         let store = self.core.store();
         let order_social = store.social_ids(IdKind::Order, vec![order.id.to_string()]).await?;
@@ -877,8 +1189,15 @@ impl Gateway {
             let (product_id, product_name) = match store.sku(line.sku_id).await? {
                 Some(sku) => {
                     let social = store.social_ids(IdKind::Product, vec![sku.product_id.to_string()]).await?;
-                    let title = store.product(sku.product_id).await?.map(|p| p.title.as_str().to_owned()).unwrap_or_default();
-                    (social.first().map_or_else(|| sku.product_id.to_string(), |m| m.social_id.clone()), title)
+                    let title = store
+                        .product(sku.product_id)
+                        .await?
+                        .map(|p| p.title.as_str().to_owned())
+                        .unwrap_or_default();
+                    (
+                        social.first().map_or_else(|| sku.product_id.to_string(), |m| m.social_id.clone()),
+                        title,
+                    )
                 }
                 None => (String::new(), String::new()),
             };
@@ -923,9 +1242,12 @@ impl Gateway {
     async fn core_product(&self, shop_id: &str, product: &ProductRecord) -> Result<SocialProduct, CoreError> {
         let store = self.core.store();
         let product_social = store.social_ids(IdKind::Product, vec![product.id.to_string()]).await?;
-        let sku_social = store.social_ids(IdKind::Sku, product.skus.iter().map(|s| s.id.to_string()).collect()).await?;
+        let sku_social =
+            store.social_ids(IdKind::Sku, product.skus.iter().map(|s| s.id.to_string()).collect()).await?;
         Ok(SocialProduct {
-            product_id: product_social.first().map_or_else(|| product.id.to_string(), |m| m.social_id.clone()),
+            product_id: product_social
+                .first()
+                .map_or_else(|| product.id.to_string(), |m| m.social_id.clone()),
             shop_id: shop_id.to_owned(),
             title: product.title.as_str().to_owned(),
             category: product.category.as_str().to_owned(),
@@ -946,7 +1268,12 @@ impl Gateway {
         })
     }
 
-    async fn core_id<T: TypedId>(&self, kind: IdKind, social: &SocialId, merchant: MerchantId) -> Result<T, CoreError> {
+    async fn core_id<T: TypedId>(
+        &self,
+        kind: IdKind,
+        social: &SocialId,
+        merchant: MerchantId,
+    ) -> Result<T, CoreError> {
         let mapped = self.core.store().core_ids(kind, vec![social.to_string()]).await?;
         match mapped.first() {
             Some(m) if m.merchant_id == merchant => parse_core_id(&m.core_id),
@@ -955,7 +1282,42 @@ impl Gateway {
     }
 }
 
-/// Where an order was found.
+/// What [`Gateway::move_shop`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveReport {
+    pub shop_id: String,
+    pub merchant_id: MerchantId,
+    pub products: usize,
+    pub orders: usize,
+    pub already_moved: bool,
+}
+
+/// A legacy product as the core would hold it, or why it cannot.
+fn core_product_draft(
+    merchant_id: MerchantId,
+    p: &LegacyProduct,
+) -> Result<jembatan_store::catalogue::NewProduct, String> {
+    let title = ProductTitle::parse(&p.title).map_err(|e| e.to_string())?;
+    let category = Category::parse(&p.category).map_err(|e| e.to_string())?;
+    let mut skus = Vec::with_capacity(p.skus.len());
+    for s in &p.skus {
+        let code =
+            jembatan_domain::SkuCode::parse(&s.seller_sku).map_err(|e| format!("SKU {}: {e}", s.sku_id))?;
+        let price = parse_price(&s.price)
+            .map_err(|problem| format!("SKU {}: {}", s.sku_id, problem.explain(&s.price)))?;
+        let price = Price::from_rupiah(price.rupiah()).map_err(|e| e.to_string())?;
+        let stock =
+            StockLevel::on_hand(s.stock).map_err(|e| format!("SKU {}: stock {}: {e}", s.sku_id, s.stock))?;
+        if skus.iter().any(|k: &jembatan_domain::NewSku| k.code == code) {
+            return Err(format!("SKU code `{}` appears twice", s.seller_sku));
+        }
+        skus.push(jembatan_domain::NewSku { code, price, stock });
+    }
+    Ok(jembatan_store::catalogue::NewProduct { merchant_id, title, category, skus })
+}
+
+/// Where an order was found. (Short-lived and one per request: not boxed.)
+#[allow(clippy::large_enum_variant)]
 enum Found {
     /// A shop the core owns: the core's order is the order.
     Core { shop_id: String, order: OrderRecord },
@@ -985,7 +1347,11 @@ fn legacy_step(
         OrderAction::Cancel => (vec![L::Unpaid, L::AwaitingShipment, L::AwaitingCollection], L::Cancelled),
         OrderAction::Deliver => (vec![L::InTransit], L::Delivered),
         OrderAction::Pay if !has_twin => {
-            return Err(DomainError::invalid("order_id", format!("order {order_id} is paid through the provider")).into());
+            return Err(DomainError::invalid(
+                "order_id",
+                format!("order {order_id} is paid through the provider"),
+            )
+            .into());
         }
         OrderAction::Pay => (vec![L::Unpaid], L::AwaitingShipment),
     })
@@ -1055,7 +1421,9 @@ fn social_payment(p: &PaymentRecord) -> SocialPayment {
 }
 
 fn parse_core_id<T: TypedId>(raw: &str) -> Result<T, CoreError> {
-    T::parse(raw).map_err(|_| CoreError::Store(StoreError::Conflict(format!("the id map holds `{raw}`, which is not a core id"))))
+    T::parse(raw).map_err(|_| {
+        CoreError::Store(StoreError::Conflict(format!("the id map holds `{raw}`, which is not a core id")))
+    })
 }
 
 #[cfg(test)]

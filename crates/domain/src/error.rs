@@ -1,7 +1,6 @@
 //! Errors of the domain rules. Each variant has a stable `code` that the API turns into the
 //! problem `type`; messages are lowercase and tell a person what to change.
 
-use crate::id::SkuId;
 use crate::order::{OrderAction, OrderStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -11,8 +10,8 @@ pub enum DomainError {
     InvalidField { field: &'static str, reason: String },
     #[error("money overflow: the amount exceeds the largest supported value")]
     MoneyOverflow,
-    #[error("not enough stock{}: {available} available, {requested} requested", sku.map(|s| format!(" of {s}")).unwrap_or_default())]
-    InsufficientStock { sku: Option<SkuId>, available: u32, requested: u32 },
+    #[error("not enough stock{}: {available} available, {requested} requested", sku.as_ref().map(|s| format!(" of {s}")).unwrap_or_default())]
+    InsufficientStock { sku: Option<String>, available: u32, requested: u32 },
     #[error("stock on hand cannot go below the {reserved} units reserved for open orders")]
     StockBelowReserved { reserved: u32 },
     #[error("an order that is {from} cannot be {action}")]

@@ -93,6 +93,18 @@ pub struct Config {
     pub store: StoreConfig,
     pub payments: PaymentsConfig,
     pub webhooks: WebhooksConfig,
+    pub social: SocialConfig,
+}
+
+/// The social storefront's gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SocialConfig {
+    /// How long a write for a shop being moved waits for the move before a 503.
+    pub fence_wait_ms: u64,
+    pub fence_poll_ms: u64,
+    /// Key of the pseudonymous buyer references the core receives; default
+    /// `<data_dir>/pseudonym-secret` (created on first use).
+    pub pseudonym_secret: Option<SecretUrl>,
 }
 
 impl Default for Config {
@@ -131,6 +143,7 @@ impl Default for Config {
                     sweep_interval_ms: 5_000,
                 }
             },
+            social: SocialConfig { fence_wait_ms: 2_000, fence_poll_ms: 20, pseudonym_secret: None },
             webhooks: WebhooksConfig {
                 allow_private_urls: webhooks.allow_private_urls,
                 max_attempts: webhooks.max_attempts,
@@ -176,7 +189,12 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
 fn validate(config: &Config) -> anyhow::Result<()> {
     let (api, store, webhooks) = (&config.api, &config.store, &config.webhooks);
     let payments = &config.payments;
-    let checks: [(bool, &str); 22] = [
+    let checks: [(bool, &str); 24] = [
+        (config.social.fence_wait_ms <= 60_000, "social.fence_wait_ms must be at most 60000"),
+        (
+            (1..=1_000).contains(&config.social.fence_poll_ms),
+            "social.fence_poll_ms must be between 1 and 1000",
+        ),
         (payments.payment_ttl_ms >= 1_000, "payments.payment_ttl_ms must be at least 1000"),
         (payments.auto_confirm_after_ms >= 0, "payments.auto_confirm_after_ms must be 0 or more"),
         (
@@ -263,10 +281,24 @@ impl Config {
     /// The provider's shared secret: configured, or kept in the data directory (created with
     /// owner-only permissions on first use).
     pub fn provider_secret(&self) -> anyhow::Result<Vec<u8>> {
-        if let Some(secret) = &self.payments.provider_secret {
+        self.secret(self.payments.provider_secret.as_ref(), "provider-secret")
+    }
+
+    /// The gateway's settings: the fence wait and the key of pseudonymous buyer references
+    /// (configured, or `<data_dir>/pseudonym-secret`).
+    pub fn gateway_options(&self) -> anyhow::Result<jembatan_core::gateway::GatewayOptions> {
+        Ok(jembatan_core::gateway::GatewayOptions {
+            fence_wait: std::time::Duration::from_millis(self.social.fence_wait_ms),
+            fence_poll: std::time::Duration::from_millis(self.social.fence_poll_ms),
+            pseudonym_key: self.secret(self.social.pseudonym_secret.as_ref(), "pseudonym-secret")?,
+        })
+    }
+
+    fn secret(&self, configured: Option<&SecretUrl>, file: &str) -> anyhow::Result<Vec<u8>> {
+        if let Some(secret) = configured {
             return Ok(secret.expose().as_bytes().to_vec());
         }
-        let path = self.data_dir.join("provider-secret");
+        let path = self.data_dir.join(file);
         if let Ok(existing) = std::fs::read_to_string(&path) {
             return Ok(existing.trim().as_bytes().to_vec());
         }

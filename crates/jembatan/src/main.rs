@@ -507,7 +507,11 @@ async fn serve(config: config::Config, demo: bool) -> anyhow::Result<()> {
     // Webhooks leave from the outbox in the background; a delivery cut short by the shutdown
     // is sent again after its lease ends (at least once).
     let webhooks = tokio::spawn(core.clone().run_webhooks());
-    let state = jembatan_api::AppState::new(core, config.api_limits());
+    let legacy = jembatan_store::LegacyStore::open(config.legacy_store_options())
+        .await
+        .context("opening the social shop's legacy store")?;
+    let gateway = jembatan_core::gateway::Gateway::new(core.clone(), legacy, config.gateway_options()?);
+    let state = jembatan_api::AppState::new(core, config.api_limits()).with_gateway(gateway);
     jembatan_api::serve(listener, state, shutdown_signal()).await?;
     maintenance.abort();
     sweeps.abort();

@@ -79,8 +79,16 @@ impl Store {
             Box::pin(async move {
                 use crate::social::{IdKind, insert_id_once};
                 let merchant_id = product.merchant_id;
-                let record = insert_product(conn, ctx, product, Some((ids.product_id, ids.sku_ids.clone()))).await?;
-                insert_id_once(conn, IdKind::Product, &ids.social_product_id, merchant_id, &ids.product_id.to_string()).await?;
+                let record =
+                    insert_product(conn, ctx, product, Some((ids.product_id, ids.sku_ids.clone()))).await?;
+                insert_id_once(
+                    conn,
+                    IdKind::Product,
+                    &ids.social_product_id,
+                    merchant_id,
+                    &ids.product_id.to_string(),
+                )
+                .await?;
                 for (social, core) in ids.social_sku_ids.iter().zip(&ids.sku_ids) {
                     insert_id_once(conn, IdKind::Sku, social, merchant_id, &core.to_string()).await?;
                 }

@@ -130,6 +130,8 @@ pub struct LegacyShop {
     pub province: String,
     pub city: String,
     pub contact_phone: String,
+    /// The 13-digit business number, as registered; empty if the seller never gave one.
+    pub nib: String,
     pub create_time: i64,
     pub update_time: i64,
 }
@@ -600,7 +602,10 @@ impl LegacyStore {
         self.store
             .read(move |conn| {
                 Box::pin(async move {
-                    let row = q("SELECT buyer_id FROM buyer_refs WHERE buyer_ref = $1").bind(buyer_ref).fetch_optional(conn).await?;
+                    let row = q("SELECT buyer_id FROM buyer_refs WHERE buyer_ref = $1")
+                        .bind(buyer_ref)
+                        .fetch_optional(conn)
+                        .await?;
                     row.map(|r| r.text("buyer_id")).transpose().map_err(Into::into)
                 })
             })
@@ -663,7 +668,7 @@ async fn create_order_unit(conn: &mut dyn Conn, order: NewLegacyOrder) -> Result
         })?;
         if sku.stock < item.quantity {
             return Err(StoreError::Domain(DomainError::InsufficientStock {
-                sku: None,
+                sku: Some(sku.sku_id.clone()),
                 available: sku.stock.max(0) as u32,
                 requested: item.quantity as u32,
             }));
@@ -823,7 +828,7 @@ async fn insert_rows(
 }
 
 async fn insert_shops(conn: &mut dyn Conn, shops: &[LegacyShop]) -> Result<(), StoreError> {
-    let mut values = Vec::with_capacity(shops.len() * 8);
+    let mut values = Vec::with_capacity(shops.len() * 9);
     for s in shops {
         values.extend([
             s.shop_id.clone().into(),
@@ -832,6 +837,7 @@ async fn insert_shops(conn: &mut dyn Conn, shops: &[LegacyShop]) -> Result<(), S
             s.province.clone().into(),
             s.city.clone().into(),
             s.contact_phone.clone().into(),
+            s.nib.clone().into(),
             s.create_time.into(),
             s.update_time.into(),
         ]);
@@ -846,6 +852,7 @@ async fn insert_shops(conn: &mut dyn Conn, shops: &[LegacyShop]) -> Result<(), S
             "province",
             "city",
             "contact_phone",
+            "nib",
             "create_time",
             "update_time",
         ],
@@ -1028,6 +1035,7 @@ fn decode_shop(r: &Row) -> Result<LegacyShop, StoreError> {
         province: r.text("province")?,
         city: r.text("city")?,
         contact_phone: r.text("contact_phone")?,
+        nib: r.text("nib")?,
         create_time: r.int("create_time")?,
         update_time: r.int("update_time")?,
     })

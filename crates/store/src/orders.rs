@@ -85,7 +85,8 @@ impl Store {
         payment: NewPayment,
         idem: Option<Idem<CheckoutRecord>>,
     ) -> Result<CheckoutRecord, StoreError> {
-        self.write(idem, move |conn| Box::pin(checkout_unit(conn, ctx, request, payment, Pricing::Reserve))).await
+        self.write(idem, move |conn| Box::pin(checkout_unit(conn, ctx, request, payment, Pricing::Reserve)))
+            .await
     }
 
     /// A social order: one shop's order, priced from the core's SKUs (`Pricing::Reserve`) or,
@@ -209,7 +210,7 @@ async fn checkout_unit(
                 None => DomainError::invalid("items.sku_id", format!("{} is not a SKU on sale", line.sku_id))
                     .into(),
                 Some(row) => DomainError::InsufficientStock {
-                    sku: Some(line.sku_id),
+                    sku: Some(line.sku_id.to_string()),
                     available: rows::int(&row, "available")?.max(0) as u32,
                     requested: line.quantity.units(),
                 }

@@ -67,6 +67,7 @@ const LEGACY_MIGRATIONS: &[(i64, &str, On, &str)] = &[
         On::PostgresOnly,
         include_str!("../migrations/legacy/0003_changelog_postgres.sql"),
     ),
+    (4, "buyer_refs", On::Both, include_str!("../migrations/legacy/0004_buyer_refs.sql")),
 ];
 
 pub async fn migrate(conn: &mut dyn Conn, backend: Backend, schema: Schema) -> Result<(), StoreError> {

@@ -99,9 +99,14 @@ impl Store {
         self.read(move |conn| Box::pin(async move { load_shop(conn, "shop_id", &shop_id).await })).await
     }
 
-    pub async fn social_shop_of_merchant(&self, merchant_id: MerchantId) -> Result<Option<SocialShop>, StoreError> {
-        self.read(move |conn| Box::pin(async move { load_shop(conn, "merchant_id", &merchant_id.to_string()).await }))
-            .await
+    pub async fn social_shop_of_merchant(
+        &self,
+        merchant_id: MerchantId,
+    ) -> Result<Option<SocialShop>, StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move { load_shop(conn, "merchant_id", &merchant_id.to_string()).await })
+        })
+        .await
     }
 
     /// Enrols a social shop with the core: its merchant (with a balance account) and its owner
@@ -200,18 +205,31 @@ impl Store {
     }
 
     /// The core ids of these social ids (those that are mapped).
-    pub async fn core_ids(&self, kind: IdKind, social_ids: Vec<String>) -> Result<Vec<IdMapping>, StoreError> {
-        self.read(move |conn| Box::pin(async move { lookup(conn, kind, "social_id", &social_ids).await })).await
+    pub async fn core_ids(
+        &self,
+        kind: IdKind,
+        social_ids: Vec<String>,
+    ) -> Result<Vec<IdMapping>, StoreError> {
+        self.read(move |conn| Box::pin(async move { lookup(conn, kind, "social_id", &social_ids).await }))
+            .await
     }
 
     /// The social ids of these core ids (those that are mapped).
-    pub async fn social_ids(&self, kind: IdKind, core_ids: Vec<String>) -> Result<Vec<IdMapping>, StoreError> {
+    pub async fn social_ids(
+        &self,
+        kind: IdKind,
+        core_ids: Vec<String>,
+    ) -> Result<Vec<IdMapping>, StoreError> {
         self.read(move |conn| Box::pin(async move { lookup(conn, kind, "core_id", &core_ids).await })).await
     }
 
     /// Maps social ids to core ids, keeping existing entries (a repeat maps nothing twice);
     /// returns every mapping of the given social ids as stored.
-    pub async fn map_ids(&self, kind: IdKind, mappings: Vec<IdMapping>) -> Result<Vec<IdMapping>, StoreError> {
+    pub async fn map_ids(
+        &self,
+        kind: IdKind,
+        mappings: Vec<IdMapping>,
+    ) -> Result<Vec<IdMapping>, StoreError> {
         self.write(None, move |conn| {
             Box::pin(async move {
                 for m in &mappings {
@@ -273,7 +291,12 @@ impl Store {
     }
 
     /// Withdraws every standing consent of a purpose and deletes what was shared under it.
-    pub async fn withdraw_consent(&self, ctx: WriteCtx, buyer_ref: String, purpose: String) -> Result<u64, StoreError> {
+    pub async fn withdraw_consent(
+        &self,
+        ctx: WriteCtx,
+        buyer_ref: String,
+        purpose: String,
+    ) -> Result<u64, StoreError> {
         self.write(None, move |conn| {
             Box::pin(async move {
                 let withdrawn = q("UPDATE consents SET withdrawn_at_ms = $3
@@ -284,7 +307,10 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
                 if purpose == PROFILE_SHARING {
-                    q("DELETE FROM buyer_profiles WHERE buyer_ref = $1").bind(buyer_ref.clone()).execute(&mut *conn).await?;
+                    q("DELETE FROM buyer_profiles WHERE buyer_ref = $1")
+                        .bind(buyer_ref.clone())
+                        .execute(&mut *conn)
+                        .await?;
                 }
                 let change = Change {
                     event_type: "consent.withdrawn",
@@ -367,7 +393,10 @@ impl Store {
     pub async fn shared_profile(&self, buyer_ref: String) -> Result<Option<SharedProfile>, StoreError> {
         self.read(move |conn| {
             Box::pin(async move {
-                let row = q("SELECT * FROM buyer_profiles WHERE buyer_ref = $1").bind(buyer_ref).fetch_optional(conn).await?;
+                let row = q("SELECT * FROM buyer_profiles WHERE buyer_ref = $1")
+                    .bind(buyer_ref)
+                    .fetch_optional(conn)
+                    .await?;
                 row.map(|r| {
                     Ok(SharedProfile {
                         buyer_ref: rows::text(&r, "buyer_ref")?,
@@ -421,11 +450,19 @@ pub(crate) async fn insert_id_once(
     let mapped = lookup(conn, kind, "social_id", &[social_id.to_owned()]).await?;
     match mapped.first() {
         Some(m) if m.core_id == core_id => Ok(()),
-        _ => Err(StoreError::Conflict(format!("social {} {social_id} is mapped to another core id", kind.as_str()))),
+        _ => Err(StoreError::Conflict(format!(
+            "social {} {social_id} is mapped to another core id",
+            kind.as_str()
+        ))),
     }
 }
 
-async fn lookup(conn: &mut dyn Conn, kind: IdKind, by: &str, ids: &[String]) -> Result<Vec<IdMapping>, StoreError> {
+async fn lookup(
+    conn: &mut dyn Conn,
+    kind: IdKind,
+    by: &str,
+    ids: &[String],
+) -> Result<Vec<IdMapping>, StoreError> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();

@@ -15,6 +15,7 @@ fn shop(id: &str) -> LegacyShop {
         province: "Jawa Tengah".to_owned(),
         city: "Surakarta".to_owned(),
         contact_phone: "0812-3456-7890".to_owned(),
+        nib: "9120001234567".to_owned(),
         create_time: 1_700_000_000,
         update_time: 1_700_000_000,
     }

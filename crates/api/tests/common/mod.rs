@@ -25,7 +25,7 @@ use hyper_util::rt::TokioExecutor;
 use jembatan_api::{ApiLimits, AppState};
 use jembatan_core::{Core, SystemClock, WebhookOptions};
 use jembatan_domain::{Channel, MerchantId, Principal, TypedId};
-use jembatan_store::testing::{TestStore, fresh_store};
+use jembatan_store::testing::{TestLegacyStore, TestStore, fresh_legacy_store, fresh_store};
 use jembatan_store::{Store, q};
 use serde_json::{Value, json};
 
@@ -51,6 +51,9 @@ pub struct App {
     /// The webhook dispatcher, where the test runs one.
     dispatcher: Option<tokio::task::JoinHandle<()>>,
     test_store: TestStore,
+    /// The social shop's legacy store, behind the gateway of `/social/v1`.
+    pub legacy: TestLegacyStore,
+    pub gateway: jembatan_core::gateway::Gateway,
 }
 
 impl Drop for App {
@@ -74,7 +77,13 @@ impl App {
         let test_store = fresh_store().await.expect("a fresh store");
         let core = Core::new(test_store.store.clone(), Arc::new(SystemClock)).with_webhook_options(webhooks);
         let dispatcher = dispatch.then(|| tokio::spawn(core.clone().run_webhooks()));
-        let state = AppState::new(core.clone(), ApiLimits::default());
+        let legacy = fresh_legacy_store().await.expect("a fresh legacy store");
+        let gateway = jembatan_core::gateway::Gateway::new(
+            core.clone(),
+            legacy.store.clone(),
+            jembatan_core::gateway::GatewayOptions::default(),
+        );
+        let state = AppState::new(core.clone(), ApiLimits::default()).with_gateway(gateway.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
         let address = listener.local_addr().expect("bound address");
         let server = tokio::spawn(jembatan_api::serve(listener, state, std::future::pending()));
@@ -93,6 +102,8 @@ impl App {
             server,
             dispatcher,
             test_store,
+            legacy,
+            gateway,
         }
     }
 

@@ -12,6 +12,8 @@ CREATE TABLE shops (
     province TEXT NOT NULL,
     city TEXT NOT NULL,
     contact_phone TEXT NOT NULL,
+    -- Nomor Induk Berusaha (13 digits) as the seller registered it; empty if never given.
+    nib TEXT NOT NULL,
     create_time BIGINT NOT NULL,
     update_time BIGINT NOT NULL
 );

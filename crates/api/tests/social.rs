@@ -1,0 +1,720 @@
+//! The seamless proof (issue 4): one suite of `/social/v1` scenarios — browse, seller edits,
+//! order, pay, ship, confirm, cancel, refund, bad input — runs against a shop while the legacy
+//! store owns it and again against a shop the core owns, and the two transcripts must be
+//! identical except for the fields named in [`normalise`]. Then orders placed before a shop's
+//! move are fetched, confirmed and refunded after it; payments of legacy shops are the core's;
+//! the core holds no social profile data without consent; writes held by a move wait, never fail.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use hyper::StatusCode;
+use jembatan_domain::{MerchantId, Principal, TypedId};
+use jembatan_store::legacy::{Batch, LegacyBuyer, LegacyProduct, LegacyShop, LegacySku, PRODUCT_LIVE};
+use jembatan_store::q;
+use serde_json::{Value, json};
+
+const BUYER: &str = "6600112233";
+
+/// A social shop as the legacy store holds it, enrolled with the core, with its seller's token.
+struct Shop {
+    shop_id: String,
+    token: String,
+    merchant_id: String,
+    /// (product id, its SKU ids).
+    products: Vec<(String, Vec<String>)>,
+}
+
+/// Seeds shop number `n` into the legacy store: two live products of two SKUs each, prices
+/// written the ways legacy rows have them, and the buyer's social profile.
+async fn seed_shop(app: &App, n: u64) -> Shop {
+    let shop_id = format!("{}", 7_100_000_000 + n);
+    let product = |k: u64, title: &str, category: &str, prices: [&str; 2]| {
+        let product_id = format!("{}", 8_200_000_000 + n * 100 + k);
+        LegacyProduct {
+            shop_id: shop_id.clone(),
+            product_id: product_id.clone(),
+            title: title.to_owned(),
+            category: category.to_owned(),
+            description: "Dikirim dari Bandung".to_owned(),
+            skus: (0..2)
+                .map(|i| LegacySku {
+                    sku_id: format!("{product_id}{i}"),
+                    seller_sku: format!("SKU-{k}-{i}"),
+                    name: ["M", "L"][i as usize].to_owned(),
+                    price: prices[i as usize].to_owned(),
+                    stock: 10,
+                })
+                .collect(),
+            status: PRODUCT_LIVE,
+            create_time: 1_700_000_000,
+            update_time: 1_700_000_000,
+        }
+    };
+    let products = vec![
+        product(1, "Kemeja Batik Parang", "fashion", ["149.000", "150000.00"]),
+        product(2, "Serum Vitamin C", "beauty", ["89000", "1.250.000"]),
+    ];
+    let batch = Batch {
+        shops: vec![LegacyShop {
+            shop_id: shop_id.clone(),
+            shop_name: format!("Toko Batik Sari {n}"),
+            seller_type: "LOCAL".to_owned(),
+            province: "Jawa Barat".to_owned(),
+            city: "Bandung".to_owned(),
+            contact_phone: "0812-2233-4455".to_owned(),
+            nib: "9120001234567".to_owned(),
+            create_time: 1_690_000_000,
+            update_time: 1_690_000_000,
+        }],
+        products: products.clone(),
+        buyers: if n == 1 {
+            vec![LegacyBuyer {
+                buyer_id: BUYER.to_owned(),
+                nickname: "putri.cantik88".to_owned(),
+                phone: "+6281211112222".to_owned(),
+                email: "putri88@contoh.co.id".to_owned(),
+                birth_date: "1999-04-12".to_owned(),
+                gender: "F".to_owned(),
+                follower_count: 1204,
+                create_time: 1_650_000_000,
+            }]
+        } else {
+            Vec::new()
+        },
+        orders: Vec::new(),
+    };
+    app.legacy.store.load(batch).await.expect("load the shop");
+    let enrolled = app
+        .post(&format!("/v1/ops/social/shops/{shop_id}/enrol"))
+        .token(&app.operator)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(enrolled["owner"], "legacy");
+    let merchant_id = text(&enrolled["merchant_id"]);
+    let token = app.token_for(Principal::Merchant(MerchantId::parse(&merchant_id).unwrap())).await;
+    Shop {
+        shop_id,
+        token,
+        merchant_id,
+        products: products
+            .iter()
+            .map(|p| (p.product_id.clone(), p.skus.iter().map(|s| s.sku_id.clone()).collect()))
+            .collect(),
+    }
+}
+
+async fn move_shop(app: &App, shop: &Shop) -> Value {
+    app.post(&format!("/v1/ops/social/shops/{}/move", shop.shop_id))
+        .token(&app.operator)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json()
+}
+
+fn order_body(shop: &Shop, items: &[(usize, usize, i64)], method: &str) -> Value {
+    json!({
+        "shop_id": shop.shop_id,
+        "buyer_id": BUYER,
+        "payment_method": method,
+        "items": items.iter().map(|(p, s, q)| json!({
+            "product_id": shop.products[*p].0, "sku_id": shop.products[*p].1[*s], "quantity": q
+        })).collect::<Vec<_>>(),
+        "recipient": {"name": "Putri Lestari", "phone": "0813 9988 7766", "address_detail": "Jl. Dago No. 5",
+                      "city": "Bandung", "province": "jawa barat", "postal_code": "40135"},
+    })
+}
+
+/// One step of the transcript: what was asked, the status, the normalised body.
+type Transcript = Vec<(String, u16, Value)>;
+
+struct Recorder<'a> {
+    app: &'a App,
+    transcript: Transcript,
+}
+
+impl Recorder<'_> {
+    async fn record(&mut self, step: &str, reply: Reply) -> Value {
+        let body = if reply.body.is_empty() { Value::Null } else { reply.json() };
+        self.transcript.push((step.to_owned(), reply.status.as_u16(), body.clone()));
+        body
+    }
+
+    async fn get(&mut self, step: &str, token: &str, path: &str) -> Value {
+        let reply = self.app.get(path).token(token).send().await;
+        self.record(step, reply).await
+    }
+
+    async fn post(&mut self, step: &str, token: &str, path: &str, body: Option<Value>) -> Value {
+        let call = self.app.post(path).token(token);
+        let reply = match body {
+            Some(body) => call.json(&body).send().await,
+            None => call.send().await,
+        };
+        self.record(step, reply).await
+    }
+}
+
+/// The scenarios, as the social app and the seller tools call them.
+async fn contract_suite(app: &App, shop: &Shop, other_seller: &str) -> Transcript {
+    let mut r = Recorder { app, transcript: Vec::new() };
+    let s = &shop.shop_id;
+    let buyer = app.social.clone();
+    let seller = shop.token.clone();
+    let (p0, p1) = (&shop.products[0].0, &shop.products[1].0);
+    let sku = |p: usize, i: usize| shop.products[p].1[i].clone();
+
+    // Browse and seller edits.
+    r.get("list products", &seller, &format!("/social/v1/shops/{s}/products?page_size=1")).await;
+    r.get(
+        "list products page 2",
+        &seller,
+        &format!("/social/v1/shops/{s}/products?page_size=1&page_token={p0}"),
+    )
+    .await;
+    let edit =
+        json!({"title": "Kemeja Batik Parang Premium", "skus": [{"sku_id": sku(0, 0), "price": "155.000"}]});
+    r.post("edit title and price", &seller, &format!("/social/v1/shops/{s}/products/{p0}"), Some(edit)).await;
+    let stock = json!({"skus": [{"sku_id": sku(1, 0), "stock": 7}]});
+    r.post("set stock", &seller, &format!("/social/v1/shops/{s}/products/{p1}/stock"), Some(stock)).await;
+    r.get("list products after edits", &seller, &format!("/social/v1/shops/{s}/products")).await;
+
+    // Order, pay, ship, confirm.
+    let order = r
+        .post(
+            "create order",
+            &buyer,
+            "/social/v1/orders",
+            Some(order_body(shop, &[(0, 0, 2), (1, 0, 1)], "VA")),
+        )
+        .await;
+    let o1 = text(&order["order_id"]);
+    r.get("get unpaid order", &buyer, &format!("/social/v1/orders/{o1}")).await;
+    let paying = r.post("pay", &buyer, &format!("/social/v1/orders/{o1}/pay"), None).await;
+    r.post("ship before payment", &seller, &format!("/social/v1/orders/{o1}/ship"), None).await;
+    app.simulate_payment(&text(&paying["payment"]["payment_id"]), json!({})).await.expect(StatusCode::OK);
+    r.get("get paid order", &buyer, &format!("/social/v1/orders/{o1}")).await;
+    r.get("seller lists awaiting shipment", &seller, &format!("/social/v1/shops/{s}/orders?status=111"))
+        .await;
+    r.get("stock after the sale", &seller, &format!("/social/v1/shops/{s}/products")).await;
+    r.post("ship", &seller, &format!("/social/v1/orders/{o1}/ship"), None).await;
+    r.post("ship again", &seller, &format!("/social/v1/orders/{o1}/ship"), None).await;
+    r.post("cancel after shipping", &buyer, &format!("/social/v1/orders/{o1}/cancel"), None).await;
+    r.post(
+        "refund part before receipt",
+        &buyer,
+        &format!("/social/v1/orders/{o1}/refund"),
+        Some(json!({"amount": "50.000", "reason": "satu kemeja cacat"})),
+    )
+    .await;
+    r.post("confirm receipt", &buyer, &format!("/social/v1/orders/{o1}/confirm"), None).await;
+    r.post(
+        "buyer refund after completion",
+        &buyer,
+        &format!("/social/v1/orders/{o1}/refund"),
+        Some(json!({"amount": "1000", "reason": "terlambat"})),
+    )
+    .await;
+    r.post(
+        "refund more than paid",
+        &seller,
+        &format!("/social/v1/orders/{o1}/refund"),
+        Some(json!({"amount": "99999999", "reason": "salah"})),
+    )
+    .await;
+    r.get("refunds of the order", &buyer, &format!("/social/v1/orders/{o1}/refunds")).await;
+    r.get("seller lists completed", &seller, &format!("/social/v1/shops/{s}/orders?status=130")).await;
+
+    // A second order: paid by QRIS, cancelled before shipping — refunded, stock back.
+    let order = r
+        .post("create QRIS order", &buyer, "/social/v1/orders", Some(order_body(shop, &[(1, 1, 1)], "QRIS")))
+        .await;
+    let o2 = text(&order["order_id"]);
+    let paying = r.post("pay QRIS", &buyer, &format!("/social/v1/orders/{o2}/pay"), None).await;
+    app.simulate_payment(&text(&paying["payment"]["payment_id"]), json!({})).await.expect(StatusCode::OK);
+    r.post("cancel paid order", &buyer, &format!("/social/v1/orders/{o2}/cancel"), None).await;
+    r.get("cancelled order", &buyer, &format!("/social/v1/orders/{o2}")).await;
+    r.get("stock after the cancel", &seller, &format!("/social/v1/shops/{s}/products")).await;
+
+    // Cash on delivery: accepted at once.
+    let order = r
+        .post("create COD order", &buyer, "/social/v1/orders", Some(order_body(shop, &[(0, 1, 1)], "COD")))
+        .await;
+    let o3 = text(&order["order_id"]);
+    r.get("COD order", &buyer, &format!("/social/v1/orders/{o3}")).await;
+    r.get("all orders", &seller, &format!("/social/v1/shops/{s}/orders")).await;
+
+    // Bad input: a clear problem each, nothing changed.
+    r.post("more than in stock", &buyer, "/social/v1/orders", Some(order_body(shop, &[(0, 0, 999)], "VA")))
+        .await;
+    r.post(
+        "unknown payment method",
+        &buyer,
+        "/social/v1/orders",
+        Some(order_body(shop, &[(0, 0, 1)], "CASH")),
+    )
+    .await;
+    r.get("malformed order id", &buyer, "/social/v1/orders/12ab").await;
+    r.get("unknown order", &buyer, "/social/v1/orders/12345").await;
+    r.get("unknown status code", &seller, &format!("/social/v1/shops/{s}/orders?status=999")).await;
+    r.get("status that is not a number", &seller, &format!("/social/v1/shops/{s}/orders?status=paid")).await;
+    let ambiguous = json!({"skus": [{"sku_id": sku(0, 0), "price": "1.500"}]});
+    r.post("ambiguous price", &seller, &format!("/social/v1/shops/{s}/products/{p0}"), Some(ambiguous)).await;
+    let fraction = json!({"skus": [{"sku_id": sku(0, 0), "price": "149.000,50"}]});
+    r.post("fraction of a rupiah", &seller, &format!("/social/v1/shops/{s}/products/{p0}"), Some(fraction))
+        .await;
+    r.post(
+        "negative stock",
+        &seller,
+        &format!("/social/v1/shops/{s}/products/{p1}/stock"),
+        Some(json!({"skus": [{"sku_id": sku(1, 0), "stock": -1}]})),
+    )
+    .await;
+    r.get("unknown shop", &seller, "/social/v1/shops/999999/products").await;
+    r.get("list products after bad input", &seller, &format!("/social/v1/shops/{s}/products")).await;
+
+    // Tenancy: another seller sees nothing of this shop; the regulator reads, masked, never writes.
+    r.get("another seller's products", other_seller, &format!("/social/v1/shops/{s}/products")).await;
+    r.get("another seller's orders", other_seller, &format!("/social/v1/shops/{s}/orders")).await;
+    r.post("another seller ships", other_seller, &format!("/social/v1/orders/{o3}/ship"), None).await;
+    r.get("regulator reads an order", &app.regulator, &format!("/social/v1/orders/{o3}")).await;
+    r.post("regulator ships", &app.regulator, &format!("/social/v1/orders/{o3}/ship"), None).await;
+    r.post(
+        "a channel edits a product",
+        &buyer,
+        &format!("/social/v1/shops/{s}/products/{p0}"),
+        Some(json!({"title": "x"})),
+    )
+    .await;
+    r.transcript
+}
+
+/// What may differ between two runs, and why:
+/// - ids (`order_id`, `shop_id`, `product_id`, `sku_id`, `payment_id`, `refund_id`,
+///   `next_page_token`): each run has its own shop and creates its own objects. Ids are
+///   replaced by placeholders in order of first appearance, so the *same* id must still appear
+///   in the same places in both runs.
+/// - times (`create_time`, `update_time`, `expire_time`): each run happens at its own time.
+/// - what the provider issued (`va_number`, `qris_payload`, `ewallet_ref`, `redirect_url`):
+///   derived from each payment's own id; their presence is compared, not their value.
+/// - digits in a problem's `detail` that name one of those ids.
+///
+/// Nothing else: statuses, amounts, prices, stock, items, recipients, payment state, problem
+/// types and codes are compared as they are.
+fn normalise(transcript: &Transcript) -> Transcript {
+    let mut ids: HashMap<String, String> = HashMap::new();
+    transcript
+        .iter()
+        .map(|(step, status, body)| (step.clone(), *status, walk(body, None, &mut ids)))
+        .collect()
+}
+
+fn walk(value: &Value, key: Option<&str>, ids: &mut HashMap<String, String>) -> Value {
+    const ID_FIELDS: &[&str] =
+        &["order_id", "shop_id", "product_id", "sku_id", "payment_id", "refund_id", "next_page_token"];
+    const TIME_FIELDS: &[&str] = &["create_time", "update_time", "expire_time"];
+    const PROVIDER_FIELDS: &[&str] = &["va_number", "qris_payload", "ewallet_ref", "redirect_url"];
+    match (value, key) {
+        (Value::Object(map), _) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), walk(v, Some(k), ids))).collect())
+        }
+        (Value::Array(items), _) => Value::Array(items.iter().map(|v| walk(v, key, ids)).collect()),
+        (Value::String(s), Some(k)) if ID_FIELDS.contains(&k) => {
+            let next = format!("<id{}>", ids.len());
+            Value::String(ids.entry(s.clone()).or_insert(next).clone())
+        }
+        (Value::Number(_), Some(k)) if TIME_FIELDS.contains(&k) => Value::String("<time>".to_owned()),
+        (Value::String(_), Some(k)) if PROVIDER_FIELDS.contains(&k) => Value::String("<issued>".to_owned()),
+        (Value::String(s), Some("detail")) => {
+            let mut out = String::new();
+            let mut digits = String::new();
+            for c in s.chars().chain(std::iter::once(' ')) {
+                if c.is_ascii_digit() {
+                    digits.push(c);
+                    continue;
+                }
+                if digits.len() >= 9 {
+                    let next = format!("<id{}>", ids.len());
+                    out.push_str(ids.entry(digits.clone()).or_insert(next));
+                } else {
+                    out.push_str(&digits);
+                }
+                digits.clear();
+                out.push(c);
+            }
+            out.pop();
+            Value::String(out)
+        }
+        (other, _) => other.clone(),
+    }
+}
+
+#[tokio::test]
+async fn the_social_contract_answers_the_same_whoever_owns_the_shop() {
+    let app = App::start().await;
+    let other = seed_shop(&app, 9).await;
+
+    let legacy_shop = seed_shop(&app, 1).await;
+    let legacy_run = contract_suite(&app, &legacy_shop, &other.token).await;
+
+    let core_shop = seed_shop(&app, 2).await;
+    let moved = move_shop(&app, &core_shop).await;
+    assert_eq!(moved["products_copied"], 2);
+    let core_run = contract_suite(&app, &core_shop, &other.token).await;
+
+    // The shops are owned as intended while their suites ran.
+    assert_eq!(
+        app.store().social_shop(&legacy_shop.shop_id).await.unwrap().unwrap().owner.as_str(),
+        "legacy"
+    );
+    assert_eq!(app.store().social_shop(&core_shop.shop_id).await.unwrap().unwrap().owner.as_str(), "core");
+    // The core shop's orders are in the core, the legacy shop's in the legacy store.
+    assert!(app.legacy.store.orders(&core_shop.shop_id, None, "", 10).await.unwrap().is_empty());
+    assert_eq!(app.legacy.store.orders(&legacy_shop.shop_id, None, "", 10).await.unwrap().len(), 3);
+
+    let (a, b) = (normalise(&legacy_run), normalise(&core_run));
+    assert_eq!(a.len(), b.len());
+    for ((step, status_a, body_a), (_, status_b, body_b)) in a.iter().zip(&b) {
+        assert_eq!(
+            (status_a, body_a),
+            (status_b, body_b),
+            "step `{step}` differs between the legacy-owned and the core-owned shop"
+        );
+    }
+
+    // Spot checks that the transcript says what the suite means (and is not trivially equal).
+    let step = |name: &str| legacy_run.iter().find(|(s, ..)| s == name).unwrap_or_else(|| panic!("{name}"));
+    assert_eq!(step("create order").1, 201);
+    assert_eq!(step("create order").2["status"], 100);
+    assert_eq!(step("create order").2["total_amount"], "399000", "2 × Rp155,000 + Rp89,000");
+    assert_eq!(step("get paid order").2["status"], 111);
+    assert_eq!(step("ship").2["status"], 121);
+    assert_eq!(step("confirm receipt").2["status"], 130);
+    assert_eq!(step("confirm receipt").2["refunded_amount"], "50000");
+    assert_eq!(step("ship before payment").1, 409);
+    assert_eq!(step("cancel after shipping").1, 409);
+    assert_eq!(step("buyer refund after completion").1, 403);
+    assert_eq!(step("refund more than paid").2["type"], format!("{PROBLEM_BASE}refund-exceeds-paid"));
+    assert_eq!(step("cancelled order").2["status"], 140);
+    assert_eq!(step("cancelled order").2["refunded_amount"], "1250000");
+    assert_eq!(step("COD order").2["status"], 111);
+    assert_eq!(step("more than in stock").2["type"], format!("{PROBLEM_BASE}insufficient-stock"));
+    assert_eq!(step("malformed order id").2["type"], format!("{PROBLEM_BASE}malformed-id"));
+    assert_eq!(step("unknown order").1, 404);
+    assert_eq!(step("unknown status code").1, 422);
+    assert_eq!(step("ambiguous price").2["type"], format!("{PROBLEM_BASE}ambiguous-price"));
+    assert_eq!(step("fraction of a rupiah").2["type"], format!("{PROBLEM_BASE}fractional-price"));
+    assert_eq!(step("another seller's products").1, 404);
+    assert_eq!(step("another seller ships").1, 404);
+    assert_eq!(step("regulator ships").1, 403);
+    assert_eq!(step("a channel edits a product").1, 403);
+    let masked = &step("regulator reads an order").2;
+    assert_eq!(masked["buyer_id"], "66********");
+    assert!(masked["recipient"]["phone"].as_str().unwrap().contains('*'));
+    let products = &step("list products after bad input").2["products"];
+    assert_eq!(products[0]["skus"][0]["price"], "155000", "the refused edits changed nothing");
+    assert_eq!(products[0]["skus"][0]["stock"], 8, "10 − 2 sold");
+    assert_eq!(products[1]["skus"][1]["stock"], 10, "the cancelled unit came back");
+    assert_eq!(products[0]["skus"][1]["stock"], 9, "one unit to the COD order");
+}
+
+#[tokio::test]
+async fn orders_placed_before_a_move_are_fetched_confirmed_and_refunded_after_it() {
+    let app = App::start().await;
+    let shop = seed_shop(&app, 3).await;
+    let buyer = app.social.clone();
+    let create = |items: &[(usize, usize, i64)]| order_body(&shop, items, "VA");
+    // Shipped, paid, and unpaid orders while the legacy store owns the shop.
+    let shipped = paid_order(&app, create(&[(0, 0, 1)])).await;
+    app.post(&format!("/social/v1/orders/{shipped}/ship"))
+        .token(&shop.token)
+        .send()
+        .await
+        .expect(StatusCode::OK);
+    let paid = paid_order(&app, create(&[(1, 0, 2)])).await;
+    let unpaid = app
+        .post("/social/v1/orders")
+        .token(&buyer)
+        .json(&create(&[(1, 1, 1)]))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let unpaid_id = text(&unpaid["order_id"]);
+    let before: Vec<Value> = futures_join(&app, &[&shipped, &paid, &unpaid_id]).await;
+
+    // R1: the legacy store holds the orders, the core holds their payments.
+    let legacy_columns = app.legacy.store.order(&paid).await.unwrap().unwrap();
+    assert_eq!(legacy_columns.status, 111);
+    let core_payments = app
+        .store()
+        .read(|conn| {
+            Box::pin(
+                async move { Ok(q("SELECT COUNT(*) AS n FROM payments").fetch_one(conn).await?.int("n")?) },
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(core_payments, 3);
+
+    let moved = move_shop(&app, &shop).await;
+    assert_eq!(moved["orders"], 3);
+    // Same ids, same answers after the move.
+    let after: Vec<Value> = futures_join(&app, &[&shipped, &paid, &unpaid_id]).await;
+    for (b, a) in before.iter().zip(&after) {
+        let mut b = b.clone();
+        let mut a = a.clone();
+        // The legacy row's update time is the last legacy write; the core's is its own.
+        b["update_time"] = Value::Null;
+        a["update_time"] = Value::Null;
+        assert_eq!(b, a);
+    }
+    // A seller token, product ids and old links keep working.
+    let products = app
+        .get(&format!("/social/v1/shops/{}/products", shop.shop_id))
+        .token(&shop.token)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(text(&products["products"][0]["product_id"]), shop.products[0].0);
+    assert_eq!(products["products"][0]["skus"][0]["stock"], 9);
+
+    // Confirm the order shipped before the move: the escrow is released to the seller.
+    let done = app
+        .post(&format!("/social/v1/orders/{shipped}/confirm"))
+        .token(&buyer)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(done["status"], 130);
+    // Refund part of the order paid before the move, then cancel the rest.
+    let refund = app
+        .post(&format!("/social/v1/orders/{paid}/refund"))
+        .token(&buyer)
+        .json(&json!({"amount": "89000", "reason": "satu rusak"}))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(refund["amount"], "89000");
+    let cancelled = app
+        .post(&format!("/social/v1/orders/{paid}/cancel"))
+        .token(&buyer)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(cancelled["status"], 140);
+    assert_eq!(cancelled["refunded_amount"], "178000");
+    // The order left unpaid before the move is paid after it, through the core.
+    app.simulate_payment(&text(&unpaid["payment"]["payment_id"]), json!({})).await.expect(StatusCode::OK);
+    let now_paid = app
+        .get(&format!("/social/v1/orders/{unpaid_id}"))
+        .token(&buyer)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(now_paid["status"], 111);
+    // The cancel gave its two units back to the core's SKU (the legacy store had taken them).
+    let products = app
+        .get(&format!("/social/v1/shops/{}/products", shop.shop_id))
+        .token(&shop.token)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(products["products"][1]["skus"][0]["stock"], 10);
+
+    // The legacy store refuses any write for the moved shop; the gateway never sends one.
+    let refused = app
+        .legacy
+        .store
+        .set_order_status(
+            &unpaid_id,
+            vec![jembatan_domain::social::LegacyStatus::Unpaid],
+            jembatan_domain::social::LegacyStatus::Cancelled,
+            1,
+        )
+        .await;
+    assert!(matches!(refused, Err(jembatan_store::StoreError::Fenced(_))), "{refused:?}");
+    // The seller's balance holds the released order's money, minus the fee.
+    let balance = app
+        .get(&format!("/v1/merchants/{}/balance", shop.merchant_id))
+        .token(&shop.token)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(balance["available"]["amount"], 149_000 - 11_175, "fee 7.5 % of Rp149,000 kept: {balance}");
+}
+
+/// The buyer orders and pays (through the provider simulator); returns the order id.
+async fn paid_order(app: &App, body: Value) -> String {
+    let order = app
+        .post("/social/v1/orders")
+        .token(&app.social)
+        .json(&body)
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let payment = text(&order["payment"]["payment_id"]);
+    app.simulate_payment(&payment, json!({})).await.expect(StatusCode::OK);
+    text(&order["order_id"])
+}
+
+async fn futures_join(app: &App, ids: &[&String]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(
+            app.get(&format!("/social/v1/orders/{id}"))
+                .token(&app.social)
+                .send()
+                .await
+                .expect(StatusCode::OK)
+                .json(),
+        );
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_core_holds_no_social_profile_field_without_consent() {
+    let app = App::start().await;
+    let shop = seed_shop(&app, 1).await;
+    let body = order_body(&shop, &[(0, 0, 1)], "EWALLET");
+    app.post("/social/v1/orders").token(&app.social).json(&body).send().await.expect(StatusCode::CREATED);
+    let profile = ["putri.cantik88", "putri88@contoh.co.id", "1999-04-12", BUYER, "6281211112222"];
+    let found = core_text_containing(&app, &profile).await;
+    assert!(found.is_empty(), "social profile data in the core without consent: {found:?}");
+
+    // Sharing without consent is refused and writes nothing.
+    let refused =
+        app.post(&format!("/social/v1/buyers/{BUYER}/profile-share")).token(&app.social).send().await;
+    refused.problem(StatusCode::CONFLICT, "conflict");
+    // With a recorded consent (purpose, text version, time) the profile fields may go.
+    let consent = app
+        .post(&format!("/social/v1/buyers/{BUYER}/consents"))
+        .token(&app.social)
+        .json(&json!({"purpose": "profile_sharing", "text_version": "2024-01"}))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(consent["purpose"], "profile_sharing");
+    assert!(consent["grant_time"].as_i64().unwrap() > 1_700_000_000);
+    app.post(&format!("/social/v1/buyers/{BUYER}/profile-share"))
+        .token(&app.social)
+        .send()
+        .await
+        .expect(StatusCode::CREATED);
+    let found = core_text_containing(&app, &profile).await;
+    assert_eq!(found.len(), 2, "nickname and email only, under the consent: {found:?}");
+    assert!(found.iter().all(|(table, _)| table == "buyer_profiles"));
+    // Withdrawn: the shared fields are deleted.
+    app.delete(&format!("/social/v1/buyers/{BUYER}/consents/profile_sharing"))
+        .token(&app.social)
+        .send()
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    assert!(core_text_containing(&app, &profile).await.is_empty());
+    let consents = app
+        .get(&format!("/social/v1/buyers/{BUYER}/consents"))
+        .token(&app.social)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert!(consents["consents"][0]["withdraw_time"].is_i64());
+    // A seller cannot read a user's consents.
+    app.get(&format!("/social/v1/buyers/{BUYER}/consents"))
+        .token(&shop.token)
+        .send()
+        .await
+        .problem(StatusCode::FORBIDDEN, "forbidden");
+}
+
+/// (table, column) of every text value in the core's database that contains one of `needles`.
+async fn core_text_containing(app: &App, needles: &[&str]) -> Vec<(String, String)> {
+    let needles: Vec<String> = needles.iter().map(|s| (*s).to_owned()).collect();
+    app.store()
+        .read(move |conn| {
+            Box::pin(async move {
+                let tables = if conn.is_postgres() {
+                    q("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()")
+                        .fetch_all(&mut *conn)
+                        .await?
+                } else {
+                    q("SELECT name FROM sqlite_master WHERE type = 'table'").fetch_all(&mut *conn).await?
+                };
+                let mut found = Vec::new();
+                for table in tables {
+                    let table = table.text("name")?;
+                    for row in q(format!("SELECT * FROM {table}")).fetch_all(&mut *conn).await? {
+                        for needle in &needles {
+                            if format!("{row:?}").contains(needle.as_str()) {
+                                found.push((table.clone(), needle.clone()));
+                            }
+                        }
+                    }
+                }
+                Ok(found)
+            })
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_write_held_by_a_move_waits_and_lands_on_the_new_owner() {
+    let app = App::start().await;
+    let shop = seed_shop(&app, 4).await;
+    // The move starts: owner `migrating` and the fence up, as the migration engine does.
+    let ctx = jembatan_store::WriteCtx { actor: Principal::Operator, now: app.core.clock().now() };
+    use jembatan_store::social::Owner;
+    app.store().set_shop_owner(ctx, &shop.shop_id, Owner::Legacy, Owner::Migrating).await.unwrap();
+    app.legacy.store.fence(&shop.shop_id, "test", 0).await.unwrap();
+    let edit = json!({"skus": [{"sku_id": shop.products[0].1[0], "price": "160000"}]});
+    let path = format!("/social/v1/shops/{}/products/{}", shop.shop_id, shop.products[0].0);
+    let started = std::time::Instant::now();
+    let (reply, ()) = tokio::join!(app.post(&path).token(&shop.token).json(&edit).send(), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // The mover finishes: products copied, owner flipped.
+        app.gateway
+            .move_shop(
+                &Principal::Operator,
+                &jembatan_domain::social::SocialId::parse("s", &shop.shop_id).unwrap(),
+            )
+            .await
+            .unwrap();
+    });
+    let product = reply.expect(StatusCode::OK).json();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300), "the write waited for the move");
+    assert_eq!(product["skus"][0]["price"], "160000");
+    // It landed on the core: the legacy row kept the old price.
+    let legacy = app.legacy.store.product(&shop.shop_id, &shop.products[0].0).await.unwrap().unwrap();
+    assert_eq!(legacy.skus[0].price, "149.000");
+
+    // A move that outlasts the wait: 503 shop-moving, nothing written.
+    let other = seed_shop(&app, 5).await;
+    let ctx = jembatan_store::WriteCtx { actor: Principal::Operator, now: app.core.clock().now() };
+    app.store().set_shop_owner(ctx, &other.shop_id, Owner::Legacy, Owner::Migrating).await.unwrap();
+    let path = format!("/social/v1/shops/{}/products/{}", other.shop_id, other.products[0].0);
+    let edit = json!({"skus": [{"sku_id": other.products[0].1[0], "price": "160000"}]});
+    app.post(&path)
+        .token(&other.token)
+        .json(&edit)
+        .send()
+        .await
+        .problem(StatusCode::SERVICE_UNAVAILABLE, "shop-moving");
+    let legacy = app.legacy.store.product(&other.shop_id, &other.products[0].0).await.unwrap().unwrap();
+    assert_eq!(legacy.skus[0].price, "149.000");
+}
