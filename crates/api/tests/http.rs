@@ -267,6 +267,34 @@ async fn the_regulator_is_refused_every_write_the_api_document_lists() {
     let results_file = format!("payout_id,status,reason\n{exported},paid,\n");
     let report = format!("provider_ref,type,amount,settled_at\n{exported},payout,20000,2026-12-01\n");
 
+    // The social shop: shops to enrol and move, orders unpaid, paid and shipped, a consent.
+    let shop = seed_social_shop(&app, 1).await;
+    let to_move = seed_social_shop(&app, 2).await;
+    let social_order = |items: &[(usize, usize, i64)]| social_order_body(&shop, items, "VA");
+    let mut social_orders = Vec::new();
+    for paid in [false, false, true, true, true] {
+        let order =
+            app.post("/social/v1/orders").token(&app.social).json(&social_order(&[(0, 0, 1)])).send().await;
+        let order = order.expect(StatusCode::CREATED).json();
+        if paid {
+            app.simulate_payment(&text(&order["payment"]["payment_id"]), json!({}))
+                .await
+                .expect(StatusCode::OK);
+        }
+        social_orders.push(text(&order["order_id"]));
+    }
+    let [to_cancel, to_pay, to_ship, to_refund, to_confirm] = <[String; 5]>::try_from(social_orders).unwrap();
+    app.post(&format!("/social/v1/orders/{to_confirm}/ship"))
+        .token(&shop.token)
+        .send()
+        .await
+        .expect(StatusCode::OK);
+    let consent = json!({"purpose": "profile_sharing", "text_version": "2024-01"});
+    let consents = format!("/social/v1/buyers/{SOCIAL_BUYER}/consents");
+    app.post(&consents).token(&app.social).json(&consent).send().await.expect(StatusCode::CREATED);
+    // A shop loaded into the legacy store and not yet enrolled.
+    let fresh_shop = seed_social_shop(&app, 3).await.shop_id;
+
     let document = app.get("/openapi.json").send().await.expect(StatusCode::OK).json();
     let mut writes = Vec::new();
     for (template, operations) in document["paths"].as_object().expect("paths") {
@@ -343,6 +371,51 @@ async fn the_regulator_is_refused_every_write_the_api_document_lists() {
             "/v1/ops/reconciliations" => {
                 csv = Some(report.clone());
                 (template.clone(), None, &app.operator)
+            }
+            "/social/v1/shops/{shop_id}/products/{product_id}" => (
+                format!("/social/v1/shops/{}/products/{}", shop.shop_id, shop.products[1].0),
+                Some(json!({"title": "Serum Vitamin C 20 ml"})),
+                &shop.token,
+            ),
+            "/social/v1/shops/{shop_id}/products/{product_id}/stock" => (
+                format!("/social/v1/shops/{}/products/{}/stock", shop.shop_id, shop.products[1].0),
+                Some(json!({"skus": [{"sku_id": shop.products[1].1[0], "stock": 4}]})),
+                &shop.token,
+            ),
+            "/social/v1/orders" => (template.clone(), Some(social_order(&[(1, 1, 1)])), &app.social),
+            "/social/v1/orders/{order_id}/ship" => {
+                (template.replace("{order_id}", &to_ship), None, &shop.token)
+            }
+            "/social/v1/orders/{order_id}/pay" => {
+                (template.replace("{order_id}", &to_pay), None, &app.social)
+            }
+            "/social/v1/orders/{order_id}/confirm" => {
+                (template.replace("{order_id}", &to_confirm), None, &app.social)
+            }
+            "/social/v1/orders/{order_id}/cancel" => {
+                (template.replace("{order_id}", &to_cancel), None, &app.social)
+            }
+            "/social/v1/orders/{order_id}/refund" => (
+                template.replace("{order_id}", &to_refund),
+                Some(json!({"amount": "1000", "reason": "rusak"})),
+                &app.social,
+            ),
+            "/social/v1/buyers/{buyer_id}/consents" => {
+                (template.replace("{buyer_id}", SOCIAL_BUYER), Some(consent.clone()), &app.social)
+            }
+            "/social/v1/buyers/{buyer_id}/consents/{purpose}" => (
+                template.replace("{buyer_id}", SOCIAL_BUYER).replace("{purpose}", "marketing"),
+                None,
+                &app.social,
+            ),
+            "/social/v1/buyers/{buyer_id}/profile-share" => {
+                (template.replace("{buyer_id}", SOCIAL_BUYER), None, &app.social)
+            }
+            "/v1/ops/social/shops/{shop_id}/enrol" => {
+                (template.replace("{shop_id}", &fresh_shop), None, &app.operator)
+            }
+            "/v1/ops/social/shops/{shop_id}/move" => {
+                (template.replace("{shop_id}", &to_move.shop_id), None, &app.operator)
             }
             other => panic!("{method} {other} is new: give the regulator test a valid request for it"),
         };
@@ -1065,6 +1138,24 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/ops/reconciliations/{reconciliation_id}"),
     ("get", "/healthz"),
     ("get", "/metrics"),
+    ("get", "/social/v1/shops/{shop_id}/products"),
+    ("post", "/social/v1/shops/{shop_id}/products/{product_id}"),
+    ("post", "/social/v1/shops/{shop_id}/products/{product_id}/stock"),
+    ("get", "/social/v1/shops/{shop_id}/orders"),
+    ("post", "/social/v1/orders"),
+    ("get", "/social/v1/orders/{order_id}"),
+    ("post", "/social/v1/orders/{order_id}/ship"),
+    ("post", "/social/v1/orders/{order_id}/pay"),
+    ("post", "/social/v1/orders/{order_id}/confirm"),
+    ("post", "/social/v1/orders/{order_id}/cancel"),
+    ("post", "/social/v1/orders/{order_id}/refund"),
+    ("get", "/social/v1/orders/{order_id}/refunds"),
+    ("post", "/social/v1/buyers/{buyer_id}/consents"),
+    ("get", "/social/v1/buyers/{buyer_id}/consents"),
+    ("delete", "/social/v1/buyers/{buyer_id}/consents/{purpose}"),
+    ("post", "/social/v1/buyers/{buyer_id}/profile-share"),
+    ("post", "/v1/ops/social/shops/{shop_id}/enrol"),
+    ("post", "/v1/ops/social/shops/{shop_id}/move"),
 ];
 
 #[tokio::test]
@@ -1098,7 +1189,7 @@ async fn health_metrics_and_the_api_document_are_served() {
     assert_eq!(listed, expected, "the document lists exactly the routes");
 
     // Every path written in routes.rs is in the table above, so a new route cannot slip past.
-    let source = include_str!("../src/routes.rs");
+    let source = [include_str!("../src/routes.rs"), include_str!("../src/social.rs")].concat();
     let in_source: BTreeSet<&str> =
         source.split('"').skip(1).step_by(2).filter(|s| s.starts_with('/')).collect();
     let in_table: BTreeSet<&str> = ROUTES.iter().map(|(_, path)| *path).collect();

@@ -11,123 +11,17 @@ use std::collections::HashMap;
 
 use common::*;
 use hyper::StatusCode;
-use jembatan_domain::{MerchantId, Principal, TypedId};
-use jembatan_store::legacy::{Batch, LegacyBuyer, LegacyProduct, LegacyShop, LegacySku, PRODUCT_LIVE};
+use jembatan_domain::Principal;
 use jembatan_store::q;
 use serde_json::{Value, json};
 
-const BUYER: &str = "6600112233";
-
-/// A social shop as the legacy store holds it, enrolled with the core, with its seller's token.
-struct Shop {
-    shop_id: String,
-    token: String,
-    merchant_id: String,
-    /// (product id, its SKU ids).
-    products: Vec<(String, Vec<String>)>,
-}
-
-/// Seeds shop number `n` into the legacy store: two live products of two SKUs each, prices
-/// written the ways legacy rows have them, and the buyer's social profile.
-async fn seed_shop(app: &App, n: u64) -> Shop {
-    let shop_id = format!("{}", 7_100_000_000 + n);
-    let product = |k: u64, title: &str, category: &str, prices: [&str; 2]| {
-        let product_id = format!("{}", 8_200_000_000 + n * 100 + k);
-        LegacyProduct {
-            shop_id: shop_id.clone(),
-            product_id: product_id.clone(),
-            title: title.to_owned(),
-            category: category.to_owned(),
-            description: "Dikirim dari Bandung".to_owned(),
-            skus: (0..2)
-                .map(|i| LegacySku {
-                    sku_id: format!("{product_id}{i}"),
-                    seller_sku: format!("SKU-{k}-{i}"),
-                    name: ["M", "L"][i as usize].to_owned(),
-                    price: prices[i as usize].to_owned(),
-                    stock: 10,
-                })
-                .collect(),
-            status: PRODUCT_LIVE,
-            create_time: 1_700_000_000,
-            update_time: 1_700_000_000,
-        }
-    };
-    let products = vec![
-        product(1, "Kemeja Batik Parang", "fashion", ["149.000", "150000.00"]),
-        product(2, "Serum Vitamin C", "beauty", ["89000", "1.250.000"]),
-    ];
-    let batch = Batch {
-        shops: vec![LegacyShop {
-            shop_id: shop_id.clone(),
-            shop_name: format!("Toko Batik Sari {n}"),
-            seller_type: "LOCAL".to_owned(),
-            province: "Jawa Barat".to_owned(),
-            city: "Bandung".to_owned(),
-            contact_phone: "0812-2233-4455".to_owned(),
-            nib: "9120001234567".to_owned(),
-            create_time: 1_690_000_000,
-            update_time: 1_690_000_000,
-        }],
-        products: products.clone(),
-        buyers: if n == 1 {
-            vec![LegacyBuyer {
-                buyer_id: BUYER.to_owned(),
-                nickname: "putri.cantik88".to_owned(),
-                phone: "+6281211112222".to_owned(),
-                email: "putri88@contoh.co.id".to_owned(),
-                birth_date: "1999-04-12".to_owned(),
-                gender: "F".to_owned(),
-                follower_count: 1204,
-                create_time: 1_650_000_000,
-            }]
-        } else {
-            Vec::new()
-        },
-        orders: Vec::new(),
-    };
-    app.legacy.store.load(batch).await.expect("load the shop");
-    let enrolled = app
-        .post(&format!("/v1/ops/social/shops/{shop_id}/enrol"))
-        .token(&app.operator)
-        .send()
-        .await
-        .expect(StatusCode::OK)
-        .json();
-    assert_eq!(enrolled["owner"], "legacy");
-    let merchant_id = text(&enrolled["merchant_id"]);
-    let token = app.token_for(Principal::Merchant(MerchantId::parse(&merchant_id).unwrap())).await;
-    Shop {
-        shop_id,
-        token,
-        merchant_id,
-        products: products
-            .iter()
-            .map(|p| (p.product_id.clone(), p.skus.iter().map(|s| s.sku_id.clone()).collect()))
-            .collect(),
-    }
-}
-
-async fn move_shop(app: &App, shop: &Shop) -> Value {
+async fn move_shop(app: &App, shop: &SocialShop) -> Value {
     app.post(&format!("/v1/ops/social/shops/{}/move", shop.shop_id))
         .token(&app.operator)
         .send()
         .await
         .expect(StatusCode::OK)
         .json()
-}
-
-fn order_body(shop: &Shop, items: &[(usize, usize, i64)], method: &str) -> Value {
-    json!({
-        "shop_id": shop.shop_id,
-        "buyer_id": BUYER,
-        "payment_method": method,
-        "items": items.iter().map(|(p, s, q)| json!({
-            "product_id": shop.products[*p].0, "sku_id": shop.products[*p].1[*s], "quantity": q
-        })).collect::<Vec<_>>(),
-        "recipient": {"name": "Putri Lestari", "phone": "0813 9988 7766", "address_detail": "Jl. Dago No. 5",
-                      "city": "Bandung", "province": "jawa barat", "postal_code": "40135"},
-    })
 }
 
 /// One step of the transcript: what was asked, the status, the normalised body.
@@ -161,7 +55,7 @@ impl Recorder<'_> {
 }
 
 /// The scenarios, as the social app and the seller tools call them.
-async fn contract_suite(app: &App, shop: &Shop, other_seller: &str) -> Transcript {
+async fn contract_suite(app: &App, shop: &SocialShop, other_seller: &str) -> Transcript {
     let mut r = Recorder { app, transcript: Vec::new() };
     let s = &shop.shop_id;
     let buyer = app.social.clone();
@@ -190,7 +84,7 @@ async fn contract_suite(app: &App, shop: &Shop, other_seller: &str) -> Transcrip
             "create order",
             &buyer,
             "/social/v1/orders",
-            Some(order_body(shop, &[(0, 0, 2), (1, 0, 1)], "VA")),
+            Some(social_order_body(shop, &[(0, 0, 2), (1, 0, 1)], "VA")),
         )
         .await;
     let o1 = text(&order["order_id"]);
@@ -232,7 +126,12 @@ async fn contract_suite(app: &App, shop: &Shop, other_seller: &str) -> Transcrip
 
     // A second order: paid by QRIS, cancelled before shipping — refunded, stock back.
     let order = r
-        .post("create QRIS order", &buyer, "/social/v1/orders", Some(order_body(shop, &[(1, 1, 1)], "QRIS")))
+        .post(
+            "create QRIS order",
+            &buyer,
+            "/social/v1/orders",
+            Some(social_order_body(shop, &[(1, 1, 1)], "QRIS")),
+        )
         .await;
     let o2 = text(&order["order_id"]);
     let paying = r.post("pay QRIS", &buyer, &format!("/social/v1/orders/{o2}/pay"), None).await;
@@ -243,20 +142,30 @@ async fn contract_suite(app: &App, shop: &Shop, other_seller: &str) -> Transcrip
 
     // Cash on delivery: accepted at once.
     let order = r
-        .post("create COD order", &buyer, "/social/v1/orders", Some(order_body(shop, &[(0, 1, 1)], "COD")))
+        .post(
+            "create COD order",
+            &buyer,
+            "/social/v1/orders",
+            Some(social_order_body(shop, &[(0, 1, 1)], "COD")),
+        )
         .await;
     let o3 = text(&order["order_id"]);
     r.get("COD order", &buyer, &format!("/social/v1/orders/{o3}")).await;
     r.get("all orders", &seller, &format!("/social/v1/shops/{s}/orders")).await;
 
     // Bad input: a clear problem each, nothing changed.
-    r.post("more than in stock", &buyer, "/social/v1/orders", Some(order_body(shop, &[(0, 0, 999)], "VA")))
-        .await;
+    r.post(
+        "more than in stock",
+        &buyer,
+        "/social/v1/orders",
+        Some(social_order_body(shop, &[(0, 0, 999)], "VA")),
+    )
+    .await;
     r.post(
         "unknown payment method",
         &buyer,
         "/social/v1/orders",
-        Some(order_body(shop, &[(0, 0, 1)], "CASH")),
+        Some(social_order_body(shop, &[(0, 0, 1)], "CASH")),
     )
     .await;
     r.get("malformed order id", &buyer, "/social/v1/orders/12ab").await;
@@ -282,6 +191,28 @@ async fn contract_suite(app: &App, shop: &Shop, other_seller: &str) -> Transcrip
     r.get("another seller's products", other_seller, &format!("/social/v1/shops/{s}/products")).await;
     r.get("another seller's orders", other_seller, &format!("/social/v1/shops/{s}/orders")).await;
     r.post("another seller ships", other_seller, &format!("/social/v1/orders/{o3}/ship"), None).await;
+    r.get("another seller reads an order", other_seller, &format!("/social/v1/orders/{o3}")).await;
+    r.get("another seller reads refunds", other_seller, &format!("/social/v1/orders/{o1}/refunds")).await;
+    let refund = json!({"amount": "1000", "reason": "x"});
+    r.post("another seller refunds", other_seller, &format!("/social/v1/orders/{o3}/refund"), Some(refund))
+        .await;
+    let edit = json!({"title": "Punya orang lain"});
+    r.post(
+        "another seller edits a product",
+        other_seller,
+        &format!("/social/v1/shops/{s}/products/{p0}"),
+        Some(edit),
+    )
+    .await;
+    let stock = json!({"skus": [{"sku_id": sku(1, 0), "stock": 0}]});
+    r.post(
+        "another seller sets stock",
+        other_seller,
+        &format!("/social/v1/shops/{s}/products/{p1}/stock"),
+        Some(stock),
+    )
+    .await;
+    r.get("products after the other seller tried", &seller, &format!("/social/v1/shops/{s}/products")).await;
     r.get("regulator reads an order", &app.regulator, &format!("/social/v1/orders/{o3}")).await;
     r.post("regulator ships", &app.regulator, &format!("/social/v1/orders/{o3}/ship"), None).await;
     r.post(
@@ -357,12 +288,12 @@ fn walk(value: &Value, key: Option<&str>, ids: &mut HashMap<String, String>) -> 
 #[tokio::test]
 async fn the_social_contract_answers_the_same_whoever_owns_the_shop() {
     let app = App::start().await;
-    let other = seed_shop(&app, 9).await;
+    let other = seed_social_shop(&app, 9).await;
 
-    let legacy_shop = seed_shop(&app, 1).await;
+    let legacy_shop = seed_social_shop(&app, 1).await;
     let legacy_run = contract_suite(&app, &legacy_shop, &other.token).await;
 
-    let core_shop = seed_shop(&app, 2).await;
+    let core_shop = seed_social_shop(&app, 2).await;
     let moved = move_shop(&app, &core_shop).await;
     assert_eq!(moved["products_copied"], 2);
     let core_run = contract_suite(&app, &core_shop, &other.token).await;
@@ -410,7 +341,17 @@ async fn the_social_contract_answers_the_same_whoever_owns_the_shop() {
     assert_eq!(step("ambiguous price").2["type"], format!("{PROBLEM_BASE}ambiguous-price"));
     assert_eq!(step("fraction of a rupiah").2["type"], format!("{PROBLEM_BASE}fractional-price"));
     assert_eq!(step("another seller's products").1, 404);
-    assert_eq!(step("another seller ships").1, 404);
+    for case in [
+        "another seller ships",
+        "another seller reads an order",
+        "another seller reads refunds",
+        "another seller refunds",
+        "another seller edits a product",
+        "another seller sets stock",
+    ] {
+        assert_eq!(step(case).1, 404, "{case}: another seller's objects do not exist for it");
+    }
+    assert_eq!(step("products after the other seller tried").2, step("list products after bad input").2);
     assert_eq!(step("regulator ships").1, 403);
     assert_eq!(step("a channel edits a product").1, 403);
     let masked = &step("regulator reads an order").2;
@@ -426,9 +367,9 @@ async fn the_social_contract_answers_the_same_whoever_owns_the_shop() {
 #[tokio::test]
 async fn orders_placed_before_a_move_are_fetched_confirmed_and_refunded_after_it() {
     let app = App::start().await;
-    let shop = seed_shop(&app, 3).await;
+    let shop = seed_social_shop(&app, 3).await;
     let buyer = app.social.clone();
-    let create = |items: &[(usize, usize, i64)]| order_body(&shop, items, "VA");
+    let create = |items: &[(usize, usize, i64)]| social_order_body(&shop, items, "VA");
     // Shipped, paid, and unpaid orders while the legacy store owns the shop.
     let shipped = paid_order(&app, create(&[(0, 0, 1)])).await;
     app.post(&format!("/social/v1/orders/{shipped}/ship"))
@@ -589,20 +530,20 @@ async fn futures_join(app: &App, ids: &[&String]) -> Vec<Value> {
 #[tokio::test]
 async fn the_core_holds_no_social_profile_field_without_consent() {
     let app = App::start().await;
-    let shop = seed_shop(&app, 1).await;
-    let body = order_body(&shop, &[(0, 0, 1)], "EWALLET");
+    let shop = seed_social_shop(&app, 1).await;
+    let body = social_order_body(&shop, &[(0, 0, 1)], "EWALLET");
     app.post("/social/v1/orders").token(&app.social).json(&body).send().await.expect(StatusCode::CREATED);
-    let profile = ["putri.cantik88", "putri88@contoh.co.id", "1999-04-12", BUYER, "6281211112222"];
+    let profile = ["putri.cantik88", "putri88@contoh.co.id", "1999-04-12", SOCIAL_BUYER, "6281211112222"];
     let found = core_text_containing(&app, &profile).await;
     assert!(found.is_empty(), "social profile data in the core without consent: {found:?}");
 
     // Sharing without consent is refused and writes nothing.
     let refused =
-        app.post(&format!("/social/v1/buyers/{BUYER}/profile-share")).token(&app.social).send().await;
+        app.post(&format!("/social/v1/buyers/{SOCIAL_BUYER}/profile-share")).token(&app.social).send().await;
     refused.problem(StatusCode::CONFLICT, "conflict");
     // With a recorded consent (purpose, text version, time) the profile fields may go.
     let consent = app
-        .post(&format!("/social/v1/buyers/{BUYER}/consents"))
+        .post(&format!("/social/v1/buyers/{SOCIAL_BUYER}/consents"))
         .token(&app.social)
         .json(&json!({"purpose": "profile_sharing", "text_version": "2024-01"}))
         .send()
@@ -611,7 +552,7 @@ async fn the_core_holds_no_social_profile_field_without_consent() {
         .json();
     assert_eq!(consent["purpose"], "profile_sharing");
     assert!(consent["grant_time"].as_i64().unwrap() > 1_700_000_000);
-    app.post(&format!("/social/v1/buyers/{BUYER}/profile-share"))
+    app.post(&format!("/social/v1/buyers/{SOCIAL_BUYER}/profile-share"))
         .token(&app.social)
         .send()
         .await
@@ -620,14 +561,14 @@ async fn the_core_holds_no_social_profile_field_without_consent() {
     assert_eq!(found.len(), 2, "nickname and email only, under the consent: {found:?}");
     assert!(found.iter().all(|(table, _)| table == "buyer_profiles"));
     // Withdrawn: the shared fields are deleted.
-    app.delete(&format!("/social/v1/buyers/{BUYER}/consents/profile_sharing"))
+    app.delete(&format!("/social/v1/buyers/{SOCIAL_BUYER}/consents/profile_sharing"))
         .token(&app.social)
         .send()
         .await
         .expect(StatusCode::NO_CONTENT);
     assert!(core_text_containing(&app, &profile).await.is_empty());
     let consents = app
-        .get(&format!("/social/v1/buyers/{BUYER}/consents"))
+        .get(&format!("/social/v1/buyers/{SOCIAL_BUYER}/consents"))
         .token(&app.social)
         .send()
         .await
@@ -635,7 +576,7 @@ async fn the_core_holds_no_social_profile_field_without_consent() {
         .json();
     assert!(consents["consents"][0]["withdraw_time"].is_i64());
     // A seller cannot read a user's consents.
-    app.get(&format!("/social/v1/buyers/{BUYER}/consents"))
+    app.get(&format!("/social/v1/buyers/{SOCIAL_BUYER}/consents"))
         .token(&shop.token)
         .send()
         .await
@@ -676,7 +617,7 @@ async fn core_text_containing(app: &App, needles: &[&str]) -> Vec<(String, Strin
 #[tokio::test]
 async fn a_write_held_by_a_move_waits_and_lands_on_the_new_owner() {
     let app = App::start().await;
-    let shop = seed_shop(&app, 4).await;
+    let shop = seed_social_shop(&app, 4).await;
     // The move starts: owner `migrating` and the fence up, as the migration engine does.
     let ctx = jembatan_store::WriteCtx { actor: Principal::Operator, now: app.core.clock().now() };
     use jembatan_store::social::Owner;
@@ -704,7 +645,7 @@ async fn a_write_held_by_a_move_waits_and_lands_on_the_new_owner() {
     assert_eq!(legacy.skus[0].price, "149.000");
 
     // A move that outlasts the wait: 503 shop-moving, nothing written.
-    let other = seed_shop(&app, 5).await;
+    let other = seed_social_shop(&app, 5).await;
     let ctx = jembatan_store::WriteCtx { actor: Principal::Operator, now: app.core.clock().now() };
     app.store().set_shop_owner(ctx, &other.shop_id, Owner::Legacy, Owner::Migrating).await.unwrap();
     let path = format!("/social/v1/shops/{}/products/{}", other.shop_id, other.products[0].0);

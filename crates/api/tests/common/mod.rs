@@ -25,6 +25,7 @@ use hyper_util::rt::TokioExecutor;
 use jembatan_api::{ApiLimits, AppState};
 use jembatan_core::{Core, SystemClock, WebhookOptions};
 use jembatan_domain::{Channel, MerchantId, Principal, TypedId};
+use jembatan_store::legacy::{Batch, LegacyBuyer, LegacyProduct, LegacyShop, LegacySku, PRODUCT_LIVE};
 use jembatan_store::testing::{TestLegacyStore, TestStore, fresh_legacy_store, fresh_store};
 use jembatan_store::{Store, q};
 use serde_json::{Value, json};
@@ -607,4 +608,112 @@ impl Reply {
         assert!(problem["title"].is_string() && problem["detail"].is_string(), "{what}");
         problem
     }
+}
+
+// ----- the social shop -----
+
+pub const SOCIAL_BUYER: &str = "6600112233";
+
+/// A social shop as the legacy store holds it, enrolled with the core, with its seller's token.
+pub struct SocialShop {
+    pub shop_id: String,
+    pub token: String,
+    pub merchant_id: String,
+    /// (product id, its SKU ids).
+    pub products: Vec<(String, Vec<String>)>,
+}
+
+/// Seeds social shop number `n` into the legacy store: two live products of two SKUs each, prices
+/// written the ways legacy rows have them, and the buyer's social profile.
+pub async fn seed_social_shop(app: &App, n: u64) -> SocialShop {
+    let shop_id = format!("{}", 7_100_000_000 + n);
+    let product = |k: u64, title: &str, category: &str, prices: [&str; 2]| {
+        let product_id = format!("{}", 8_200_000_000 + n * 100 + k);
+        LegacyProduct {
+            shop_id: shop_id.clone(),
+            product_id: product_id.clone(),
+            title: title.to_owned(),
+            category: category.to_owned(),
+            description: "Dikirim dari Bandung".to_owned(),
+            skus: (0..2)
+                .map(|i| LegacySku {
+                    sku_id: format!("{product_id}{i}"),
+                    seller_sku: format!("SKU-{k}-{i}"),
+                    name: ["M", "L"][i as usize].to_owned(),
+                    price: prices[i as usize].to_owned(),
+                    stock: 10,
+                })
+                .collect(),
+            status: PRODUCT_LIVE,
+            create_time: 1_700_000_000,
+            update_time: 1_700_000_000,
+        }
+    };
+    let products = vec![
+        product(1, "Kemeja Batik Parang", "fashion", ["149.000", "150000.00"]),
+        product(2, "Serum Vitamin C", "beauty", ["89000", "1.250.000"]),
+    ];
+    let batch = Batch {
+        shops: vec![LegacyShop {
+            shop_id: shop_id.clone(),
+            shop_name: format!("Toko Batik Sari {n}"),
+            seller_type: "LOCAL".to_owned(),
+            province: "Jawa Barat".to_owned(),
+            city: "Bandung".to_owned(),
+            contact_phone: "0812-2233-4455".to_owned(),
+            nib: "9120001234567".to_owned(),
+            create_time: 1_690_000_000,
+            update_time: 1_690_000_000,
+        }],
+        products: products.clone(),
+        buyers: if n == 1 {
+            vec![LegacyBuyer {
+                buyer_id: SOCIAL_BUYER.to_owned(),
+                nickname: "putri.cantik88".to_owned(),
+                phone: "+6281211112222".to_owned(),
+                email: "putri88@contoh.co.id".to_owned(),
+                birth_date: "1999-04-12".to_owned(),
+                gender: "F".to_owned(),
+                follower_count: 1204,
+                create_time: 1_650_000_000,
+            }]
+        } else {
+            Vec::new()
+        },
+        orders: Vec::new(),
+    };
+    app.legacy.store.load(batch).await.expect("load the shop");
+    let enrolled = app
+        .post(&format!("/v1/ops/social/shops/{shop_id}/enrol"))
+        .token(&app.operator)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(enrolled["owner"], "legacy");
+    let merchant_id = text(&enrolled["merchant_id"]);
+    let token = app.token_for(Principal::Merchant(MerchantId::parse(&merchant_id).unwrap())).await;
+    SocialShop {
+        shop_id,
+        token,
+        merchant_id,
+        products: products
+            .iter()
+            .map(|p| (p.product_id.clone(), p.skus.iter().map(|s| s.sku_id.clone()).collect()))
+            .collect(),
+    }
+}
+
+/// A `/social/v1` order body for `shop`: `(product index, SKU index, quantity)` items.
+pub fn social_order_body(shop: &SocialShop, items: &[(usize, usize, i64)], method: &str) -> Value {
+    json!({
+        "shop_id": shop.shop_id,
+        "buyer_id": SOCIAL_BUYER,
+        "payment_method": method,
+        "items": items.iter().map(|(p, s, q)| json!({
+            "product_id": shop.products[*p].0, "sku_id": shop.products[*p].1[*s], "quantity": q
+        })).collect::<Vec<_>>(),
+        "recipient": {"name": "Putri Lestari", "phone": "0813 9988 7766", "address_detail": "Jl. Dago No. 5",
+                      "city": "Bandung", "province": "jawa barat", "postal_code": "40135"},
+    })
 }
