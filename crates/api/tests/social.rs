@@ -659,3 +659,32 @@ async fn a_write_held_by_a_move_waits_and_lands_on_the_new_owner() {
     let legacy = app.legacy.store.product(&other.shop_id, &other.products[0].0).await.unwrap().unwrap();
     assert_eq!(legacy.skus[0].price, "149.000");
 }
+
+#[tokio::test]
+async fn a_payment_reaches_the_legacy_sellers_list_without_anyone_reading_the_order() {
+    let app = App::start().await;
+    let shop = seed_social_shop(&app, 6).await;
+    let order = app
+        .post("/social/v1/orders")
+        .token(&app.social)
+        .json(&social_order_body(&shop, &[(0, 0, 1)], "VA"))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    app.simulate_payment(&text(&order["payment"]["payment_id"]), json!({})).await.expect(StatusCode::OK);
+    let awaiting = format!("/social/v1/shops/{}/orders?status=111", shop.shop_id);
+    let listed = app.get(&awaiting).token(&shop.token).send().await.expect(StatusCode::OK).json();
+    assert_eq!(
+        listed["orders"].as_array().unwrap().len(),
+        0,
+        "the legacy row has not heard of the payment yet"
+    );
+    // The sync `jembatan serve` runs every second.
+    let (moved, _, more) = app.gateway.sync_legacy_twins(0, 100).await.unwrap();
+    assert_eq!((moved, more), (1, false));
+    let listed = app.get(&awaiting).token(&shop.token).send().await.expect(StatusCode::OK).json();
+    assert_eq!(listed["orders"][0]["order_id"], order["order_id"]);
+    // Nothing more to do the second time.
+    assert_eq!(app.gateway.sync_legacy_twins(0, 100).await.unwrap().0, 0);
+}

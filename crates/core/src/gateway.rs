@@ -785,6 +785,65 @@ impl Gateway {
             .await?)
     }
 
+    // ---- keeping legacy rows in step -----------------------------------------------------------
+
+    /// Brings the legacy rows of twins changed since `since_ms` up to the core (a payment the
+    /// provider confirmed, an expiry that gives the stock back, an auto-confirmation), so that
+    /// a seller listing "awaiting shipment" sees a paid order without anyone reading it first.
+    /// One batch: returns how many rows moved, the change time to resume from, and whether
+    /// more may be waiting.
+    pub async fn sync_legacy_twins(&self, since_ms: i64, batch: u32) -> Result<(u64, i64, bool), CoreError> {
+        let changed = self.core.store().legacy_twins_changed_since(since_ms, batch).await?;
+        let mut moved = 0;
+        let mut since = since_ms;
+        for (social_id, status, at_ms) in &changed {
+            since = since.max(*at_ms);
+            let Some(order) = self.legacy.order(social_id).await? else { continue };
+            if let Some((from, to)) = repair(order.status, *status) {
+                match self.legacy.set_order_status(social_id, from, to, self.now_s()).await {
+                    Ok(_) => moved += 1,
+                    // Moved shops are the core's; a concurrent step got there first.
+                    Err(StoreError::Fenced(_) | StoreError::Conflict(_)) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        }
+        let more = changed.len() as u32 == batch;
+        // A full batch within one millisecond would be read again and again: step past it.
+        if more && changed.first().map(|c| c.2) == changed.last().map(|c| c.2) {
+            since += 1;
+        }
+        Ok((moved, since, more))
+    }
+
+    /// Runs [`Gateway::sync_legacy_twins`] every `interval`, looking back `overlap` each time
+    /// (a unit that committed late with an earlier time is still seen). Starts a day back:
+    /// older changes are repaired when the order is next read or written.
+    pub async fn run_legacy_sync(self, interval: Duration, overlap: Duration) {
+        let mut since = self.core.clock().now().unix_ms() - 24 * 60 * 60 * 1000;
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            let mut resume = since;
+            loop {
+                match self.sync_legacy_twins(resume, 500).await {
+                    Ok((moved, next, more)) => {
+                        metrics::counter!("jembatan_gateway_legacy_rows_synced_total").increment(moved);
+                        resume = next;
+                        if !more {
+                            since = next - overlap.as_millis() as i64;
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "legacy sync failed; retrying");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     // ---- moving a shop -----------------------------------------------------------------------
 
     /// Moves one shop from the legacy store to the core with its writes held for the whole

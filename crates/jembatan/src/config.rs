@@ -102,6 +102,8 @@ pub struct SocialConfig {
     /// How long a write for a shop being moved waits for the move before a 503.
     pub fence_wait_ms: u64,
     pub fence_poll_ms: u64,
+    /// How often legacy rows are brought up to their core twins (payments confirmed, expiries).
+    pub sync_interval_ms: u64,
     /// Key of the pseudonymous buyer references the core receives; default
     /// `<data_dir>/pseudonym-secret` (created on first use).
     pub pseudonym_secret: Option<SecretUrl>,
@@ -143,7 +145,12 @@ impl Default for Config {
                     sweep_interval_ms: 5_000,
                 }
             },
-            social: SocialConfig { fence_wait_ms: 2_000, fence_poll_ms: 20, pseudonym_secret: None },
+            social: SocialConfig {
+                fence_wait_ms: 2_000,
+                fence_poll_ms: 20,
+                sync_interval_ms: 1_000,
+                pseudonym_secret: None,
+            },
             webhooks: WebhooksConfig {
                 allow_private_urls: webhooks.allow_private_urls,
                 max_attempts: webhooks.max_attempts,
@@ -189,7 +196,8 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config
 fn validate(config: &Config) -> anyhow::Result<()> {
     let (api, store, webhooks) = (&config.api, &config.store, &config.webhooks);
     let payments = &config.payments;
-    let checks: [(bool, &str); 24] = [
+    let checks: [(bool, &str); 25] = [
+        (config.social.sync_interval_ms >= 10, "social.sync_interval_ms must be at least 10"),
         (config.social.fence_wait_ms <= 60_000, "social.fence_wait_ms must be at most 60000"),
         (
             (1..=1_000).contains(&config.social.fence_poll_ms),

@@ -511,9 +511,13 @@ async fn serve(config: config::Config, demo: bool) -> anyhow::Result<()> {
         .await
         .context("opening the social shop's legacy store")?;
     let gateway = jembatan_core::gateway::Gateway::new(core.clone(), legacy, config.gateway_options()?);
+    let sync_interval = std::time::Duration::from_millis(config.social.sync_interval_ms);
+    let legacy_sync =
+        tokio::spawn(gateway.clone().run_legacy_sync(sync_interval, std::time::Duration::from_secs(5)));
     let state = jembatan_api::AppState::new(core, config.api_limits()).with_gateway(gateway);
     jembatan_api::serve(listener, state, shutdown_signal()).await?;
     maintenance.abort();
+    legacy_sync.abort();
     sweeps.abort();
     webhooks.abort();
     Ok(())

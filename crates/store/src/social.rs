@@ -248,6 +248,40 @@ impl Store {
         .await
     }
 
+    /// Core twins of legacy orders changed at or after `since_ms` (oldest first): their social
+    /// order id, core status and change time.
+    pub async fn legacy_twins_changed_since(
+        &self,
+        since_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<(String, jembatan_domain::OrderStatus, i64)>, StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let rows = q("SELECT s.social_id, o.status, o.updated_at_ms FROM orders o
+                              JOIN social_ids s ON s.kind = 'order' AND s.core_id = o.order_id
+                              WHERE o.origin = 'legacy' AND o.updated_at_ms >= $1
+                              ORDER BY o.updated_at_ms, o.order_id LIMIT $2")
+                .bind(since_ms)
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok((
+                            rows::text(r, "social_id")?,
+                            rows::parsed(
+                                "status",
+                                jembatan_domain::OrderStatus::parse(&rows::text(r, "status")?),
+                            )?,
+                            rows::int(r, "updated_at_ms")?,
+                        ))
+                    })
+                    .collect()
+            })
+        })
+        .await
+    }
+
     /// Records a social-app user's consent (purpose, text version, time).
     pub async fn record_consent(
         &self,
