@@ -23,10 +23,22 @@ const CHECKS: &[(&str, &str)] = &[
         "SELECT s.sku_id AS detail FROM skus s
          LEFT JOIN (SELECT l.merchant_id, l.sku_id, CAST(SUM(l.quantity) AS BIGINT) AS units
                     FROM order_lines l JOIN orders o ON o.merchant_id = l.merchant_id AND o.order_id = l.order_id
-                    WHERE o.status IN ('awaiting_payment', 'paid')
+                    WHERE o.status IN ('awaiting_payment', 'paid') AND o.origin = 'core'
                     GROUP BY l.merchant_id, l.sku_id) open_units
            ON open_units.merchant_id = s.merchant_id AND open_units.sku_id = s.sku_id
          WHERE s.stock_reserved <> COALESCE(open_units.units, 0)",
+    ),
+    (
+        "social: every legacy-origin order is the twin of one social order",
+        "SELECT o.order_id AS detail FROM orders o
+         LEFT JOIN social_ids s ON s.kind = 'order' AND s.core_id = o.order_id
+         WHERE o.origin = 'legacy' AND s.social_id IS NULL",
+    ),
+    (
+        "social: the id map points at orders that exist, of the shop's merchant",
+        "SELECT s.social_id AS detail FROM social_ids s
+         LEFT JOIN orders o ON o.order_id = s.core_id AND o.merchant_id = s.merchant_id
+         WHERE s.kind = 'order' AND o.order_id IS NULL",
     ),
     (
         "money: an order's total is the sum of its lines",
