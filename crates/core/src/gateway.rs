@@ -934,7 +934,16 @@ impl Gateway {
                 self.open_twin(who, &shop, &order).await?;
             }
         }
-        store.set_shop_owner(self.core.ctx(who), shop_id.as_str(), Owner::Migrating, Owner::Core).await?;
+        // The legacy rows are frozen now: those cancelled gave their units back there (and so
+        // to the copy); the flip returns the units of twins cancelled since.
+        let legacy_cancelled: Vec<String> = self
+            .all_legacy_orders(shop_id.as_str())
+            .await?
+            .into_iter()
+            .filter(|o| o.status == LegacyStatus::Cancelled.code())
+            .map(|o| o.order_id)
+            .collect();
+        store.complete_shop_move(self.core.ctx(who), shop_id.as_str(), legacy_cancelled).await?;
         Ok(MoveReport {
             shop_id: shop.shop_id,
             merchant_id: shop.merchant_id,

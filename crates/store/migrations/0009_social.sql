@@ -27,6 +27,9 @@ CREATE UNIQUE INDEX social_ids_by_core_id ON social_ids (core_id);
 -- 'legacy': placed while the shop's catalogue and stock were in the legacy store, which took
 -- the stock; the core holds its payment and escrow only.
 ALTER TABLE orders ADD COLUMN origin TEXT NOT NULL DEFAULT 'core';
+-- 1 once the shop's stock moved to the core: a cancelled twin's units go back to the core's
+-- SKU (before, the legacy store, which took them, gets them back).
+ALTER TABLE orders ADD COLUMN legacy_stock_moved BIGINT NOT NULL DEFAULT 0;
 -- The gateway's sync brings legacy rows up to their core twins (paid, expired, auto-confirmed)
 -- by walking the twins changed lately.
 CREATE INDEX orders_legacy_twins ON orders (updated_at_ms) WHERE origin = 'legacy';

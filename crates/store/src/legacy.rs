@@ -100,6 +100,11 @@ fn capture_sql(backend: Backend) -> Vec<String> {
                  DECLARE r jsonb;
                  BEGIN
                      IF TG_OP = 'DELETE' THEN r := to_jsonb(OLD); ELSE r := to_jsonb(NEW); END IF;
+                     -- Writers of a shop share its row; `fence` takes it exclusively, so the
+                     -- fence waits for writes in flight and every later write sees it.
+                     IF TG_TABLE_NAME <> 'shops' THEN
+                         PERFORM 1 FROM shops WHERE shop_id = r->>'shop_id' FOR KEY SHARE;
+                     END IF;
                      IF EXISTS (SELECT 1 FROM shop_fences WHERE shop_id = r->>'shop_id')
                         OR (TG_OP = 'UPDATE' AND EXISTS (SELECT 1 FROM shop_fences WHERE shop_id = to_jsonb(OLD)->>'shop_id')) THEN
                          RAISE EXCEPTION '{FENCED_MARK}%: the shop is being moved', r->>'shop_id' USING ERRCODE = 'P0001';
@@ -497,6 +502,13 @@ impl LegacyStore {
         self.store
             .write(None, move |conn| {
                 Box::pin(async move {
+                    // On PostgreSQL: wait for the shop's writes in flight (they hold its row
+                    // shared, see the capture trigger); SQLite has one writer anyway.
+                    let lock = crate::db::lock_clause(conn, true);
+                    q(format!("SELECT shop_id FROM shops WHERE shop_id = $1{lock}"))
+                        .bind(shop_id.clone())
+                        .fetch_all(&mut *conn)
+                        .await?;
                     q("INSERT INTO shop_fences (shop_id, fenced_at_ms, reason) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                         .bind(shop_id)
                         .bind(now_ms)
@@ -738,18 +750,16 @@ async fn restock(conn: &mut dyn Conn, order: &LegacyOrder, now_s: i64) -> Result
     Ok(())
 }
 
-fn lock(conn: &dyn Conn, for_update: bool) -> &'static str {
-    if for_update && conn.is_postgres() { " FOR UPDATE" } else { "" }
-}
-
 async fn load_product(
     conn: &mut dyn Conn,
     shop_id: &str,
     product_id: &str,
     for_update: bool,
 ) -> Result<Option<LegacyProduct>, StoreError> {
-    let sql =
-        format!("SELECT * FROM products WHERE shop_id = $1 AND product_id = $2{}", lock(conn, for_update));
+    let sql = format!(
+        "SELECT * FROM products WHERE shop_id = $1 AND product_id = $2{}",
+        crate::db::lock_clause(conn, for_update)
+    );
     let rows = q(sql).bind(shop_id).bind(product_id).fetch_all(conn).await?;
     rows.first().map(decode_product).transpose()
 }
@@ -759,7 +769,7 @@ async fn load_order(
     order_id: &str,
     for_update: bool,
 ) -> Result<Option<LegacyOrder>, StoreError> {
-    let sql = format!("SELECT * FROM orders WHERE order_id = $1{}", lock(conn, for_update));
+    let sql = format!("SELECT * FROM orders WHERE order_id = $1{}", crate::db::lock_clause(conn, for_update));
     let rows = q(sql).bind(order_id).fetch_all(&mut *conn).await?;
     let Some(row) = rows.first() else { return Ok(None) };
     let mut order = decode_order(row)?;

@@ -48,6 +48,9 @@ pub struct OrderRecord {
     /// Placed while the shop's catalogue and stock were in the social shop's legacy store: that
     /// store took the stock, the core holds the payment and escrow (see [`Store::checkout_legacy`]).
     pub legacy_origin: bool,
+    /// For a legacy-origin order: its shop's stock has moved to the core since, so a
+    /// cancellation returns its units to the core's SKU.
+    pub legacy_stock_moved: bool,
 }
 
 /// How a checkout's lines are priced and their stock taken.
@@ -73,7 +76,7 @@ pub struct CheckoutRecord {
 }
 
 const ORDER_COLUMNS: &str = "merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr, fee_idr, \
-     held_idr, refunded_idr, recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms, origin";
+     held_idr, refunded_idr, recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms, origin, legacy_stock_moved";
 
 impl Store {
     /// Reserves stock for every line (in SKU id order) and writes one order per merchant. Either
@@ -374,6 +377,7 @@ async fn insert_order(
         created_at: ctx.now,
         updated_at: ctx.now,
         legacy_origin,
+        legacy_stock_moved: false,
     })
 }
 
@@ -414,10 +418,10 @@ pub(crate) async fn transition_loaded(
     }
     let stock_sql = match action.stock_effect() {
         // A legacy-origin order's units were taken by the legacy store when it was placed.
-        // Cancelled after its shop moved, they come back to the core's SKU (copied from the
-        // legacy one, so without them); before the move the gateway gives them back there
-        // and no core SKU matches.
-        StockEffect::Release if order.legacy_origin => Some(
+        // Cancelled after its shop's stock moved to the core, they come back to the core's
+        // SKU (copied from the legacy one, so without them); before, the gateway gives them
+        // back in the legacy store (see `social::complete_shop_move` for the flip between).
+        StockEffect::Release if order.legacy_origin && order.legacy_stock_moved => Some(
             "UPDATE skus SET stock_on_hand = stock_on_hand + $3 WHERE merchant_id = $1 AND sku_id = $2 AND $3 > 0",
         ),
         _ if order.legacy_origin => None,
@@ -610,6 +614,7 @@ fn decode_order(row: &Row) -> Result<OrderRecord, StoreError> {
         created_at: Timestamp::from_unix_ms(rows::int(row, "created_at_ms")?),
         updated_at: Timestamp::from_unix_ms(rows::int(row, "updated_at_ms")?),
         legacy_origin: rows::text(row, "origin")? == "legacy",
+        legacy_stock_moved: rows::int(row, "legacy_stock_moved")? == 1,
     })
 }
 
