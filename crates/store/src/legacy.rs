@@ -1282,9 +1282,10 @@ impl BulkLoader {
             }
             BulkEngine::Postgres(mut conn) => {
                 // A synchronous commit flushes the WAL up to it, and so every commit before it.
+                // It must have a transaction id to write a commit record at all.
                 q("SET synchronous_commit = on").execute(&mut *conn).await?;
                 q("BEGIN").execute(&mut *conn).await?;
-                q("SELECT 1 AS one").fetch_all(&mut *conn).await?;
+                q("SELECT pg_current_xact_id()::text AS xact").fetch_all(&mut *conn).await?;
                 q("COMMIT").execute(&mut *conn).await?;
             }
         }
