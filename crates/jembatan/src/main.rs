@@ -85,6 +85,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Generate a realistic legacy social shop (deterministic from the seed) into an empty
+    /// legacy store: shops, products with SKUs, buyers and orders, with defects at a set rate.
+    Seed {
+        #[command(flatten)]
+        store: StoreFlags,
+        /// Number of merchants (shops); about 20 products and 50 orders each on average.
+        #[arg(long)]
+        merchants: u64,
+        /// The same seed (with the same merchants and defect rate) gives the same data.
+        #[arg(long, default_value_t = jembatan_sim::seed::SEED_DEFAULT)]
+        seed: u64,
+        /// Probability of each kind of defect per eligible row (0 to 1).
+        #[arg(long, default_value_t = jembatan_sim::seed::DEFECT_RATE_DEFAULT)]
+        defect_rate: f64,
+        /// For measurements: `bulk` (default), `generic` (the store's generic write path) or
+        /// `generate-only` (writes nothing).
+        #[arg(long, default_value = "bulk", hide = true)]
+        load_path: String,
+    },
     /// Benchmarks that print their figures.
     Bench {
         #[command(subcommand)]
@@ -266,6 +285,13 @@ fn run() -> anyhow::Result<()> {
                 anyhow::ensure!(wire.clean, "the report does not match the ledger");
                 Ok(())
             }
+            Command::Seed { store, merchants, seed, defect_rate, load_path } => {
+                init_tracing("warn");
+                let config = load_config(&store, None)?;
+                let mut options = jembatan_sim::seed::SeedOptions::new(merchants, seed, defect_rate);
+                options.load_path = jembatan_sim::seed::LoadPath::parse(&load_path)?;
+                seed_legacy(&config, options).await
+            }
             Command::Openapi => {
                 print!("{}", jembatan_api::openapi_json());
                 Ok(())
@@ -314,6 +340,42 @@ fn run() -> anyhow::Result<()> {
 /// Reads a file the operator named, saying which one on failure.
 fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// `jembatan seed`: fills an empty legacy store, with a progress bar on a terminal.
+async fn seed_legacy(
+    config: &config::Config,
+    options: jembatan_sim::seed::SeedOptions,
+) -> anyhow::Result<()> {
+    options.validate()?;
+    if config.legacy_database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    }
+    let store = jembatan_store::LegacyStore::open(config.legacy_store_options())
+        .await
+        .context("opening the legacy store")?;
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::new(options.merchants)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} merchants, {msg} ({eta} left)",
+        )?
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let report = jembatan_sim::seed::seed(&store, &options, |progress| {
+        bar.set_position(progress.merchants_done);
+        let rate = progress.rows_written as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        bar.set_message(format!("{} rows, {rate:.0} rows/s", progress.rows_written));
+    })
+    .await;
+    bar.finish_and_clear();
+    print!("{}", report?.render(&options));
+    Ok(())
 }
 
 async fn payouts_batch(core: &Core, out: Option<&std::path::Path>) -> anyhow::Result<()> {

@@ -640,3 +640,48 @@ fn payouts_batch_and_confirm_then_reconcile_from_the_command_line() {
     let out = jembatan(&["check"], &place);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn seed_fills_an_empty_legacy_store_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = ["seed", "--data-dir"].map(String::from).into();
+    args.push(dir.path().join("data").display().to_string());
+    // On PostgreSQL the legacy store gets a fresh schema of its own.
+    if let Some(base) =
+        std::env::var(jembatan_store::testing::DATABASE_URL_VAR).ok().filter(|u| !u.is_empty())
+    {
+        let url = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(jembatan_store::testing::postgres_schema_url(&base, "seed"))
+            .unwrap();
+        args.extend(["--legacy-database-url".to_owned(), url]);
+    }
+    args.extend(["--merchants", "20"].map(String::from));
+    let seed = || {
+        Command::new(BIN)
+            .args(&args)
+            .env_remove("JEMBATAN_LEGACY_DATABASE_URL")
+            .env_remove("JEMBATAN_DATA_DIR")
+            .output()
+            .unwrap()
+    };
+    let first = seed();
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{stdout}{}", String::from_utf8_lossy(&first.stderr));
+    assert!(stdout.contains("seeded 20 merchants (seed 42, defect rate 0.01)"), "{stdout}");
+    assert!(stdout.contains("rows/s"), "{stdout}");
+    let shops = stdout.lines().find(|l| l.trim_start().starts_with("shops")).unwrap_or_default();
+    assert_eq!(shops.split_whitespace().collect::<Vec<_>>(), ["shops", "20"], "{stdout}");
+    assert!(stdout.contains("defects:") && stdout.contains("ambiguous prices"), "{stdout}");
+    // No progress bar when stderr is not a terminal.
+    assert!(first.stderr.is_empty(), "{}", String::from_utf8_lossy(&first.stderr));
+
+    let second = seed();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("the legacy store is not empty (20 shops"), "{stderr}");
+
+    let bad = Command::new(BIN).args(["seed", "--merchants", "0"]).args(&args[1..3]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--merchants must be between 1"));
+}

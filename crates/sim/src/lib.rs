@@ -7,3 +7,4 @@ pub mod bench;
 pub mod bench_ledger;
 pub mod demo;
 pub mod invariants;
+pub mod seed;

@@ -220,6 +220,14 @@ impl Store {
         }
     }
 
+    /// The PostgreSQL pool, for the bulk paths that speak to it directly (`COPY`).
+    pub(crate) fn pg_pool(&self) -> Option<&PgPool> {
+        match &*self.inner {
+            Inner::Sqlite { .. } => None,
+            Inner::Postgres { pool } => Some(pool),
+        }
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| Box::pin(async move { Ok(q("SELECT 1 AS one").fetch_one(conn).await.map(|_| ())?) }))

@@ -1097,3 +1097,347 @@ fn decode_order(r: &Row) -> Result<LegacyOrder, StoreError> {
         items: Vec::new(),
     })
 }
+
+/// Rows per multi-row statement of the SQLite bulk path (8 columns × 64 rows = 512 parameters,
+/// under every SQLite's limit). The remainder of a table goes one row per statement.
+const BULK_ROWS_PER_STATEMENT: usize = 64;
+/// Page cache of the bulk loader's own SQLite connection: the indexes being appended to stay
+/// in memory.
+const BULK_CACHE_KIB: i64 = 256 * 1024;
+
+const SHOP_COLUMNS: &[&str] = &[
+    "shop_id",
+    "shop_name",
+    "seller_type",
+    "province",
+    "city",
+    "contact_phone",
+    "create_time",
+    "update_time",
+];
+const PRODUCT_COLUMNS: &[&str] = &[
+    "shop_id",
+    "product_id",
+    "title",
+    "category",
+    "description",
+    "skus",
+    "status",
+    "create_time",
+    "update_time",
+];
+const BUYER_COLUMNS: &[&str] =
+    &["buyer_id", "nickname", "phone", "email", "birth_date", "gender", "follower_count", "create_time"];
+const ORDER_COLUMNS: &[&str] = &[
+    "shop_id",
+    "order_id",
+    "buyer_id",
+    "status",
+    "payment_method",
+    "total_amount",
+    "recipient_name",
+    "recipient_phone",
+    "address_detail",
+    "city",
+    "province",
+    "postal_code",
+    "create_time",
+    "update_time",
+];
+const ITEM_COLUMNS: &[&str] =
+    &["shop_id", "order_id", "item_no", "product_id", "sku_id", "product_title", "quantity", "unit_price"];
+
+/// One column value of a bulk row, borrowed from the batch.
+#[derive(Clone, Copy)]
+enum Cell<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+fn shop_cells(s: &LegacyShop) -> [Cell<'_>; 8] {
+    use Cell::*;
+    [
+        Text(&s.shop_id),
+        Text(&s.shop_name),
+        Text(&s.seller_type),
+        Text(&s.province),
+        Text(&s.city),
+        Text(&s.contact_phone),
+        Int(s.create_time),
+        Int(s.update_time),
+    ]
+}
+
+fn product_cells<'a>(p: &'a LegacyProduct, skus: &'a str) -> [Cell<'a>; 9] {
+    use Cell::*;
+    [
+        Text(&p.shop_id),
+        Text(&p.product_id),
+        Text(&p.title),
+        Text(&p.category),
+        Text(&p.description),
+        Text(skus),
+        Int(p.status),
+        Int(p.create_time),
+        Int(p.update_time),
+    ]
+}
+
+fn buyer_cells(b: &LegacyBuyer) -> [Cell<'_>; 8] {
+    use Cell::*;
+    [
+        Text(&b.buyer_id),
+        Text(&b.nickname),
+        Text(&b.phone),
+        Text(&b.email),
+        Text(&b.birth_date),
+        Text(&b.gender),
+        Int(b.follower_count),
+        Int(b.create_time),
+    ]
+}
+
+fn order_cells(o: &LegacyOrder) -> [Cell<'_>; 14] {
+    use Cell::*;
+    [
+        Text(&o.shop_id),
+        Text(&o.order_id),
+        Text(&o.buyer_id),
+        Int(o.status),
+        Text(&o.payment_method),
+        Text(&o.total_amount),
+        Text(&o.recipient_name),
+        Text(&o.recipient_phone),
+        Text(&o.address_detail),
+        Text(&o.city),
+        Text(&o.province),
+        Text(&o.postal_code),
+        Int(o.create_time),
+        Int(o.update_time),
+    ]
+}
+
+fn item_cells<'a>(o: &'a LegacyOrder, i: &'a LegacyItem) -> [Cell<'a>; 8] {
+    use Cell::*;
+    [
+        Text(&o.shop_id),
+        Text(&o.order_id),
+        Int(i.item_no),
+        Text(&i.product_id),
+        Text(&i.sku_id),
+        Text(&i.product_title),
+        Int(i.quantity),
+        Text(&i.unit_price),
+    ]
+}
+
+/// The rows of a batch, table by table, as cells (SKU lists rendered to their JSON once).
+fn for_each_table<E>(
+    batch: &Batch,
+    mut table: impl for<'r> FnMut(
+        &'static str,
+        &'static [&'static str],
+        &mut dyn Iterator<Item = Vec<Cell<'r>>>,
+    ) -> Result<(), E>,
+) -> Result<(), E> {
+    table("shops", SHOP_COLUMNS, &mut batch.shops.iter().map(|s| shop_cells(s).to_vec()))?;
+    let skus: Vec<String> = batch.products.iter().map(|p| skus_json(&p.skus)).collect();
+    table(
+        "products",
+        PRODUCT_COLUMNS,
+        &mut batch.products.iter().zip(&skus).map(|(p, s)| product_cells(p, s).to_vec()),
+    )?;
+    table("buyers", BUYER_COLUMNS, &mut batch.buyers.iter().map(|b| buyer_cells(b).to_vec()))?;
+    table("orders", ORDER_COLUMNS, &mut batch.orders.iter().map(|o| order_cells(o).to_vec()))?;
+    table(
+        "order_items",
+        ITEM_COLUMNS,
+        &mut batch.orders.iter().flat_map(|o| o.items.iter().map(move |i| item_cells(o, i).to_vec())),
+    )
+}
+
+/// The fast path of a bulk load into a legacy store that nobody else writes yet (`seed`): the
+/// same rows as [`LegacyStore::load`], without the generic connection layer.
+///
+/// - SQLite: a connection of its own to the file with `synchronous=OFF` (a crash mid-load
+///   leaves a store to delete, not a store in use), multi-row prepared statements of a fixed
+///   width reused for every chunk, one transaction per batch. [`BulkLoader::finish`] makes it
+///   all durable (a `FULL` checkpoint with `synchronous=FULL`).
+/// - PostgreSQL: `COPY … FROM STDIN` per table, one transaction per batch, commits without
+///   waiting for the WAL flush (`synchronous_commit=off`); `finish` flushes with a
+///   synchronous commit.
+pub struct BulkLoader {
+    engine: BulkEngine,
+}
+
+enum BulkEngine {
+    Sqlite(rusqlite::Connection),
+    Postgres(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+impl LegacyStore {
+    /// A bulk loader for this store (see [`BulkLoader`]). The caller guarantees that nobody
+    /// else writes to the store until [`BulkLoader::finish`].
+    pub async fn bulk_loader(&self) -> Result<BulkLoader, StoreError> {
+        let engine = match (self.store.sqlite_path(), self.store.pg_pool()) {
+            (Some(path), _) => {
+                let connection = rusqlite::Connection::open(path).map_err(crate::db::DbError::from)?;
+                let setup = || -> Result<(), rusqlite::Error> {
+                    connection.busy_timeout(std::time::Duration::from_secs(30))?;
+                    connection.pragma_update(None, "synchronous", "OFF")?;
+                    connection.pragma_update(None, "temp_store", "MEMORY")?;
+                    connection.pragma_update(None, "cache_size", -BULK_CACHE_KIB)?;
+                    Ok(())
+                };
+                setup().map_err(crate::db::DbError::from)?;
+                BulkEngine::Sqlite(connection)
+            }
+            (None, Some(pool)) => {
+                let mut conn = pool.acquire().await.map_err(crate::db::DbError::from)?;
+                q("SET synchronous_commit = off").execute(&mut *conn).await?;
+                BulkEngine::Postgres(conn)
+            }
+            (None, None) => {
+                return Err(StoreError::Conflict("a store is either SQLite or PostgreSQL".into()));
+            }
+        };
+        Ok(BulkLoader { engine })
+    }
+}
+
+impl BulkLoader {
+    /// Writes a batch in one transaction; returns the rows written.
+    pub async fn load(&mut self, batch: &Batch) -> Result<usize, StoreError> {
+        match &mut self.engine {
+            BulkEngine::Sqlite(connection) => {
+                sqlite_bulk(connection, batch).map_err(crate::db::DbError::from)?
+            }
+            BulkEngine::Postgres(conn) => postgres_bulk(conn, batch).await?,
+        }
+        Ok(batch.rows())
+    }
+
+    /// Makes everything loaded durable and gives the connection back.
+    pub async fn finish(self) -> Result<(), StoreError> {
+        match self.engine {
+            BulkEngine::Sqlite(connection) => {
+                let flush = || -> Result<(), rusqlite::Error> {
+                    connection.pragma_update(None, "synchronous", "FULL")?;
+                    connection.query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
+                    Ok(())
+                };
+                flush().map_err(crate::db::DbError::from)?;
+            }
+            BulkEngine::Postgres(mut conn) => {
+                // A synchronous commit flushes the WAL up to it, and so every commit before it.
+                // It must have a transaction id to write a commit record at all.
+                q("SET synchronous_commit = on").execute(&mut *conn).await?;
+                q("BEGIN").execute(&mut *conn).await?;
+                q("SELECT pg_current_xact_id()::text AS xact").fetch_all(&mut *conn).await?;
+                q("COMMIT").execute(&mut *conn).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn sqlite_bulk(connection: &mut rusqlite::Connection, batch: &Batch) -> Result<(), rusqlite::Error> {
+    let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for_each_table(batch, |table, columns, rows| {
+        let row_sql = format!("({})", vec!["?"; columns.len()].join(", "));
+        let insert = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+        let wide_sql = format!("{insert}{}", vec![row_sql.as_str(); BULK_ROWS_PER_STATEMENT].join(", "));
+        let mut wide = tx.prepare_cached(&wide_sql)?;
+        let mut single = tx.prepare_cached(&format!("{insert}{row_sql}"))?;
+        let mut chunk: Vec<Vec<Cell<'_>>> = Vec::with_capacity(BULK_ROWS_PER_STATEMENT);
+        let bind = |statement: &mut rusqlite::CachedStatement<'_>, rows: &[Vec<Cell<'_>>]| {
+            let mut index = 1;
+            for row in rows {
+                for cell in row {
+                    match *cell {
+                        Cell::Text(text) => statement.raw_bind_parameter(index, text)?,
+                        Cell::Int(int) => statement.raw_bind_parameter(index, int)?,
+                    }
+                    index += 1;
+                }
+            }
+            let inserted = statement.raw_execute()?;
+            debug_assert_eq!(inserted, rows.len());
+            Ok::<(), rusqlite::Error>(())
+        };
+        for row in rows {
+            debug_assert_eq!(row.len(), columns.len());
+            chunk.push(row);
+            if chunk.len() == BULK_ROWS_PER_STATEMENT {
+                bind(&mut wide, &chunk)?;
+                chunk.clear();
+            }
+        }
+        for row in chunk.chunks(1) {
+            bind(&mut single, row)?;
+        }
+        Ok::<(), rusqlite::Error>(())
+    })?;
+    tx.commit()
+}
+
+async fn postgres_bulk(conn: &mut sqlx::PgConnection, batch: &Batch) -> Result<(), StoreError> {
+    use crate::db::DbError;
+    // Render every table first (COPY text format), then send them in one transaction.
+    let mut tables: Vec<(&'static str, &'static [&'static str], Vec<u8>)> = Vec::new();
+    for_each_table(batch, |table, columns, rows| {
+        let mut buffer = Vec::new();
+        for row in rows {
+            for (c, cell) in row.iter().enumerate() {
+                if c > 0 {
+                    buffer.push(b'\t');
+                }
+                match *cell {
+                    Cell::Int(int) => buffer.extend_from_slice(int.to_string().as_bytes()),
+                    Cell::Text(text) => copy_escape(&mut buffer, text),
+                }
+            }
+            buffer.push(b'\n');
+        }
+        tables.push((table, columns, buffer));
+        Ok::<(), StoreError>(())
+    })?;
+    q("BEGIN").execute(&mut *conn).await?;
+    let copied = async {
+        for (table, columns, buffer) in tables {
+            if buffer.is_empty() {
+                continue;
+            }
+            let sql = format!("COPY {table} ({}) FROM STDIN", columns.join(", "));
+            let mut copy = conn.copy_in_raw(&sql).await.map_err(DbError::from)?;
+            copy.send(buffer).await.map_err(DbError::from)?;
+            copy.finish().await.map_err(DbError::from)?;
+        }
+        Ok::<(), StoreError>(())
+    }
+    .await;
+    match copied {
+        Ok(()) => {
+            q("COMMIT").execute(&mut *conn).await?;
+            Ok(())
+        }
+        Err(error) => {
+            let _ = q("ROLLBACK").execute(&mut *conn).await;
+            Err(error)
+        }
+    }
+}
+
+/// Text of a `COPY … FROM STDIN` (text format) field: backslash, tab, newline and carriage
+/// return escaped.
+fn copy_escape(buffer: &mut Vec<u8>, text: &str) {
+    for &byte in text.as_bytes() {
+        match byte {
+            b'\\' => buffer.extend_from_slice(b"\\\\"),
+            b'\t' => buffer.extend_from_slice(b"\\t"),
+            b'\n' => buffer.extend_from_slice(b"\\n"),
+            b'\r' => buffer.extend_from_slice(b"\\r"),
+            other => buffer.push(other),
+        }
+    }
+}
