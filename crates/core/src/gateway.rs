@@ -1137,14 +1137,16 @@ impl Gateway {
     }
 
     async fn find_order(&self, order_id: &str) -> Result<Option<Found>, CoreError> {
-        let twin = self.twin_of(order_id).await?;
+        // The twin and its shop's owner in one store read (the owner is read fresh each call).
+        let (twin, shop) = match self.core.store().social_twin(order_id.to_owned()).await? {
+            None => (None, None),
+            Some(found) => {
+                parse_core_id::<OrderId>(&found.mapping.core_id)?;
+                (found.order, found.shop)
+            }
+        };
         if let Some(order) = &twin {
-            let shop = self
-                .core
-                .store()
-                .social_shop_of_merchant(order.merchant_id)
-                .await?
-                .ok_or_else(|| not_found("shop", order.merchant_id))?;
+            let shop = shop.ok_or_else(|| not_found("shop", order.merchant_id))?;
             if shop.owner == Owner::Core {
                 return Ok(Some(Found::Core { shop_id: shop.shop_id, order: order.clone() }));
             }
@@ -1243,28 +1245,24 @@ impl Gateway {
     }
 
     async fn core_order_view(&self, shop_id: &str, order: &OrderRecord) -> Result<SocialOrder, CoreError> {
-        let store = self.core.store();
-        let order_social = store.social_ids(IdKind::Order, vec![order.id.to_string()]).await?;
-        let order_id = order_social.first().map_or_else(|| order.id.to_string(), |m| m.social_id.clone());
-        let sku_social =
-            store.social_ids(IdKind::Sku, order.lines.iter().map(|l| l.sku_id.to_string()).collect()).await?;
+        // Every id, product and the payment in one store read.
+        let parts = self.core.store().social_order_parts(order).await?;
+        let order_id = parts.order_ids.first().map_or_else(|| order.id.to_string(), |m| m.social_id.clone());
         let mut items = Vec::with_capacity(order.lines.len());
         for line in &order.lines {
-            let sku_id = sku_social
+            let core_sku = line.sku_id.to_string();
+            let sku_id = parts
+                .skus
                 .iter()
-                .find(|m| m.core_id == line.sku_id.to_string())
-                .map_or_else(|| line.sku_id.to_string(), |m| m.social_id.clone());
-            let (product_id, product_name) = match store.sku(line.sku_id).await? {
+                .find(|m| m.core_id == core_sku)
+                .map_or_else(|| core_sku.clone(), |m| m.social_id.clone());
+            let (product_id, product_name) = match parts.lines.iter().find(|l| l.sku_id == core_sku) {
                 Some(sku) => {
-                    let social = store.social_ids(IdKind::Product, vec![sku.product_id.to_string()]).await?;
-                    let title = store
-                        .product(sku.product_id)
-                        .await?
-                        .map(|p| p.title.as_str().to_owned())
-                        .unwrap_or_default();
+                    let core_product = sku.product_id.to_string();
+                    let social = parts.products.iter().find(|m| m.core_id == core_product);
                     (
-                        social.first().map_or_else(|| sku.product_id.to_string(), |m| m.social_id.clone()),
-                        title,
+                        social.map_or(core_product.clone(), |m| m.social_id.clone()),
+                        sku.title.clone().unwrap_or_default(),
                     )
                 }
                 None => (String::new(), String::new()),
@@ -1296,15 +1294,15 @@ impl Gateway {
                 province: a.province.as_str().to_owned(),
                 postal_code: a.postal_code.clone(),
             },
-            payment: self.payment_of(order).await?,
+            payment: parts.payment.as_ref().map(social_payment),
             create_time: order.created_at.unix_ms() / 1000,
             update_time: order.updated_at.unix_ms() / 1000,
         })
     }
 
     async fn payment_of(&self, order: &OrderRecord) -> Result<Option<SocialPayment>, CoreError> {
-        let checkout = self.core.store().checkout_record(order.checkout_id).await?;
-        Ok(checkout.and_then(|c| c.payment).map(|p| social_payment(&p)))
+        let payment = self.core.store().payment_of_checkout(order.checkout_id).await?;
+        Ok(payment.map(|p| social_payment(&p)))
     }
 
     async fn core_product(&self, shop_id: &str, product: &ProductRecord) -> Result<SocialProduct, CoreError> {

@@ -197,6 +197,24 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1_000)]
         accounts: usize,
     },
+    /// What the gateway of /social/v1 adds to a read and a write, against the core's own routes.
+    Gateway {
+        /// Run against PostgreSQL (fresh schemas) instead of fresh SQLite files.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// The legacy store's PostgreSQL server (default: beside the core store).
+        #[arg(long)]
+        legacy_database_url: Option<String>,
+        /// Length of each phase (one route, one load shape).
+        #[arg(long, default_value_t = 5)]
+        duration_s: u64,
+        /// Workers of the closed loop (saturation).
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Rate of the fixed-rate (open loop) phase.
+        #[arg(long, alias = "rate", default_value_t = 200)]
+        rate_per_s: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -331,6 +349,30 @@ fn run() -> anyhow::Result<()> {
                 };
                 let report = jembatan_sim::bench_ledger::ledger(&options).await?;
                 print!("{}", report.render(&options));
+                Ok(())
+            }
+            Command::Bench {
+                command:
+                    BenchCommand::Gateway {
+                        database_url,
+                        legacy_database_url,
+                        duration_s,
+                        concurrency,
+                        rate_per_s,
+                    },
+            } => {
+                init_tracing("warn");
+                let options = jembatan_sim::bench_gateway::GatewayBenchOptions {
+                    database_url,
+                    legacy_database_url,
+                    phase: std::time::Duration::from_secs(duration_s),
+                    concurrency,
+                    rate_per_s,
+                    ..Default::default()
+                };
+                let report = jembatan_sim::bench_gateway::gateway(&options).await?;
+                print!("{}", report.render(&options));
+                anyhow::ensure!(report.errors() == 0, "{} requests did not answer 200", report.errors());
                 Ok(())
             }
         }

@@ -131,6 +131,14 @@ impl Store {
         self.read(move |conn| Box::pin(load_payment(conn, id, false))).await
     }
 
+    /// The payment of a checkout (a checkout has at most one).
+    pub async fn payment_of_checkout(
+        &self,
+        checkout_id: CheckoutId,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
+        self.read(move |conn| Box::pin(load_payment_of_checkout(conn, checkout_id))).await
+    }
+
     /// A payment with the channel of its checkout (who may read it), in one query.
     pub async fn payment_with_channel(
         &self,

@@ -1,12 +1,14 @@
 //! The social storefront's side of the core: which system owns each social shop, the map
 //! from the social shop's legacy ids to core ids, and the consents of social-app users.
 
-use jembatan_domain::{ConsentId, DomainError, Merchant, MerchantId, Timestamp};
+use jembatan_domain::{ConsentId, DomainError, Merchant, MerchantId, OrderId, ProductId, Timestamp, TypedId};
 
 use crate::db::{Conn, Row, q};
 use crate::error::StoreError;
 use crate::exec::{Store, WriteCtx};
 use crate::journal::{self, Change};
+use crate::orders::OrderRecord;
+use crate::payments::PaymentRecord;
 use crate::{new_id, rows};
 
 /// Which system owns a social shop's catalogue, stock and orders (DESIGN.md §3, §6).
@@ -88,6 +90,38 @@ pub struct SharedProfile {
     pub consent_id: ConsentId,
     pub nickname: String,
     pub email: String,
+}
+
+/// A social order's core twin: see [`Store::social_twin`].
+#[derive(Debug, Clone)]
+pub struct SocialTwin {
+    pub mapping: IdMapping,
+    /// `None` if the mapping names no order (or no valid core id).
+    pub order: Option<crate::orders::OrderRecord>,
+    /// The social shop of the order's merchant, if enrolled.
+    pub shop: Option<SocialShop>,
+}
+
+/// The SKU of an order line with its product and the product's title (`None`: no product row).
+#[derive(Debug, Clone)]
+pub struct OrderLineProduct {
+    pub sku_id: String,
+    pub product_id: ProductId,
+    pub title: Option<String>,
+}
+
+/// See [`Store::social_order_parts`]. Each list holds what is mapped (or found) only.
+#[derive(Debug, Clone)]
+pub struct SocialOrderParts {
+    /// The social id of the order.
+    pub order_ids: Vec<IdMapping>,
+    /// The social ids of the lines' SKUs.
+    pub skus: Vec<IdMapping>,
+    /// The social ids of the SKUs' products.
+    pub products: Vec<IdMapping>,
+    /// Each line's SKU that exists, with its product.
+    pub lines: Vec<OrderLineProduct>,
+    pub payment: Option<PaymentRecord>,
 }
 
 /// The purpose under which profile fields may be shared.
@@ -304,6 +338,72 @@ impl Store {
         core_ids: Vec<String>,
     ) -> Result<Vec<IdMapping>, StoreError> {
         self.read(move |conn| Box::pin(async move { lookup(conn, kind, "core_id", &core_ids).await })).await
+    }
+
+    /// The core twin of a social order, in one read: its mapping, the order if the mapping
+    /// names a core order, and the social shop of the order's merchant (read fresh, never
+    /// cached: the owner decides where writes go).
+    pub async fn social_twin(&self, social_order_id: String) -> Result<Option<SocialTwin>, StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let mapped =
+                    lookup(conn, IdKind::Order, "social_id", std::slice::from_ref(&social_order_id)).await?;
+                let Some(mapping) = mapped.into_iter().next() else { return Ok(None) };
+                let order = match OrderId::parse(&mapping.core_id) {
+                    Ok(id) => crate::orders::load_order(conn, id, false).await?,
+                    // The caller reports a mapping that names no core id.
+                    Err(_) => None,
+                };
+                let shop = match &order {
+                    Some(order) => load_shop(conn, "merchant_id", &order.merchant_id.to_string()).await?,
+                    None => None,
+                };
+                Ok(Some(SocialTwin { mapping, order, shop }))
+            })
+        })
+        .await
+    }
+
+    /// What the social view of a core order needs besides the order, in one read (a view used
+    /// to take a read per id kind and three per line).
+    pub async fn social_order_parts(&self, order: &OrderRecord) -> Result<SocialOrderParts, StoreError> {
+        let order_id = order.id.to_string();
+        let checkout_id = order.checkout_id;
+        let sku_ids: Vec<String> = order.lines.iter().map(|l| l.sku_id.to_string()).collect();
+        self.read(move |conn| {
+            Box::pin(async move {
+                let order_ids =
+                    lookup(conn, IdKind::Order, "core_id", std::slice::from_ref(&order_id)).await?;
+                let social_skus = lookup(conn, IdKind::Sku, "core_id", &sku_ids).await?;
+                let mut skus = Vec::with_capacity(sku_ids.len());
+                for sku_id in &sku_ids {
+                    let row = q("SELECT s.product_id, p.title FROM skus s LEFT JOIN products p
+                                 ON p.merchant_id = s.merchant_id AND p.product_id = s.product_id
+                                 WHERE s.sku_id = $1")
+                    .bind(sku_id.clone())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if let Some(row) = row {
+                        let product_id: ProductId = rows::id(&row, "product_id")?;
+                        let title = row.opt_text("title")?;
+                        if !skus.iter().any(|s: &OrderLineProduct| s.sku_id == *sku_id) {
+                            skus.push(OrderLineProduct { sku_id: sku_id.clone(), product_id, title });
+                        }
+                    }
+                }
+                let product_ids: Vec<String> = skus.iter().map(|s| s.product_id.to_string()).collect();
+                let social_products = lookup(conn, IdKind::Product, "core_id", &product_ids).await?;
+                let payment = crate::payments::load_payment_of_checkout(conn, checkout_id).await?;
+                Ok(SocialOrderParts {
+                    order_ids,
+                    skus: social_skus,
+                    products: social_products,
+                    lines: skus,
+                    payment,
+                })
+            })
+        })
+        .await
     }
 
     /// Maps social ids to core ids, keeping existing entries (a repeat maps nothing twice);
