@@ -460,6 +460,8 @@ impl<'a> MerchantGen<'a> {
             province: province.to_owned(),
             city: city.to_owned(),
             contact_phone,
+            // Local sellers registered their 13-digit business number (NIB); sellers abroad have none.
+            nib: if cross_border { String::new() } else { format!("91{:011}", self.merchant) },
             create_time,
             update_time,
         }

@@ -1112,6 +1112,7 @@ const SHOP_COLUMNS: &[&str] = &[
     "province",
     "city",
     "contact_phone",
+    "nib",
     "create_time",
     "update_time",
 ];
@@ -1154,7 +1155,7 @@ enum Cell<'a> {
     Int(i64),
 }
 
-fn shop_cells(s: &LegacyShop) -> [Cell<'_>; 8] {
+fn shop_cells(s: &LegacyShop) -> [Cell<'_>; 9] {
     use Cell::*;
     [
         Text(&s.shop_id),
@@ -1163,6 +1164,7 @@ fn shop_cells(s: &LegacyShop) -> [Cell<'_>; 8] {
         Text(&s.province),
         Text(&s.city),
         Text(&s.contact_phone),
+        Text(&s.nib),
         Int(s.create_time),
         Int(s.update_time),
     ]
