@@ -528,13 +528,22 @@ pub async fn social_ship(
 
 /// The social order id of a request: derived from its idempotency key when it sent one (so a
 /// retry finds the order it created), fresh otherwise.
-fn order_id_for(state: &AppState, who: &jembatan_domain::Principal, headers: &HeaderMap) -> SocialId {
+/// The body is part of the derivation: the same key with another cart (another buyer, another
+/// shop) is another order, never the first one's answer.
+fn order_id_for(
+    state: &AppState,
+    who: &jembatan_domain::Principal,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> SocialId {
     let now_ms = state.core.clock().now().unix_ms();
     match headers.get(idempotency::HEADER).and_then(|v| v.to_str().ok()) {
         Some(key) => {
             use sha2::{Digest, Sha256};
-            let digest =
-                Sha256::digest(format!("{}:{}:{key}", who.role().as_str(), who.subject()).as_bytes());
+            let mut hasher = Sha256::new();
+            hasher.update(format!("{}:{}:{key}:", who.role().as_str(), who.subject()).as_bytes());
+            hasher.update(body);
+            let digest = hasher.finalize();
             let n = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) >> 1;
             SocialId::parse("order_id", &n.to_string()).expect("digits")
         }
@@ -576,7 +585,7 @@ pub async fn social_create_order(
     let address =
         ShippingAddress::parse(&r.name, &r.phone, &r.address_detail, &r.city, &r.province, &r.postal_code)?;
     let payment_method = parse_payment_method(&b.payment_method)?;
-    let order_id = order_id_for(&state, &who, &headers);
+    let order_id = order_id_for(&state, &who, &headers, &body.bytes);
     let new = NewSocialOrder { shop_id, buyer_id, items, payment_method, address, order_id };
     let order = gateway(&state)?.create_order(&who, new).await?;
     ok(StatusCode::CREATED, &SocialOrderWire::new(&order, false))

@@ -323,15 +323,20 @@ impl Gateway {
         let (route, _) = self.route(shop_id.as_str()).await?;
         self.check_shop(who, &route, Access::ReadCatalogue)?;
         let after = page_token.map(|t| t.to_string()).unwrap_or_default();
+        // The next page follows the last row read, deleted or not (a page of deleted rows
+        // must not end the listing).
+        let mut last_read = None;
         let items = match route {
-            Route::Legacy(_) => self
-                .legacy
-                .products(shop_id.as_str(), &after, limit)
-                .await?
-                .into_iter()
-                .filter(|p| p.status != jembatan_store::legacy::PRODUCT_DELETED)
-                .map(|p| legacy_product(&p))
-                .collect::<Vec<_>>(),
+            Route::Legacy(_) => {
+                let rows = self.legacy.products(shop_id.as_str(), &after, limit).await?;
+                if rows.len() as u32 == limit {
+                    last_read = rows.last().map(|p| p.product_id.clone());
+                }
+                rows.into_iter()
+                    .filter(|p| p.status != jembatan_store::legacy::PRODUCT_DELETED)
+                    .map(|p| legacy_product(&p))
+                    .collect::<Vec<_>>()
+            }
             Route::Core(shop) => {
                 let after = if after.is_empty() {
                     None
@@ -349,8 +354,9 @@ impl Gateway {
                 out
             }
         };
-        let next_page_token =
-            if items.len() as u32 == limit { items.last().map(|p| p.product_id.clone()) } else { None };
+        let next_page_token = last_read.or_else(|| {
+            if items.len() as u32 == limit { items.last().map(|p| p.product_id.clone()) } else { None }
+        });
         Ok(SocialPage { items, next_page_token })
     }
 
