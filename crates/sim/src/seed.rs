@@ -499,7 +499,7 @@ impl<'a> MerchantGen<'a> {
             };
             let sku_count = 1 + self.rng.weighted(&[45, 20, 20, 10, 5]);
             debug_assert!(sku_count <= SKUS_PER_PRODUCT_MAX);
-            let base = round_price(self.rng.log_normal(spec.median_price_rupiah, spec.price_sigma));
+            let base = round_price(self.rng.log_normal(spec.median_price_rupiah as f64, spec.price_sigma));
             let first_variant = self.rng.below(spec.variants.len() as u64) as usize;
             let mut skus = Vec::with_capacity(sku_count);
             let mut listed = Vec::with_capacity(sku_count);

@@ -274,7 +274,8 @@ pub struct CategorySpec {
     /// Prefix of the sellers' SKU codes.
     pub code: &'static str,
     pub weight: u32,
-    pub median_price_rupiah: f64,
+    /// Whole rupiah; the log-normal sampler works in floats, the price it returns is rounded to rupiah.
+    pub median_price_rupiah: i64,
     pub price_sigma: f64,
     pub nouns: &'static [&'static str],
     pub qualifiers: &'static [&'static str],
@@ -302,7 +303,7 @@ pub const CATEGORIES: &[CategorySpec] = &[
         category: "fashion",
         code: "FSH",
         weight: 28,
-        median_price_rupiah: 85_000.0,
+        median_price_rupiah: 85_000,
         price_sigma: 0.7,
         nouns: &[
             "Kemeja",
@@ -336,7 +337,7 @@ pub const CATEGORIES: &[CategorySpec] = &[
         category: "beauty",
         code: "BTY",
         weight: 16,
-        median_price_rupiah: 65_000.0,
+        median_price_rupiah: 65_000,
         price_sigma: 0.7,
         nouns: &[
             "Serum Wajah",
@@ -366,7 +367,7 @@ pub const CATEGORIES: &[CategorySpec] = &[
         category: "food",
         code: "FOD",
         weight: 14,
-        median_price_rupiah: 35_000.0,
+        median_price_rupiah: 35_000,
         price_sigma: 0.6,
         nouns: &[
             "Keripik Singkong",
@@ -396,7 +397,7 @@ pub const CATEGORIES: &[CategorySpec] = &[
         category: "electronics",
         code: "ELC",
         weight: 10,
-        median_price_rupiah: 250_000.0,
+        median_price_rupiah: 250_000,
         price_sigma: 1.0,
         nouns: &[
             "Earphone Bluetooth",
@@ -417,7 +418,7 @@ pub const CATEGORIES: &[CategorySpec] = &[
         category: "books",
         code: "BKS",
         weight: 4,
-        median_price_rupiah: 75_000.0,
+        median_price_rupiah: 75_000,
         price_sigma: 0.5,
         nouns: &[
             "Novel",
@@ -436,7 +437,7 @@ pub const CATEGORIES: &[CategorySpec] = &[
         category: "home",
         code: "HOM",
         weight: 10,
-        median_price_rupiah: 90_000.0,
+        median_price_rupiah: 90_000,
         price_sigma: 0.8,
         nouns: &[
             "Sprei",
@@ -457,7 +458,7 @@ pub const CATEGORIES: &[CategorySpec] = &[
         category: "health",
         code: "HLT",
         weight: 5,
-        median_price_rupiah: 60_000.0,
+        median_price_rupiah: 60_000,
         price_sigma: 0.6,
         nouns: &[
             "Masker Medis",
@@ -476,7 +477,7 @@ pub const CATEGORIES: &[CategorySpec] = &[
         category: "sports",
         code: "SPT",
         weight: 5,
-        median_price_rupiah: 150_000.0,
+        median_price_rupiah: 150_000,
         price_sigma: 0.8,
         nouns: &[
             "Matras Yoga",
@@ -495,7 +496,7 @@ pub const CATEGORIES: &[CategorySpec] = &[
         category: "toys",
         code: "TOY",
         weight: 5,
-        median_price_rupiah: 80_000.0,
+        median_price_rupiah: 80_000,
         price_sigma: 0.7,
         nouns: &[
             "Lego",
@@ -514,7 +515,7 @@ pub const CATEGORIES: &[CategorySpec] = &[
         category: "automotive",
         code: "AUT",
         weight: 3,
-        median_price_rupiah: 120_000.0,
+        median_price_rupiah: 120_000,
         price_sigma: 0.9,
         nouns: &[
             "Helm",
