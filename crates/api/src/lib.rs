@@ -172,6 +172,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(social::social_share_profile))
         .routes(routes!(social::social_enrol_shop))
         .routes(routes!(social::social_move_shop))
+        .routes(routes!(social::social_abort_move))
 }
 
 fn ops_router() -> OpenApiRouter<AppState> {

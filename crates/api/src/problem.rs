@@ -143,6 +143,13 @@ impl From<&StoreError> for Problem {
                 "shop-moving",
                 "this shop is being moved to the marketplace core and its writes are held for a moment; retry in a few seconds",
             ),
+            StoreError::NotOwner { merchant_id, owner } => Problem::new(
+                StatusCode::CONFLICT,
+                "merchant-not-on-core",
+                format!(
+                    "merchant {merchant_id} is still served by the social shop's {owner} backend: its catalogue and orders change through /social/v1 until the shop moves to the core"
+                ),
+            ),
             StoreError::Database(error) => {
                 tracing::error!(error = %error, cause = ?error, "database error");
                 Problem::new(

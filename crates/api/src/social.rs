@@ -770,6 +770,16 @@ pub struct SocialShopWire {
     pub owner: String,
 }
 
+impl From<jembatan_store::social::SocialShop> for SocialShopWire {
+    fn from(shop: jembatan_store::social::SocialShop) -> Self {
+        SocialShopWire {
+            shop_id: shop.shop_id,
+            merchant_id: shop.merchant_id.to_string(),
+            owner: shop.owner.as_str().to_owned(),
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/v1/ops/social/shops/{shop_id}/enrol", tag = "social",
     params(("shop_id" = String, Path)),
     responses((status = 200, body = SocialShopWire), (status = 400, body = Problem), (status = 403, body = Problem),
@@ -789,14 +799,7 @@ pub async fn social_enrol_shop(
         ));
     }
     let shop = gateway(&state)?.enrol_shop(&who, &shop).await?;
-    ok(
-        StatusCode::OK,
-        &SocialShopWire {
-            shop_id: shop.shop_id,
-            merchant_id: shop.merchant_id.to_string(),
-            owner: shop.owner.as_str().to_owned(),
-        },
-    )
+    ok(StatusCode::OK, &SocialShopWire::from(shop))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -831,4 +834,21 @@ pub async fn social_move_shop(
             already_moved: report.already_moved,
         },
     )
+}
+
+#[utoipa::path(post, path = "/v1/ops/social/shops/{shop_id}/abort-move", tag = "social",
+    params(("shop_id" = String, Path)),
+    responses((status = 200, body = SocialShopWire), (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+/// Gives a shop whose move did not finish (the process died mid-move) back to the legacy
+/// store: owner `legacy`, fence lifted. A shop the core owns is refused.
+pub async fn social_abort_move(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(shop): Path<String>,
+) -> Answer {
+    let shop = social_id("shop_id", &shop)?;
+    let shop = gateway(&state)?.abort_move(&who, &shop).await?;
+    ok(StatusCode::OK, &SocialShopWire::from(shop))
 }

@@ -414,7 +414,7 @@ async fn the_regulator_is_refused_every_write_the_api_document_lists() {
             "/v1/ops/social/shops/{shop_id}/enrol" => {
                 (template.replace("{shop_id}", &fresh_shop), None, &app.operator)
             }
-            "/v1/ops/social/shops/{shop_id}/move" => {
+            "/v1/ops/social/shops/{shop_id}/move" | "/v1/ops/social/shops/{shop_id}/abort-move" => {
                 (template.replace("{shop_id}", &to_move.shop_id), None, &app.operator)
             }
             other => panic!("{method} {other} is new: give the regulator test a valid request for it"),
@@ -1156,6 +1156,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/social/v1/buyers/{buyer_id}/profile-share"),
     ("post", "/v1/ops/social/shops/{shop_id}/enrol"),
     ("post", "/v1/ops/social/shops/{shop_id}/move"),
+    ("post", "/v1/ops/social/shops/{shop_id}/abort-move"),
 ];
 
 #[tokio::test]

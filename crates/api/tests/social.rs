@@ -11,8 +11,10 @@ use std::collections::HashMap;
 
 use common::*;
 use hyper::StatusCode;
-use jembatan_domain::Principal;
+use jembatan_domain::{MerchantId, Principal, TypedId};
+use jembatan_store::legacy::{Batch, LegacyProduct, LegacySku, PRODUCT_LIVE};
 use jembatan_store::q;
+use jembatan_store::testing::raw_execute;
 use serde_json::{Value, json};
 
 async fn move_shop(app: &App, shop: &SocialShop) -> Value {
@@ -100,8 +102,15 @@ async fn contract_suite(app: &App, shop: &SocialShop, other_seller: &str) -> Tra
     r.post("ship again", &seller, &format!("/social/v1/orders/{o1}/ship"), None).await;
     r.post("cancel after shipping", &buyer, &format!("/social/v1/orders/{o1}/cancel"), None).await;
     r.post(
-        "refund part before receipt",
+        "buyer refund after shipment",
         &buyer,
+        &format!("/social/v1/orders/{o1}/refund"),
+        Some(json!({"amount": "50.000", "reason": "satu kemeja cacat"})),
+    )
+    .await;
+    r.post(
+        "seller refunds part before receipt",
+        &seller,
         &format!("/social/v1/orders/{o1}/refund"),
         Some(json!({"amount": "50.000", "reason": "satu kemeja cacat"})),
     )
@@ -329,6 +338,8 @@ async fn the_social_contract_answers_the_same_whoever_owns_the_shop() {
     assert_eq!(step("confirm receipt").2["refunded_amount"], "50000");
     assert_eq!(step("ship before payment").1, 409);
     assert_eq!(step("cancel after shipping").1, 409);
+    assert_eq!(step("buyer refund after shipment").1, 403);
+    assert_eq!(step("seller refunds part before receipt").1, 201);
     assert_eq!(step("buyer refund after completion").1, 403);
     assert_eq!(step("refund more than paid").2["type"], format!("{PROBLEM_BASE}refund-exceeds-paid"));
     assert_eq!(step("cancelled order").2["status"], 140);
@@ -684,10 +695,302 @@ async fn a_payment_reaches_the_legacy_sellers_list_without_anyone_reading_the_or
         "the legacy row has not heard of the payment yet"
     );
     // The sync `jembatan serve` runs every second.
-    let (moved, _, more) = app.gateway.sync_legacy_twins(0, 100).await.unwrap();
+    let (moved, _, more) =
+        app.gateway.sync_legacy_twins(jembatan_store::social::TwinCursor::from_ms(0), 100).await.unwrap();
     assert_eq!((moved, more), (1, false));
     let listed = app.get(&awaiting).token(&shop.token).send().await.expect(StatusCode::OK).json();
     assert_eq!(listed["orders"][0]["order_id"], order["order_id"]);
     // Nothing more to do the second time.
-    assert_eq!(app.gateway.sync_legacy_twins(0, 100).await.unwrap().0, 0);
+    assert_eq!(
+        app.gateway.sync_legacy_twins(jembatan_store::social::TwinCursor::from_ms(0), 100).await.unwrap().0,
+        0
+    );
+}
+
+/// A product of social shop `n` beyond the two `seed_social_shop` lists.
+fn extra_product(shop: &SocialShop, k: u64, codes: [&str; 2], status: i64) -> LegacyProduct {
+    let product_id = format!("{}{k:02}", &shop.products[0].0[..shop.products[0].0.len() - 2]);
+    LegacyProduct {
+        skus_problem: None,
+        shop_id: shop.shop_id.clone(),
+        product_id: product_id.clone(),
+        title: format!("Produk {k}"),
+        category: "home".to_owned(),
+        description: String::new(),
+        skus: codes
+            .iter()
+            .enumerate()
+            .map(|(i, code)| LegacySku {
+                sku_id: format!("{product_id}{i}"),
+                seller_sku: (*code).to_owned(),
+                name: String::new(),
+                price: "25000".to_owned(),
+                stock: 5,
+            })
+            .collect(),
+        status,
+        create_time: 1_700_000_000,
+        update_time: 1_700_000_000,
+    }
+}
+
+fn batch_of(products: Vec<LegacyProduct>, orders: Vec<jembatan_store::legacy::LegacyOrder>) -> Batch {
+    Batch { shops: Vec::new(), products, buyers: Vec::new(), orders }
+}
+
+/// The core's id for a social id.
+async fn core_id_of(app: &App, kind: jembatan_store::social::IdKind, social: &str) -> String {
+    app.store().core_ids(kind, vec![social.to_owned()]).await.unwrap()[0].core_id.clone()
+}
+
+#[tokio::test]
+async fn a_shop_moves_whole_or_not_at_all_and_a_stopped_move_goes_back() {
+    use jembatan_store::social::{IdKind, Owner};
+    let app = App::start().await;
+    let shop = seed_social_shop(&app, 20).await;
+    let s = shop.shop_id.clone();
+    // A SKU code another product of the shop uses, a delisted product, a damaged SKU list.
+    let duplicate = extra_product(&shop, 3, ["SKU-1-0", "SKU-3-1"], PRODUCT_LIVE);
+    let delisted = extra_product(&shop, 4, ["SKU-4-0", "SKU-4-1"], 2);
+    let damaged = extra_product(&shop, 5, ["SKU-5-0", "SKU-5-1"], PRODUCT_LIVE);
+    let damaged_id = damaged.product_id.clone();
+    app.legacy
+        .store
+        .load(batch_of(vec![duplicate.clone(), delisted.clone(), damaged], Vec::new()))
+        .await
+        .unwrap();
+    let broken = format!(
+        r#"[{{"sku_id": "{damaged_id}0", "seller_sku": "SKU-5-0", "price": "25000", "stock": 5}}, {{"sku_id": "{damaged_id}1", "seller_sku": "SKU-5-1", "price": "25000", "stock": "lima"}}]"#
+    );
+    raw_execute(
+        &app.legacy.url,
+        &format!("UPDATE products SET skus = '{broken}' WHERE product_id = '{damaged_id}'"),
+    )
+    .await
+    .unwrap();
+
+    // The damaged row is listed with the SKU that could be read, and refuses to change.
+    let listed = app
+        .get(&format!("/social/v1/shops/{s}/products"))
+        .token(&shop.token)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let products = listed["products"].as_array().unwrap();
+    assert_eq!(products.len(), 5);
+    let shown = products.iter().find(|p| p["product_id"] == damaged_id.as_str()).unwrap();
+    assert_eq!(shown["skus"].as_array().unwrap().len(), 1, "the unreadable SKU is not shown as 0 units");
+    app.post(&format!("/social/v1/shops/{s}/products/{damaged_id}"))
+        .token(&shop.token)
+        .json(&json!({"title": "Baru"}))
+        .send()
+        .await
+        .problem(StatusCode::CONFLICT, "conflict");
+
+    // The move is refused before anything changes, naming every row.
+    let refused = app
+        .post(&format!("/v1/ops/social/shops/{s}/move"))
+        .token(&app.operator)
+        .send()
+        .await
+        .problem(StatusCode::CONFLICT, "conflict");
+    let detail = text(&refused["detail"]);
+    assert!(detail.contains("SKU code `SKU-1-0` is also used"), "{detail}");
+    assert!(detail.contains("stock `\"lima\"` is not a whole number"), "{detail}");
+    assert_eq!(app.store().social_shop(&s).await.unwrap().unwrap().owner, Owner::Legacy);
+    assert!(!app.legacy.store.is_fenced(&s).await.unwrap());
+    let merchant = MerchantId::parse(&shop.merchant_id).unwrap();
+    assert!(app.store().products_of_merchant(merchant, None, 10).await.unwrap().is_empty());
+
+    // The seller repairs the rows.
+    let repaired = broken.replace("\"lima\"", "5");
+    raw_execute(
+        &app.legacy.url,
+        &format!("UPDATE products SET skus = '{repaired}' WHERE product_id = '{damaged_id}'"),
+    )
+    .await
+    .unwrap();
+    raw_execute(
+        &app.legacy.url,
+        &format!("UPDATE products SET status = 3 WHERE product_id = '{}'", duplicate.product_id),
+    )
+    .await
+    .unwrap();
+
+    // A mover that died mid-move: owner `migrating`, fence up, one product copied with what
+    // has changed since.
+    let ctx = jembatan_store::WriteCtx { actor: Principal::Operator, now: app.core.clock().now() };
+    app.store().set_shop_owner(ctx.clone(), &s, Owner::Legacy, Owner::Migrating).await.unwrap();
+    app.legacy.store.fence(&s, "test", 0).await.unwrap();
+    let stale = jembatan_store::catalogue::SocialProductCopy {
+        product: jembatan_store::catalogue::NewProduct {
+            merchant_id: merchant,
+            title: jembatan_domain::ProductTitle::parse("Judul Lama").unwrap(),
+            category: jembatan_domain::Category::Fashion,
+            skus: vec![jembatan_domain::NewSku {
+                code: jembatan_domain::SkuCode::parse("LAMA-1").unwrap(),
+                price: jembatan_domain::Price::from_rupiah(1_000).unwrap(),
+                stock: jembatan_domain::StockLevel::on_hand(99).unwrap(),
+            }],
+        },
+        ids: jembatan_store::catalogue::SocialProductIds {
+            product_id: jembatan_store::new_id(),
+            social_product_id: shop.products[0].0.clone(),
+            sku_ids: vec![jembatan_store::new_id()],
+            social_sku_ids: vec![shop.products[0].1[0].clone()],
+        },
+        listed: true,
+    };
+    app.store().put_social_products(ctx.clone(), vec![stale]).await.unwrap();
+    let stale_sku = core_id_of(&app, IdKind::Sku, &shop.products[0].1[0]).await;
+    // The operator gives the shop back; its writes go to the legacy store again.
+    let back = app
+        .post(&format!("/v1/ops/social/shops/{s}/abort-move"))
+        .token(&app.operator)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(back["owner"], "legacy");
+    assert!(!app.legacy.store.is_fenced(&s).await.unwrap());
+    let stock = json!({"skus": [{"sku_id": shop.products[1].1[0], "stock": 6}]});
+    app.post(&format!("/social/v1/shops/{s}/products/{}/stock", shop.products[1].0))
+        .token(&shop.token)
+        .json(&stock)
+        .send()
+        .await
+        .expect(StatusCode::OK);
+
+    // Invariant 6 on /v1: the legacy store owns this merchant, so the core takes none of its
+    // catalogue writes or checkouts, even of rows a stopped move left there.
+    let before = app.snapshot().await;
+    app.post(&format!("/v1/merchants/{}/products", shop.merchant_id))
+        .token(&shop.token)
+        .json(&product_body(&[("BARU-1", 10_000, 1)]))
+        .send()
+        .await
+        .problem(StatusCode::CONFLICT, "merchant-not-on-core");
+    app.put(&format!("/v1/skus/{stale_sku}/stock"))
+        .token(&shop.token)
+        .json(&json!({"stock_on_hand": 40}))
+        .send()
+        .await
+        .problem(StatusCode::CONFLICT, "merchant-not-on-core");
+    app.post("/v1/checkouts")
+        .token(&app.marketplace)
+        .json(&checkout_body(&[(&stale_sku, 1)]))
+        .send()
+        .await
+        .problem(StatusCode::CONFLICT, "merchant-not-on-core");
+    app.assert_state_unchanged(&before, "writes for a legacy-owned merchant").await;
+
+    // The move now goes through and brings the stale copy up to the legacy rows.
+    let moved = move_shop(&app, &shop).await;
+    assert_eq!(moved["products_copied"], 4, "deleted products stay behind");
+    let listed = app
+        .get(&format!("/social/v1/shops/{s}/products"))
+        .token(&shop.token)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let find =
+        |id: &str| listed["products"].as_array().unwrap().iter().find(|p| p["product_id"] == id).cloned();
+    let first = find(&shop.products[0].0).unwrap();
+    assert_eq!(first["title"], "Kemeja Batik Parang");
+    assert_eq!(first["skus"][0]["seller_sku"], "SKU-1-0");
+    assert_eq!(first["skus"][0]["price"], "149000");
+    assert_eq!(first["skus"][0]["stock"], 10);
+    assert_eq!(core_id_of(&app, IdKind::Sku, &shop.products[0].1[0]).await, stale_sku, "ids are kept");
+    assert_eq!(find(&shop.products[1].0).unwrap()["skus"][0]["stock"], 6);
+    assert_eq!(find(&delisted.product_id).unwrap()["status"], 2, "a delisted product moves unlisted");
+    assert!(find(&duplicate.product_id).is_none());
+
+    // Unlisted in the core means not for sale, on either storefront.
+    let delisted_sku = core_id_of(&app, IdKind::Sku, &delisted.skus[0].sku_id).await;
+    app.post("/v1/checkouts")
+        .token(&app.marketplace)
+        .json(&checkout_body(&[(&delisted_sku, 1)]))
+        .send()
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let mut body = social_order_body(&shop, &[(0, 0, 1)], "VA");
+    body["items"][0]["product_id"] = json!(delisted.product_id);
+    body["items"][0]["sku_id"] = json!(delisted.skus[0].sku_id);
+    let reply = app.post("/social/v1/orders").token(&app.social).json(&body).send().await;
+    assert!(reply.status.is_client_error(), "{}", reply.text());
+    // And the core takes the merchant's own writes now.
+    app.post(&format!("/v1/merchants/{}/products", shop.merchant_id))
+        .token(&shop.token)
+        .json(&product_body(&[("BARU-1", 10_000, 1)]))
+        .send()
+        .await
+        .expect(StatusCode::CREATED);
+    // A finished move is not aborted.
+    app.post(&format!("/v1/ops/social/shops/{s}/abort-move"))
+        .token(&app.operator)
+        .send()
+        .await
+        .problem(StatusCode::CONFLICT, "conflict");
+}
+
+#[tokio::test]
+async fn a_legacy_shops_orders_change_only_through_the_gateway() {
+    use jembatan_store::social::IdKind;
+    let app = App::start().await;
+    let shop = seed_social_shop(&app, 21).await;
+    // An order paid before payments moved to the core: no money of it in the core.
+    let template = app
+        .post("/social/v1/orders")
+        .token(&app.social)
+        .json(&social_order_body(&shop, &[(0, 0, 1)], "VA"))
+        .send()
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let mut history = app.legacy.store.order(&text(&template["order_id"])).await.unwrap().unwrap();
+    history.order_id = "990000000001".to_owned();
+    history.status = 111;
+    app.legacy.store.load(batch_of(Vec::new(), vec![history.clone()])).await.unwrap();
+    let refused = app
+        .post(&format!("/social/v1/orders/{}/cancel", history.order_id))
+        .token(&app.social)
+        .send()
+        .await
+        .problem(StatusCode::CONFLICT, "conflict");
+    assert!(text(&refused["detail"]).contains("paid before payments moved"), "{refused}");
+    assert_eq!(app.legacy.store.order(&history.order_id).await.unwrap().unwrap().status, 111);
+
+    // The seller's /v1 routes do not move a legacy shop's order behind the legacy row's back.
+    let order = text(&template["order_id"]);
+    app.post(&format!("/social/v1/orders/{order}/pay"))
+        .token(&app.social)
+        .send()
+        .await
+        .expect(StatusCode::OK);
+    let twin = core_id_of(&app, IdKind::Order, &order).await;
+    app.post(&format!("/v1/orders/{twin}/cancel"))
+        .token(&shop.token)
+        .send()
+        .await
+        .problem(StatusCode::CONFLICT, "merchant-not-on-core");
+    let fetched = app
+        .get(&format!("/social/v1/orders/{order}"))
+        .token(&app.social)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(fetched["status"], 100);
+    // Through the gateway the cancel reaches both the legacy row and the twin.
+    let cancelled = app
+        .post(&format!("/social/v1/orders/{order}/cancel"))
+        .token(&app.social)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(cancelled["status"], 140);
+    assert_eq!(app.order(&twin).await["status"], "cancelled");
 }

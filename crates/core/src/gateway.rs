@@ -35,11 +35,11 @@ use jembatan_domain::{
     Principal, ProductId, ProductTitle, Province, Quantity, ShippingAddress, SkuId, StockLevel, TypedId,
 };
 use jembatan_store::StoreError;
-use jembatan_store::catalogue::ProductRecord;
+use jembatan_store::catalogue::{ProductRecord, SocialProductCopy};
 use jembatan_store::legacy::{LegacyOrder, LegacyProduct, LegacyStore, NewItem, NewLegacyOrder, ProductEdit};
 use jembatan_store::orders::{OrderRecord, Pricing};
 use jembatan_store::payments::{PaymentRecord, RefundRecord};
-use jembatan_store::social::{Consent, IdKind, IdMapping, Owner, SharedProfile, SocialShop};
+use jembatan_store::social::{Consent, IdKind, IdMapping, Owner, SharedProfile, SocialShop, TwinCursor};
 
 use crate::authz::{self, Access};
 use crate::{Core, CoreError};
@@ -420,13 +420,14 @@ impl Gateway {
         };
         for (sku, available) in &edit.stocks {
             let sku_core = self.core_id::<SkuId>(IdKind::Sku, sku, shop.merchant_id).await?;
-            let current =
-                product.skus.iter().find(|s| s.id == sku_core).ok_or_else(|| not_found("sku", sku))?;
+            if !product.skus.iter().any(|s| s.id == sku_core) {
+                return Err(not_found("sku", sku));
+            }
             // The social contract sets units available; the core keeps on hand = available + reserved.
-            let on_hand = StockLevel::on_hand(
-                i64::from(available.units_on_hand()) + i64::from(current.stock.units_reserved()),
-            )?;
-            self.core.store().set_stock(ctx.clone(), shop.merchant_id, sku_core, on_hand, None).await?;
+            self.core
+                .store()
+                .set_stock_available(ctx.clone(), shop.merchant_id, sku_core, *available)
+                .await?;
         }
         if !edit.stocks.is_empty() {
             product = self
@@ -670,6 +671,19 @@ impl Gateway {
                 let shop = self.enrol_shop(&Principal::Channel(Channel::Social), &shop_id).await?;
                 self.open_twin(who, &shop, &order).await?;
                 let twin = self.twin_of(&order.order_id).await?;
+                // A cancel may have committed on the legacy row after it was read: then the
+                // twin is cancelled too (a cancel checks for a twin after its write, so one of
+                // the two always sees the other).
+                let order =
+                    self.legacy.order(&order.order_id).await?.ok_or_else(|| not_found("order", order_id))?;
+                if let Some(twin) = &twin
+                    && order.status == LegacyStatus::Cancelled.code()
+                {
+                    self.core_steps(&Principal::Operator, twin.clone(), OrderAction::Cancel).await?;
+                    return Err(CoreError::Store(StoreError::Conflict(format!(
+                        "order {order_id} was cancelled while its payment was being opened: nothing to pay"
+                    ))));
+                }
                 self.legacy_order_view(order, twin.as_ref()).await
             }
         }
@@ -685,8 +699,8 @@ impl Gateway {
         self.order_step(who, order_id, OrderAction::Cancel).await
     }
 
-    /// The buyer asks a refund of (part of) a paid order that is not completed yet; the core's
-    /// escrow pays it. After completion only the seller refunds (from its balance).
+    /// A refund of (part of) a paid order, from the core's escrow (or, after release, the
+    /// seller's balance). The buyer may take one only before shipment; the seller any time.
     pub async fn refund(
         &self,
         who: &Principal,
@@ -706,11 +720,14 @@ impl Gateway {
                 ))));
             }
         };
-        if matches!(who, Principal::Channel(_)) && core_order.status == OrderStatus::Completed {
-            return Err(CoreError::Forbidden(
-                "a completed order is refunded by its seller; the buyer asks before confirming receipt"
-                    .to_owned(),
-            ));
+        // The buyer's own refund is limited to a paid order that has not left the seller (an
+        // item missing, a change of mind): once the parcel is on its way the goods are out of
+        // the seller's hands, and a refund is the seller's to grant (its token, this route).
+        if matches!(who, Principal::Channel(_)) && core_order.status != OrderStatus::Paid {
+            return Err(CoreError::Forbidden(format!(
+                "order {order_id} is {}: after shipment a refund is granted by the seller, not taken by the buyer",
+                core_order.status.as_str()
+            )));
         }
         let ctx = self.core.ctx(who);
         Ok(self.core.store().refund(ctx, core_order.id, amount, reason, idem).await?)
@@ -793,17 +810,21 @@ impl Gateway {
 
     // ---- keeping legacy rows in step -----------------------------------------------------------
 
-    /// Brings the legacy rows of twins changed since `since_ms` up to the core (a payment the
+    /// Brings the legacy rows of twins changed after `cursor` up to the core (a payment the
     /// provider confirmed, an expiry that gives the stock back, an auto-confirmation), so that
     /// a seller listing "awaiting shipment" sees a paid order without anyone reading it first.
-    /// One batch: returns how many rows moved, the change time to resume from, and whether
-    /// more may be waiting.
-    pub async fn sync_legacy_twins(&self, since_ms: i64, batch: u32) -> Result<(u64, i64, bool), CoreError> {
-        let changed = self.core.store().legacy_twins_changed_since(since_ms, batch).await?;
+    /// One batch: returns how many rows moved, the cursor to resume from, and whether more may
+    /// be waiting.
+    pub async fn sync_legacy_twins(
+        &self,
+        cursor: TwinCursor,
+        batch: u32,
+    ) -> Result<(u64, TwinCursor, bool), CoreError> {
+        let changed = self.core.store().legacy_twins_changed_since(cursor.clone(), batch).await?;
         let mut moved = 0;
-        let mut since = since_ms;
-        for (social_id, status, at_ms) in &changed {
-            since = since.max(*at_ms);
+        let mut next = cursor;
+        for (social_id, status, at) in changed.iter() {
+            next = at.clone();
             let Some(order) = self.legacy.order(social_id).await? else { continue };
             if let Some((from, to)) = repair(order.status, *status) {
                 match self.legacy.set_order_status(social_id, from, to, self.now_s()).await {
@@ -814,12 +835,7 @@ impl Gateway {
                 }
             }
         }
-        let more = changed.len() as u32 == batch;
-        // A full batch within one millisecond would be read again and again: step past it.
-        if more && changed.first().map(|c| c.2) == changed.last().map(|c| c.2) {
-            since += 1;
-        }
-        Ok((moved, since, more))
+        Ok((moved, next, changed.len() as u32 == batch))
     }
 
     /// Runs [`Gateway::sync_legacy_twins`] every `interval`, looking back `overlap` each time
@@ -830,14 +846,14 @@ impl Gateway {
         let mut ticker = tokio::time::interval(interval);
         loop {
             ticker.tick().await;
-            let mut resume = since;
+            let mut resume = TwinCursor::from_ms(since);
             loop {
-                match self.sync_legacy_twins(resume, 500).await {
+                match self.sync_legacy_twins(resume.clone(), 500).await {
                     Ok((moved, next, more)) => {
                         metrics::counter!("jembatan_gateway_legacy_rows_synced_total").increment(moved);
                         resume = next;
                         if !more {
-                            since = next - overlap.as_millis() as i64;
+                            since = since.max(resume.at_ms - overlap.as_millis() as i64);
                             break;
                         }
                     }
@@ -854,12 +870,20 @@ impl Gateway {
 
     /// Moves one shop from the legacy store to the core with its writes held for the whole
     /// copy: owner `migrating` and the legacy fence up, products and SKUs copied (keeping the
-    /// core ids its paid orders already use), each unpaid order given its core twin, then the
-    /// owner flips to `core`. The legacy fence stays up: the legacy store is no longer the
-    /// owner. All or nothing: every row is checked before anything is copied, and a shop with
-    /// a row the core cannot take (a defect, or an order paid before the integration whose money
-    /// the core never held) is not moved — the list says why. The live, resumable move with
-    /// catch-up, verification and quarantine is the migration engine's.
+    /// core ids its paid orders already use; a delisted product moves unlisted), each unpaid
+    /// order given its core twin, then the owner flips to `core`. The legacy fence stays up:
+    /// the legacy store is no longer the owner.
+    ///
+    /// Every row is checked before the fence goes up (and again once it is up, as the shop may
+    /// have changed): a shop with a row the core cannot take — a defect (an empty title, a
+    /// negative stock, an ambiguous price, a SKU code used twice in the shop, a damaged SKU
+    /// list), an unpaid order whose payment could not be opened, or an order paid before the
+    /// integration whose money the core never held — is not moved, and the error lists every
+    /// such row. Anything failing once the owner is `migrating` moves it back to `legacy` and
+    /// lifts the fence ([`Gateway::abort_move`]); the copy is an upsert, so a later move brings
+    /// what was copied up to date. A process dying mid-move leaves the shop `migrating`: moving
+    /// it again resumes, `abort_move` gives it back. The live, resumable move with catch-up,
+    /// verification and quarantine is the migration engine's.
     pub async fn move_shop(&self, who: &Principal, shop_id: &SocialId) -> Result<MoveReport, CoreError> {
         if *who != Principal::Operator {
             return Err(CoreError::Forbidden("only the operator moves a shop".to_owned()));
@@ -874,22 +898,122 @@ impl Gateway {
                 already_moved: true,
             });
         }
-        let products = self.all_legacy_products(shop_id.as_str()).await?;
-        let orders = self.all_legacy_orders(shop_id.as_str()).await?;
-        let mut refused = Vec::new();
-        for product in &products {
-            if let Err(reason) = core_product_draft(shop.merchant_id, product) {
-                refused.push(format!("product {}: {reason}", product.product_id));
+        // Checked before anything changes: a refused shop keeps selling as it was.
+        self.move_plan(&shop).await?;
+        let ctx = self.core.ctx(who);
+        if shop.owner == Owner::Legacy {
+            self.core
+                .store()
+                .set_shop_owner(ctx.clone(), shop_id.as_str(), Owner::Legacy, Owner::Migrating)
+                .await?;
+        }
+        match self.finish_move(who, &shop).await {
+            Ok(report) => Ok(report),
+            Err(error) => {
+                tracing::warn!(shop_id = %shop_id, %error, "the move failed; the shop goes back to the legacy store");
+                self.abort_move(who, shop_id).await?;
+                Err(error)
             }
         }
-        let mut twins = Vec::new();
+    }
+
+    /// The part of a move run with the owner `migrating`: fence, check again, copy, flip.
+    async fn finish_move(&self, who: &Principal, shop: &SocialShop) -> Result<MoveReport, CoreError> {
+        let ctx = self.core.ctx(who);
+        let store = self.core.store();
+        self.legacy.fence(&shop.shop_id, "moving to the core", ctx.now.unix_ms()).await?;
+        // The fence is up and no write is in flight any more: read again what to copy.
+        let plan = self.move_plan(shop).await?;
+        let copied = plan.copies.len();
+        store.put_social_products(ctx.clone(), plan.copies).await?;
+        for order in &plan.unpaid {
+            self.open_twin(who, shop, order).await?;
+        }
+        // The legacy rows are frozen now: those cancelled gave their units back there (and so
+        // to the copy); the flip returns the units of twins cancelled since.
+        store.complete_shop_move(self.core.ctx(who), &shop.shop_id, plan.cancelled).await?;
+        Ok(MoveReport {
+            shop_id: shop.shop_id.clone(),
+            merchant_id: shop.merchant_id,
+            products: copied,
+            orders: plan.orders,
+            already_moved: false,
+        })
+    }
+
+    /// Gives a shop whose move did not finish back to the legacy store: owner `legacy`, fence
+    /// down. A shop the core owns is refused (moving back is the migration engine's rollback).
+    pub async fn abort_move(&self, who: &Principal, shop_id: &SocialId) -> Result<SocialShop, CoreError> {
+        if *who != Principal::Operator {
+            return Err(CoreError::Forbidden("only the operator moves a shop".to_owned()));
+        }
+        let shop = self
+            .core
+            .store()
+            .social_shop(shop_id.as_str())
+            .await?
+            .ok_or_else(|| not_found("shop", shop_id))?;
+        let shop = match shop.owner {
+            Owner::Core => {
+                return Err(CoreError::Store(StoreError::Conflict(format!(
+                    "shop {shop_id} has moved to the core: a finished move is not aborted"
+                ))));
+            }
+            Owner::Migrating => {
+                self.core
+                    .store()
+                    .set_shop_owner(self.core.ctx(who), shop_id.as_str(), Owner::Migrating, Owner::Legacy)
+                    .await?
+            }
+            Owner::Legacy => shop,
+        };
+        // Lifted after the flip: the legacy store takes writes only once it owns the shop again.
+        self.legacy.unfence(shop_id.as_str()).await?;
+        Ok(shop)
+    }
+
+    /// What moving `shop` copies, or every reason it cannot move now.
+    async fn move_plan(&self, shop: &SocialShop) -> Result<MovePlan, CoreError> {
+        let products = self.all_legacy_products(&shop.shop_id).await?;
+        let orders = self.all_legacy_orders(&shop.shop_id).await?;
+        let store = self.core.store();
+        let mut refused = Vec::new();
+        let mut drafts = Vec::with_capacity(products.len());
+        let mut codes: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        for product in &products {
+            match core_product_draft(shop.merchant_id, product) {
+                Ok(draft) => {
+                    for sku in &draft.skus {
+                        if let Some(other) =
+                            codes.insert(sku.code.as_str().to_owned(), product.product_id.clone())
+                            && other != product.product_id
+                        {
+                            refused.push(format!(
+                                "product {}: SKU code `{}` is also used by product {other} (codes are unique per merchant in the core)",
+                                product.product_id,
+                                sku.code.as_str()
+                            ));
+                        }
+                    }
+                    drafts.push((product, draft));
+                }
+                Err(reason) => refused.push(format!("product {}: {reason}", product.product_id)),
+            }
+        }
+        let mut unpaid = Vec::new();
+        let mut cancelled = Vec::new();
+        let twins =
+            store.core_ids(IdKind::Order, orders.iter().map(|o| o.order_id.clone()).collect()).await?;
         for order in &orders {
-            let twin = self.twin_of(&order.order_id).await?;
-            match (twin, order.status) {
-                (Some(_), _) => {}
-                (None, 100) => twins.push(order),
-                (None, 140) => {}
-                (None, status) => refused.push(format!(
+            let has_twin = twins.iter().any(|t| t.social_id == order.order_id);
+            match (has_twin, order.status) {
+                (_, 140) => cancelled.push(order.order_id.clone()),
+                (true, _) => {}
+                (false, 100) => match twin_parts(order) {
+                    Ok(_) => unpaid.push(order.clone()),
+                    Err(error) => refused.push(format!("order {}: {error}", order.order_id)),
+                },
+                (false, status) => refused.push(format!(
                     "order {} (status {status}) was paid before payments moved to the core: the migration engine imports such history",
                     order.order_id
                 )),
@@ -897,66 +1021,45 @@ impl Gateway {
         }
         if !refused.is_empty() {
             return Err(CoreError::Store(StoreError::Conflict(format!(
-                "shop {shop_id} cannot move: {}",
+                "shop {} cannot move: {}",
+                shop.shop_id,
                 refused.join("; ")
             ))));
         }
-        let ctx = self.core.ctx(who);
-        let store = self.core.store();
-        if shop.owner == Owner::Legacy {
-            store.set_shop_owner(ctx.clone(), shop_id.as_str(), Owner::Legacy, Owner::Migrating).await?;
-        }
-        self.legacy.fence(shop_id.as_str(), "moving to the core", ctx.now.unix_ms()).await?;
-        // The fence is up and no write is in flight any more: read again what to copy.
-        let products = self.all_legacy_products(shop_id.as_str()).await?;
-        let mut copied = 0;
-        for product in &products {
-            if !store.core_ids(IdKind::Product, vec![product.product_id.clone()]).await?.is_empty() {
-                continue;
-            }
-            let draft = core_product_draft(shop.merchant_id, product).map_err(|reason| {
-                CoreError::Store(StoreError::Conflict(format!("product {}: {reason}", product.product_id)))
-            })?;
+        let product_map =
+            store.core_ids(IdKind::Product, products.iter().map(|p| p.product_id.clone()).collect()).await?;
+        let sku_map = store
+            .core_ids(
+                IdKind::Sku,
+                products.iter().flat_map(|p| p.skus.iter().map(|s| s.sku_id.clone())).collect(),
+            )
+            .await?;
+        let mut copies = Vec::with_capacity(drafts.len());
+        for (product, draft) in drafts {
+            let product_id = match product_map.iter().find(|m| m.social_id == product.product_id) {
+                Some(m) => parse_core_id::<ProductId>(&m.core_id)?,
+                None => jembatan_store::new_id(),
+            };
             let social_sku_ids: Vec<String> = product.skus.iter().map(|s| s.sku_id.clone()).collect();
-            let mapped = store.core_ids(IdKind::Sku, social_sku_ids.clone()).await?;
             let mut sku_ids = Vec::with_capacity(social_sku_ids.len());
             for social in &social_sku_ids {
-                sku_ids.push(match mapped.iter().find(|m| &m.social_id == social) {
+                sku_ids.push(match sku_map.iter().find(|m| &m.social_id == social) {
                     Some(m) => parse_core_id::<SkuId>(&m.core_id)?,
                     None => jembatan_store::new_id(),
                 });
             }
-            let ids = jembatan_store::catalogue::SocialProductIds {
-                product_id: jembatan_store::new_id(),
-                social_product_id: product.product_id.clone(),
-                sku_ids,
-                social_sku_ids,
-            };
-            store.create_social_product(ctx.clone(), draft, ids).await?;
-            copied += 1;
+            copies.push(SocialProductCopy {
+                product: draft,
+                ids: jembatan_store::catalogue::SocialProductIds {
+                    product_id,
+                    social_product_id: product.product_id.clone(),
+                    sku_ids,
+                    social_sku_ids,
+                },
+                listed: product.status == jembatan_store::legacy::PRODUCT_LIVE,
+            });
         }
-        for order in self.all_legacy_orders(shop_id.as_str()).await? {
-            if order.status == 100 && self.twin_of(&order.order_id).await?.is_none() {
-                self.open_twin(who, &shop, &order).await?;
-            }
-        }
-        // The legacy rows are frozen now: those cancelled gave their units back there (and so
-        // to the copy); the flip returns the units of twins cancelled since.
-        let legacy_cancelled: Vec<String> = self
-            .all_legacy_orders(shop_id.as_str())
-            .await?
-            .into_iter()
-            .filter(|o| o.status == LegacyStatus::Cancelled.code())
-            .map(|o| o.order_id)
-            .collect();
-        store.complete_shop_move(self.core.ctx(who), shop_id.as_str(), legacy_cancelled).await?;
-        Ok(MoveReport {
-            shop_id: shop.shop_id,
-            merchant_id: shop.merchant_id,
-            products: copied,
-            orders: orders.len(),
-            already_moved: false,
-        })
+        Ok(MovePlan { copies, unpaid, cancelled, orders: orders.len() })
     }
 
     async fn all_legacy_products(&self, shop_id: &str) -> Result<Vec<LegacyProduct>, CoreError> {
@@ -1021,12 +1124,29 @@ impl Gateway {
                         Some(twin) => self.repair_legacy(order, twin).await?,
                         None => order,
                     };
-                    let twin = match twin {
+                    if twin.is_none()
+                        && action == OrderAction::Cancel
+                        && order.status != LegacyStatus::Unpaid.code()
+                        && order.status != LegacyStatus::Cancelled.code()
+                    {
+                        return Err(CoreError::Store(StoreError::Conflict(format!(
+                            "order {order_id} was paid before payments moved to the core, which holds no money for it: its cancellation and refund go through the operator"
+                        ))));
+                    }
+                    let had_twin = twin.is_some();
+                    let mut twin = match twin {
                         Some(twin) => Some(self.core_steps(who, twin, action).await?),
                         None => None,
                     };
-                    let (from, to) = legacy_step(action, twin.is_some(), order_id)?;
+                    let (from, to) = legacy_step(action, had_twin, order_id)?;
                     let order = self.legacy.set_order_status(&order.order_id, from, to, self.now_s()).await?;
+                    if !had_twin && action == OrderAction::Cancel {
+                        // A concurrent pay may have opened a twin after this call looked:
+                        // it must not stay payable.
+                        if let Some(opened) = self.twin_of(&order.order_id).await? {
+                            twin = Some(self.core_steps(&Principal::Operator, opened, OrderAction::Cancel).await?);
+                        }
+                    }
                     self.legacy_order_view(order, twin.as_ref()).await
                 }
             }
@@ -1071,19 +1191,10 @@ impl Gateway {
         shop: &SocialShop,
         order: &LegacyOrder,
     ) -> Result<(), CoreError> {
-        let method = parse_payment_method(&order.payment_method)?;
-        let address = ShippingAddress::parse(
-            &order.recipient_name,
-            &order.recipient_phone,
-            &order.address_detail,
-            &order.city,
-            &order.province,
-            &order.postal_code,
-        )?;
+        let parts = twin_parts(order)?;
         // Each legacy SKU gets its core id now (kept when the shop moves).
-        let sku_ids: Vec<String> = order.items.iter().map(|i| i.sku_id.clone()).collect();
-        let mut mappings: Vec<IdMapping> = Vec::with_capacity(sku_ids.len());
-        for sku in &sku_ids {
+        let mut mappings: Vec<IdMapping> = Vec::with_capacity(parts.lines.len());
+        for (sku, ..) in &parts.lines {
             mappings.push(IdMapping {
                 social_id: sku.clone(),
                 merchant_id: shop.merchant_id,
@@ -1091,30 +1202,28 @@ impl Gateway {
             });
         }
         let mapped = self.core.store().map_ids(IdKind::Sku, mappings).await?;
-        let mut lines = Vec::with_capacity(order.items.len());
-        let mut priced = Vec::with_capacity(order.items.len());
-        for item in &order.items {
+        let mut lines = Vec::with_capacity(parts.lines.len());
+        let mut priced = Vec::with_capacity(parts.lines.len());
+        for ((social_sku, quantity, price), item) in parts.lines.iter().zip(&order.items) {
             let core = mapped
                 .iter()
-                .find(|m| m.social_id == item.sku_id)
-                .ok_or_else(|| not_found("sku", &item.sku_id))?;
+                .find(|m| &m.social_id == social_sku)
+                .ok_or_else(|| not_found("sku", social_sku))?;
             let sku_id = parse_core_id::<SkuId>(&core.core_id)?;
-            let price =
-                parse_price(&item.unit_price).map_err(|p| p.into_error("unit_price", &item.unit_price))?;
             let category = match self.legacy.product(&order.shop_id, &item.product_id).await? {
                 Some(product) => Category::parse(&product.category).unwrap_or(Category::Home),
                 None => Category::Home,
             };
-            lines.push(CheckoutLine { sku_id, quantity: Quantity::new(item.quantity)? });
-            priced.push(PricedSku {
-                sku_id,
-                merchant_id: shop.merchant_id,
-                price: Price::from_rupiah(price.rupiah())?,
-                category,
-            });
+            lines.push(CheckoutLine { sku_id, quantity: *quantity });
+            priced.push(PricedSku { sku_id, merchant_id: shop.merchant_id, price: *price, category });
         }
-        let buyer = SocialId::parse("buyer_id", &order.buyer_id)?;
-        let request = CheckoutRequest::new(Channel::Social, self.buyer_ref(&buyer), lines, address, method)?;
+        let request = CheckoutRequest::new(
+            Channel::Social,
+            self.buyer_ref(&parts.buyer),
+            lines,
+            parts.address,
+            parts.method,
+        )?;
         let payment = self.core.new_payment(&request);
         match self
             .core
@@ -1323,7 +1432,11 @@ impl Gateway {
             shop_id: shop_id.to_owned(),
             title: product.title.as_str().to_owned(),
             category: product.category.as_str().to_owned(),
-            status: jembatan_store::legacy::PRODUCT_LIVE,
+            status: if product.listed {
+                jembatan_store::legacy::PRODUCT_LIVE
+            } else {
+                jembatan_store::legacy::PRODUCT_DELISTED
+            },
             skus: product
                 .skus
                 .iter()
@@ -1355,6 +1468,48 @@ impl Gateway {
 }
 
 /// What [`Gateway::move_shop`] did.
+/// What a move copies, read from the legacy store and checked.
+struct MovePlan {
+    copies: Vec<SocialProductCopy>,
+    /// Unpaid orders without a core twin: each gets one.
+    unpaid: Vec<LegacyOrder>,
+    /// Cancelled orders (their twins' units are settled by the flip).
+    cancelled: Vec<String>,
+    orders: usize,
+}
+
+/// A legacy order read as the core's checkout of it would be, refused if it cannot be.
+struct TwinParts {
+    method: jembatan_domain::PaymentMethod,
+    address: ShippingAddress,
+    buyer: SocialId,
+    /// (social SKU id, units, unit price) per item, in item order.
+    lines: Vec<(String, Quantity, Price)>,
+}
+
+fn twin_parts(order: &LegacyOrder) -> Result<TwinParts, CoreError> {
+    let method = parse_payment_method(&order.payment_method)?;
+    let address = ShippingAddress::parse(
+        &order.recipient_name,
+        &order.recipient_phone,
+        &order.address_detail,
+        &order.city,
+        &order.province,
+        &order.postal_code,
+    )?;
+    let buyer = SocialId::parse("buyer_id", &order.buyer_id)?;
+    let mut lines = Vec::with_capacity(order.items.len());
+    for item in &order.items {
+        let price =
+            parse_price(&item.unit_price).map_err(|p| p.into_error("unit_price", &item.unit_price))?;
+        lines.push((item.sku_id.clone(), Quantity::new(item.quantity)?, Price::from_rupiah(price.rupiah())?));
+    }
+    if lines.is_empty() {
+        return Err(DomainError::invalid("items", "an order without items cannot be paid").into());
+    }
+    Ok(TwinParts { method, address, buyer, lines })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MoveReport {
     pub shop_id: String,
@@ -1369,6 +1524,9 @@ fn core_product_draft(
     merchant_id: MerchantId,
     p: &LegacyProduct,
 ) -> Result<jembatan_store::catalogue::NewProduct, String> {
+    if let Some(problem) = &p.skus_problem {
+        return Err(problem.clone());
+    }
     let title = ProductTitle::parse(&p.title).map_err(|e| e.to_string())?;
     let category = Category::parse(&p.category).map_err(|e| e.to_string())?;
     let mut skus = Vec::with_capacity(p.skus.len());

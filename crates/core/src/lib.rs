@@ -232,6 +232,17 @@ impl Core {
             who,
             Access::TransitionOrder { merchant: order.merchant_id, channel: order.channel, action },
         )?;
+        // Invariant 6: a legacy-owned shop's orders move through the gateway, which keeps the
+        // legacy row and its core twin in step.
+        if let Some(shop) = self.store.social_shop_of_merchant(order.merchant_id).await?
+            && shop.owner != jembatan_store::social::Owner::Core
+        {
+            return Err(StoreError::NotOwner {
+                merchant_id: order.merchant_id.to_string(),
+                owner: shop.owner.as_str(),
+            }
+            .into());
+        }
         Ok(self.store.transition_order(self.ctx(who), id, action, idem).await?)
     }
 }

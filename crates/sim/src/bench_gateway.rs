@@ -424,6 +424,7 @@ async fn seed_social_shop(
         .map(|k| {
             let product_id = format!("{}", 8_200_000_000 + n * 100 + k);
             LegacyProduct {
+                skus_problem: None,
                 shop_id: shop_id.clone(),
                 product_id: product_id.clone(),
                 title: ["Kemeja Batik Parang", "Serum Vitamin C"][k as usize - 1].to_owned(),

@@ -548,6 +548,7 @@ impl<'a> MerchantGen<'a> {
                 _ => {}
             }
             batch.products.push(LegacyProduct {
+                skus_problem: None,
                 shop_id: shop.shop_id.clone(),
                 product_id,
                 title,

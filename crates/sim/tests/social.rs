@@ -47,6 +47,7 @@ async fn world(stock: i64) -> World {
             update_time: 1_700_000_000,
         }],
         products: vec![LegacyProduct {
+            skus_problem: None,
             shop_id: SHOP.to_owned(),
             product_id: PRODUCT.to_owned(),
             title: "Kopi Gayo 250g".to_owned(),
@@ -121,7 +122,10 @@ async fn an_expired_payment_gives_the_stock_back_where_the_shop_lives() {
     w.clock.advance_ms(PaymentSettings::default().payment_ttl_ms + 1);
     assert_eq!(w.core.sweep_payments().await.unwrap().0, 1, "the core expires the twin's payment");
     // Nobody reads the order: the sync brings the legacy row and its stock back.
-    assert_eq!(w.gateway.sync_legacy_twins(0, 100).await.unwrap().0, 1);
+    assert_eq!(
+        w.gateway.sync_legacy_twins(jembatan_store::social::TwinCursor::from_ms(0), 100).await.unwrap().0,
+        1
+    );
     assert_eq!(w.status(&before_move).await, 140);
     assert_eq!(w.legacy_stock().await, 5);
     w.check().await;

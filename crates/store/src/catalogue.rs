@@ -38,6 +38,8 @@ pub struct ProductRecord {
     pub title: ProductTitle,
     pub category: Category,
     pub created_at: Timestamp,
+    /// On sale. Only a social shop's delisted product, moved to the core, is not.
+    pub listed: bool,
     pub skus: Vec<SkuRecord>,
 }
 
@@ -60,39 +62,41 @@ impl Store {
                 .into());
             }
         }
-        self.write(idem, move |conn| Box::pin(insert_product(conn, ctx, product, None))).await
+        self.write(idem, move |conn| {
+            Box::pin(async move {
+                crate::social::ensure_core_owned(conn, product.merchant_id).await?;
+                insert_product(conn, ctx, product, None).await
+            })
+        })
+        .await
     }
 
-    /// Creates a product of a social shop with the ids given (the product's and, in order, its
-    /// SKUs' — a SKU already mapped by an earlier order keeps its core id) and maps the social
-    /// ids to them in the same unit.
-    pub async fn create_social_product(
+    /// Writes a social shop's products as the legacy store has them, in one unit: a product
+    /// or SKU already in the core (by its mapped id) is brought up to the copy — title,
+    /// category, listing, codes, prices, units available — and a SKU the copy no longer has is
+    /// removed (none of a legacy-owned shop's units are reserved in the core); new ones are
+    /// inserted and their social ids mapped. Copying the same rows twice changes nothing more.
+    pub async fn put_social_products(
         &self,
         ctx: WriteCtx,
-        product: NewProduct,
-        ids: SocialProductIds,
-    ) -> Result<ProductRecord, StoreError> {
-        if ids.sku_ids.len() != product.skus.len() || ids.social_sku_ids.len() != product.skus.len() {
-            return Err(StoreError::Conflict("one id per SKU is needed".to_owned()));
+        copies: Vec<SocialProductCopy>,
+    ) -> Result<u64, StoreError> {
+        for copy in &copies {
+            let ids = &copy.ids;
+            if ids.sku_ids.len() != copy.product.skus.len()
+                || ids.social_sku_ids.len() != copy.product.skus.len()
+            {
+                return Err(StoreError::Conflict("one id per SKU is needed".to_owned()));
+            }
         }
         self.write(None, move |conn| {
             Box::pin(async move {
-                use crate::social::{IdKind, insert_id_once};
-                let merchant_id = product.merchant_id;
-                let record =
-                    insert_product(conn, ctx, product, Some((ids.product_id, ids.sku_ids.clone()))).await?;
-                insert_id_once(
-                    conn,
-                    IdKind::Product,
-                    &ids.social_product_id,
-                    merchant_id,
-                    &ids.product_id.to_string(),
-                )
-                .await?;
-                for (social, core) in ids.social_sku_ids.iter().zip(&ids.sku_ids) {
-                    insert_id_once(conn, IdKind::Sku, social, merchant_id, &core.to_string()).await?;
+                let mut written = 0;
+                for copy in copies {
+                    put_social_product(conn, &ctx, copy).await?;
+                    written += 1;
                 }
-                Ok(record)
+                Ok(written)
             })
         })
         .await
@@ -139,6 +143,7 @@ impl Store {
             Box::pin(async move {
                 let product =
                     load_product(conn, product_id).await?.ok_or_else(|| StoreError::not_found("product", product_id))?;
+                crate::social::ensure_core_owned(conn, product.merchant_id).await?;
                 if let Some(title) = &title {
                     q("UPDATE products SET title = $3 WHERE merchant_id = $1 AND product_id = $2")
                         .bind(product.merchant_id.to_string())
@@ -205,56 +210,211 @@ impl Store {
         idem: Option<Idem<SkuRecord>>,
     ) -> Result<SkuRecord, StoreError> {
         self.write(idem, move |conn| {
-            Box::pin(async move {
-                let units = i64::from(on_hand.units_on_hand());
-                let sql = format!(
-                    "UPDATE skus SET stock_on_hand = $3
-                     WHERE merchant_id = $1 AND sku_id = $2 AND stock_reserved <= $3
-                     RETURNING {SKU_COLUMNS}"
-                );
-                let row = q(sql)
-                    .bind(merchant_id.to_string())
-                    .bind(sku_id.to_string())
-                    .bind(units)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                let Some(row) = row else {
-                    let reserved: Option<i64> =
-                        q("SELECT stock_reserved FROM skus WHERE merchant_id = $1 AND sku_id = $2")
-                            .bind(merchant_id.to_string())
-                            .bind(sku_id.to_string())
-                            .fetch_optional(&mut *conn)
-                            .await?
-                            .map(|r| r.int("stock_reserved"))
-                            .transpose()?;
-                    return Err(match reserved {
-                        None => StoreError::not_found("sku", sku_id),
-                        Some(reserved) => {
-                            DomainError::StockBelowReserved { reserved: reserved as u32 }.into()
-                        }
-                    });
-                };
-                let sku = decode_sku(&row)?;
-                assert_eq!(sku.stock.units_on_hand(), on_hand.units_on_hand());
-                let change = Change {
-                    event_type: "sku.stock_set",
-                    action: "sku.set_stock",
-                    entity_type: "sku",
-                    entity_id: sku_id.to_string(),
-                    merchant_id: Some(merchant_id),
-                    channel: None,
-                    payload: serde_json::json!({
-                        "sku_id": sku_id.to_string(),
-                        "stock_on_hand": sku.stock.units_on_hand(),
-                        "stock_reserved": sku.stock.units_reserved(),
-                    }),
-                };
-                journal::record(conn, &ctx, change).await?;
-                Ok(sku)
-            })
+            Box::pin(set_stock_unit(conn, ctx, merchant_id, sku_id, StockTarget::OnHand(on_hand)))
         })
         .await
     }
+
+    /// Sets the units of a SKU *available* to buyers (the social contract's stock): on hand
+    /// becomes what open orders reserve plus `available`, in the same statement, so a shipment
+    /// or a checkout between reading and writing cannot skew it.
+    pub async fn set_stock_available(
+        &self,
+        ctx: WriteCtx,
+        merchant_id: MerchantId,
+        sku_id: SkuId,
+        available: StockLevel,
+    ) -> Result<SkuRecord, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(set_stock_unit(conn, ctx, merchant_id, sku_id, StockTarget::Available(available)))
+        })
+        .await
+    }
+}
+
+/// What a stock write sets.
+#[derive(Debug, Clone, Copy)]
+enum StockTarget {
+    OnHand(StockLevel),
+    Available(StockLevel),
+}
+
+async fn set_stock_unit(
+    conn: &mut dyn Conn,
+    ctx: WriteCtx,
+    merchant_id: MerchantId,
+    sku_id: SkuId,
+    target: StockTarget,
+) -> Result<SkuRecord, StoreError> {
+    crate::social::ensure_core_owned(conn, merchant_id).await?;
+    let (set, units) = match target {
+        StockTarget::OnHand(level) => ("$3", level.units_on_hand()),
+        StockTarget::Available(level) => ("stock_reserved + $3", level.units_on_hand()),
+    };
+    let sql = format!(
+        "UPDATE skus SET stock_on_hand = {set}
+         WHERE merchant_id = $1 AND sku_id = $2 AND stock_reserved <= {set} AND {set} <= $4
+         RETURNING {SKU_COLUMNS}"
+    );
+    let row = q(sql)
+        .bind(merchant_id.to_string())
+        .bind(sku_id.to_string())
+        .bind(i64::from(units))
+        .bind(i64::from(jembatan_domain::limits::STOCK_UNITS_MAX))
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else {
+        let reserved: Option<i64> =
+            q("SELECT stock_reserved FROM skus WHERE merchant_id = $1 AND sku_id = $2")
+                .bind(merchant_id.to_string())
+                .bind(sku_id.to_string())
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.int("stock_reserved"))
+                .transpose()?;
+        return Err(match (reserved, target) {
+            (None, _) => StoreError::not_found("sku", sku_id),
+            (Some(_), StockTarget::Available(_)) => DomainError::invalid(
+                "stock",
+                format!(
+                    "with the units open orders hold, more than {} units would be on hand",
+                    jembatan_domain::limits::STOCK_UNITS_MAX
+                ),
+            )
+            .into(),
+            (Some(reserved), StockTarget::OnHand(_)) => {
+                DomainError::StockBelowReserved { reserved: reserved as u32 }.into()
+            }
+        });
+    };
+    let sku = decode_sku(&row)?;
+    let change = Change {
+        event_type: "sku.stock_set",
+        action: "sku.set_stock",
+        entity_type: "sku",
+        entity_id: sku_id.to_string(),
+        merchant_id: Some(merchant_id),
+        channel: None,
+        payload: serde_json::json!({
+            "sku_id": sku_id.to_string(),
+            "stock_on_hand": sku.stock.units_on_hand(),
+            "stock_reserved": sku.stock.units_reserved(),
+        }),
+    };
+    journal::record(conn, &ctx, change).await?;
+    Ok(sku)
+}
+
+/// A social shop's product as it enters (or is brought up to date in) the core.
+#[derive(Debug, Clone)]
+pub struct SocialProductCopy {
+    pub product: NewProduct,
+    pub ids: SocialProductIds,
+    pub listed: bool,
+}
+
+async fn put_social_product(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    copy: SocialProductCopy,
+) -> Result<(), StoreError> {
+    use crate::social::{IdKind, insert_id_once};
+    let SocialProductCopy { product, ids, listed } = copy;
+    let merchant = product.merchant_id.to_string();
+    let product_id = ids.product_id.to_string();
+    let listed = i64::from(listed);
+    let updated = q("UPDATE products SET title = $3, category = $4, listed = $5 WHERE merchant_id = $1 AND product_id = $2")
+        .bind(merchant.clone())
+        .bind(product_id.clone())
+        .bind(product.title.as_str())
+        .bind(product.category.as_str())
+        .bind(listed)
+        .execute(&mut *conn)
+        .await?;
+    if updated == 0 {
+        q("INSERT INTO products (merchant_id, product_id, title, category, created_at_ms, listed)
+           VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(merchant.clone())
+        .bind(product_id.clone())
+        .bind(product.title.as_str())
+        .bind(product.category.as_str())
+        .bind(ctx.now.unix_ms())
+        .bind(listed)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let present: Vec<String> = q("SELECT sku_id FROM skus WHERE merchant_id = $1 AND product_id = $2")
+        .bind(merchant.clone())
+        .bind(product_id.clone())
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| rows::text(r, "sku_id"))
+        .collect::<Result<_, _>>()?;
+    let wanted: HashSet<String> = ids.sku_ids.iter().map(|s| s.to_string()).collect();
+    // Removed first, so a code a removed SKU held can be taken by another.
+    for gone in present.iter().filter(|p| !wanted.contains(*p)) {
+        q("DELETE FROM skus WHERE merchant_id = $1 AND sku_id = $2 AND stock_reserved = 0")
+            .bind(merchant.clone())
+            .bind(gone.clone())
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (sku, sku_id) in product.skus.iter().zip(&ids.sku_ids) {
+        let sku_id = sku_id.to_string();
+        let units = i64::from(sku.stock.units_on_hand());
+        let changed = if present.contains(&sku_id) {
+            q("UPDATE skus SET code = $3, price_idr = $4, stock_on_hand = stock_reserved + $5, category = $6, listed = $7
+               WHERE merchant_id = $1 AND sku_id = $2")
+            .bind(merchant.clone())
+            .bind(sku_id.clone())
+            .bind(sku.code.as_str())
+            .bind(sku.price.money().rupiah())
+            .bind(units)
+            .bind(product.category.as_str())
+            .bind(listed)
+            .execute(&mut *conn)
+            .await?
+        } else {
+            q("INSERT INTO skus (merchant_id, sku_id, product_id, code, price_idr, stock_on_hand, stock_reserved, category, listed)
+               VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8) ON CONFLICT (merchant_id, code) DO NOTHING")
+            .bind(merchant.clone())
+            .bind(sku_id.clone())
+            .bind(product_id.clone())
+            .bind(sku.code.as_str())
+            .bind(sku.price.money().rupiah())
+            .bind(units)
+            .bind(product.category.as_str())
+            .bind(listed)
+            .execute(&mut *conn)
+            .await?
+        };
+        if changed != 1 {
+            return Err(StoreError::Conflict(format!(
+                "sku code `{}` is already used by another SKU of merchant {merchant}",
+                sku.code.as_str()
+            )));
+        }
+    }
+    insert_id_once(conn, IdKind::Product, &ids.social_product_id, product.merchant_id, &product_id).await?;
+    for (social, core) in ids.social_sku_ids.iter().zip(&ids.sku_ids) {
+        insert_id_once(conn, IdKind::Sku, social, product.merchant_id, &core.to_string()).await?;
+    }
+    let change = Change {
+        event_type: "product.imported",
+        action: "product.import",
+        entity_type: "product",
+        entity_id: product_id.clone(),
+        merchant_id: Some(product.merchant_id),
+        channel: None,
+        payload: serde_json::json!({
+            "product_id": product_id,
+            "social_product_id": ids.social_product_id,
+            "listed": listed != 0,
+            "sku_ids": ids.sku_ids.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        }),
+    };
+    journal::record(conn, ctx, change).await
 }
 
 /// The ids of a social shop's product as it enters the core.
@@ -359,13 +519,14 @@ async fn insert_product(
         title: product.title,
         category: product.category,
         created_at: ctx.now,
+        listed: true,
         skus,
     })
 }
 
 async fn load_product(conn: &mut dyn Conn, id: ProductId) -> Result<Option<ProductRecord>, StoreError> {
     let row = q(
-        "SELECT merchant_id, product_id, title, category, created_at_ms FROM products WHERE product_id = $1",
+        "SELECT merchant_id, product_id, title, category, created_at_ms, listed FROM products WHERE product_id = $1",
     )
     .bind(id.to_string())
     .fetch_optional(&mut *conn)
@@ -381,6 +542,7 @@ async fn load_product(conn: &mut dyn Conn, id: ProductId) -> Result<Option<Produ
         title: rows::parsed("title", ProductTitle::parse(&rows::text(&row, "title")?))?,
         category: rows::parsed("category", Category::parse(&rows::text(&row, "category")?))?,
         created_at: Timestamp::from_unix_ms(rows::int(&row, "created_at_ms")?),
+        listed: rows::int(&row, "listed")? != 0,
         skus: skus.iter().map(decode_sku).collect::<Result<_, _>>()?,
     }))
 }

@@ -21,6 +21,12 @@ pub enum StoreError {
     /// to the core (DESIGN.md §6): the write belongs to whichever system owns the shop next.
     #[error("shop {0} is being moved: its writes are held until the move commits")]
     Fenced(String),
+    /// A write for a merchant the core does not own (yet): the social shop's legacy backend
+    /// serves it until its move, and takes its writes through `/social/v1` (invariant 6).
+    #[error(
+        "merchant {merchant_id} is served by the {owner} backend: write through /social/v1 until it moves"
+    )]
+    NotOwner { merchant_id: String, owner: &'static str },
 }
 
 impl From<DbError> for StoreError {

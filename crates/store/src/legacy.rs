@@ -159,6 +159,10 @@ pub struct LegacyProduct {
     pub category: String,
     pub description: String,
     pub skus: Vec<LegacySku>,
+    /// What is wrong with the stored SKU list, if anything (not JSON, a stock that is not a
+    /// whole number): the SKUs that could not be read are left out of `skus`, and the product
+    /// cannot change until the row is repaired (a rewrite would drop them).
+    pub skus_problem: Option<String>,
     /// 1 live, 2 delisted, 3 deleted.
     pub status: i64,
     pub create_time: i64,
@@ -166,6 +170,7 @@ pub struct LegacyProduct {
 }
 
 pub const PRODUCT_LIVE: i64 = 1;
+pub const PRODUCT_DELISTED: i64 = 2;
 pub const PRODUCT_DELETED: i64 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -375,10 +380,12 @@ impl LegacyStore {
         self.store
             .write(None, move |conn| {
                 Box::pin(async move {
-                    let mut product = load_product(conn, &shop_id, &product_id, true)
-                        .await?
-                        .filter(|p| p.status != PRODUCT_DELETED)
-                        .ok_or_else(|| StoreError::not_found("product", &product_id))?;
+                    let mut product = whole(
+                        load_product(conn, &shop_id, &product_id, true)
+                            .await?
+                            .filter(|p| p.status != PRODUCT_DELETED)
+                            .ok_or_else(|| StoreError::not_found("product", &product_id))?,
+                    )?;
                     if let Some(title) = edit.title {
                         product.title = title;
                     }
@@ -662,10 +669,12 @@ async fn create_order_unit(conn: &mut dyn Conn, order: NewLegacyOrder) -> Result
         if products.iter().any(|p| p.product_id == item.product_id) {
             continue;
         }
-        let product = load_product(conn, &order.shop_id, &item.product_id, true)
-            .await?
-            .filter(|p| p.status == PRODUCT_LIVE)
-            .ok_or_else(|| StoreError::not_found("product", &item.product_id))?;
+        let product = whole(
+            load_product(conn, &order.shop_id, &item.product_id, true)
+                .await?
+                .filter(|p| p.status == PRODUCT_LIVE)
+                .ok_or_else(|| StoreError::not_found("product", &item.product_id))?,
+        )?;
         products.push(product);
     }
     for (index, item) in order.items.iter().enumerate() {
@@ -734,6 +743,12 @@ async fn restock(conn: &mut dyn Conn, order: &LegacyOrder, now_s: i64) -> Result
     product_ids.dedup();
     for product_id in product_ids {
         let Some(mut product) = load_product(conn, &order.shop_id, product_id, true).await? else { continue };
+        if product.skus_problem.is_some() {
+            // A damaged row cannot be rewritten without losing the SKUs it could not read;
+            // the units stay out (the migration quarantines the row with its raw value).
+            tracing::warn!(product_id, "a cancelled order's units are not returned to a damaged SKU list");
+            continue;
+        }
         for item in order.items.iter().filter(|i| i.product_id == product_id) {
             if let Some(sku) = product.skus.iter_mut().find(|s| s.sku_id == item.sku_id) {
                 sku.stock += item.quantity;
@@ -1012,29 +1027,67 @@ pub fn skus_json(skus: &[LegacySku]) -> String {
     .to_string()
 }
 
-/// Reads the embedded SKU JSON. Missing fields read as empty (legacy rows are not uniform).
+/// Reads the embedded SKU JSON, refusing a list with anything [`read_skus`] reports.
 pub fn parse_skus(raw: &str) -> Result<Vec<LegacySku>, StoreError> {
-    let value: Json = serde_json::from_str(raw)
-        .map_err(|e| StoreError::Conflict(format!("a product's SKU list is not JSON: {e}")))?;
+    match read_skus(raw) {
+        (skus, None) => Ok(skus),
+        (_, Some(problem)) => Err(StoreError::Conflict(problem)),
+    }
+}
+
+/// Reads the embedded SKU JSON as far as it can. Missing text fields read as empty (legacy
+/// rows are not uniform); a list that is not JSON, or a SKU whose stock is not a whole number,
+/// is reported — such a SKU is left out rather than read as some number it is not.
+pub fn read_skus(raw: &str) -> (Vec<LegacySku>, Option<String>) {
+    let value: Json = match serde_json::from_str(raw) {
+        Ok(value) => value,
+        Err(e) => return (Vec::new(), Some(format!("the SKU list is not JSON: {e}"))),
+    };
+    let Some(list) = value.as_array() else {
+        return (Vec::new(), Some("the SKU list is not a JSON array".to_owned()));
+    };
     let text = |v: &Json, k: &str| match v.get(k) {
         Some(Json::String(s)) => s.clone(),
         Some(Json::Number(n)) => n.to_string(),
         _ => String::new(),
     };
-    Ok(value
-        .as_array()
-        .map(|skus| {
-            skus.iter()
-                .map(|s| LegacySku {
-                    sku_id: text(s, "sku_id"),
-                    seller_sku: text(s, "seller_sku"),
-                    name: text(s, "name"),
-                    price: text(s, "price"),
-                    stock: s.get("stock").and_then(Json::as_i64).unwrap_or(0),
-                })
-                .collect()
-        })
-        .unwrap_or_default())
+    let mut problems = Vec::new();
+    let mut skus = Vec::with_capacity(list.len());
+    for s in list {
+        let sku_id = text(s, "sku_id");
+        let stock = match s.get("stock") {
+            Some(Json::Number(n)) => n.as_i64(),
+            None | Some(Json::Null) => Some(0),
+            _ => None,
+        };
+        let Some(stock) = stock else {
+            problems.push(format!(
+                "SKU {sku_id}: stock `{}` is not a whole number",
+                s.get("stock").map(Json::to_string).unwrap_or_default()
+            ));
+            continue;
+        };
+        skus.push(LegacySku {
+            sku_id,
+            seller_sku: text(s, "seller_sku"),
+            name: text(s, "name"),
+            price: text(s, "price"),
+            stock,
+        });
+    }
+    let problem = if problems.is_empty() { None } else { Some(problems.join("; ")) };
+    (skus, problem)
+}
+
+/// A product about to be rewritten must have been read whole.
+fn whole(product: LegacyProduct) -> Result<LegacyProduct, StoreError> {
+    match &product.skus_problem {
+        None => Ok(product),
+        Some(problem) => Err(StoreError::Conflict(format!(
+            "product {}'s stored SKU list is damaged ({problem}): it cannot change until the row is repaired",
+            product.product_id
+        ))),
+    }
 }
 
 fn decode_shop(r: &Row) -> Result<LegacyShop, StoreError> {
@@ -1065,13 +1118,15 @@ fn decode_buyer(r: &Row) -> Result<LegacyBuyer, StoreError> {
 }
 
 fn decode_product(r: &Row) -> Result<LegacyProduct, StoreError> {
+    let (skus, skus_problem) = read_skus(&r.text("skus")?);
     Ok(LegacyProduct {
         shop_id: r.text("shop_id")?,
         product_id: r.text("product_id")?,
         title: r.text("title")?,
         category: r.text("category")?,
         description: r.text("description")?,
-        skus: parse_skus(&r.text("skus")?)?,
+        skus,
+        skus_problem,
         status: r.int("status")?,
         create_time: r.int("create_time")?,
         update_time: r.int("update_time")?,

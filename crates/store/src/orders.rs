@@ -198,26 +198,28 @@ async fn checkout_unit(
     for line in request.lines().iter().filter(|_| !legacy_origin) {
         let units = i64::from(line.quantity.units());
         let reserved = q("UPDATE skus SET stock_reserved = stock_reserved + $1
-             WHERE sku_id = $2 AND stock_on_hand - stock_reserved >= $1
+             WHERE sku_id = $2 AND stock_on_hand - stock_reserved >= $1 AND listed = 1
              RETURNING merchant_id, price_idr, category")
         .bind(units)
         .bind(line.sku_id.to_string())
         .fetch_optional(&mut *conn)
         .await?;
         let Some(row) = reserved else {
-            let stock = q("SELECT stock_on_hand - stock_reserved AS available FROM skus WHERE sku_id = $1")
-                .bind(line.sku_id.to_string())
-                .fetch_optional(&mut *conn)
-                .await?;
+            let stock =
+                q("SELECT stock_on_hand - stock_reserved AS available, listed FROM skus WHERE sku_id = $1")
+                    .bind(line.sku_id.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let on_sale = stock.as_ref().map(|r| r.int("listed")).transpose()?.is_some_and(|l| l != 0);
             return Err(match stock {
-                None => DomainError::invalid("items.sku_id", format!("{} is not a SKU on sale", line.sku_id))
-                    .into(),
-                Some(row) => DomainError::InsufficientStock {
+                Some(row) if on_sale => DomainError::InsufficientStock {
                     sku: Some(line.sku_id.to_string()),
                     available: rows::int(&row, "available")?.max(0) as u32,
                     requested: line.quantity.units(),
                 }
                 .into(),
+                _ => DomainError::invalid("items.sku_id", format!("{} is not a SKU on sale", line.sku_id))
+                    .into(),
             });
         };
         priced.push(PricedSku {
@@ -226,6 +228,15 @@ async fn checkout_unit(
             price: rows::parsed("price_idr", Price::from_rupiah(rows::int(&row, "price_idr")?))?,
             category: rows::parsed("category", Category::parse(&rows::text(&row, "category")?))?,
         });
+    }
+    if !legacy_origin {
+        // Invariant 6: a legacy-owned merchant's stock is the legacy store's to sell.
+        let mut merchants: Vec<MerchantId> = priced.iter().map(|p| p.merchant_id).collect();
+        merchants.sort();
+        merchants.dedup();
+        for merchant in merchants {
+            crate::social::ensure_core_owned(conn, merchant).await?;
+        }
     }
     let drafts = plan_orders(&request, &priced)?;
     let checkout_id: CheckoutId = new_id();

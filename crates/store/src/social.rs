@@ -433,18 +433,23 @@ impl Store {
 
     /// Core twins of legacy orders changed at or after `since_ms` (oldest first): their social
     /// order id, core status and change time.
+    /// Twins of legacy orders changed after `cursor` (change time, then core order id: a page
+    /// boundary inside one millisecond loses nothing), oldest first: (social id, status, the
+    /// cursor of the row).
     pub async fn legacy_twins_changed_since(
         &self,
-        since_ms: i64,
+        cursor: TwinCursor,
         limit: u32,
-    ) -> Result<Vec<(String, jembatan_domain::OrderStatus, i64)>, StoreError> {
+    ) -> Result<Vec<(String, jembatan_domain::OrderStatus, TwinCursor)>, StoreError> {
         self.read(move |conn| {
             Box::pin(async move {
-                let rows = q("SELECT s.social_id, o.status, o.updated_at_ms FROM orders o
+                let rows = q("SELECT s.social_id, o.status, o.updated_at_ms, o.order_id FROM orders o
                               JOIN social_ids s ON s.kind = 'order' AND s.core_id = o.order_id
-                              WHERE o.origin = 'legacy' AND o.updated_at_ms >= $1
-                              ORDER BY o.updated_at_ms, o.order_id LIMIT $2")
-                .bind(since_ms)
+                              WHERE o.origin = 'legacy'
+                                AND (o.updated_at_ms > $1 OR (o.updated_at_ms = $1 AND o.order_id > $2))
+                              ORDER BY o.updated_at_ms, o.order_id LIMIT $3")
+                .bind(cursor.at_ms)
+                .bind(cursor.order_id)
                 .bind(i64::from(limit))
                 .fetch_all(conn)
                 .await?;
@@ -456,7 +461,10 @@ impl Store {
                                 "status",
                                 jembatan_domain::OrderStatus::parse(&rows::text(r, "status")?),
                             )?,
-                            rows::int(r, "updated_at_ms")?,
+                            TwinCursor {
+                                at_ms: rows::int(r, "updated_at_ms")?,
+                                order_id: rows::text(r, "order_id")?,
+                            },
                         ))
                     })
                     .collect()
@@ -700,6 +708,39 @@ async fn lookup(
         }
     }
     Ok(out)
+}
+
+/// Where a pass over changed twins stands: after this change time and, within it, this core
+/// order id.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TwinCursor {
+    pub at_ms: i64,
+    pub order_id: String,
+}
+
+impl TwinCursor {
+    /// Everything changed at `at_ms` or later.
+    pub fn from_ms(at_ms: i64) -> TwinCursor {
+        TwinCursor { at_ms, order_id: String::new() }
+    }
+}
+
+/// Refuses a write for a merchant whose social shop is not (yet) owned by the core
+/// (invariant 6): while the legacy backend owns it, or while it moves, only the gateway writes
+/// its rows. Merchants that never were social shops have no row and pass. On PostgreSQL the
+/// owner row is read `FOR SHARE`, so a flip of the owner waits for the writes that passed.
+pub(crate) async fn ensure_core_owned(
+    conn: &mut dyn Conn,
+    merchant_id: MerchantId,
+) -> Result<(), StoreError> {
+    let share = if conn.is_postgres() { " FOR SHARE" } else { "" };
+    let sql = format!("SELECT owner FROM social_shops WHERE merchant_id = $1{share}");
+    let row = q(sql).bind(merchant_id.to_string()).fetch_optional(conn).await?;
+    let Some(row) = row else { return Ok(()) };
+    match rows::parsed("owner", Owner::parse(&rows::text(&row, "owner")?))? {
+        Owner::Core => Ok(()),
+        owner => Err(StoreError::NotOwner { merchant_id: merchant_id.to_string(), owner: owner.as_str() }),
+    }
 }
 
 async fn load_shop(conn: &mut dyn Conn, by: &str, value: &str) -> Result<Option<SocialShop>, StoreError> {

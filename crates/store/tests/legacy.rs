@@ -23,6 +23,7 @@ fn shop(id: &str) -> LegacyShop {
 
 fn product(shop_id: &str, id: &str, price: &str, stock: i64) -> LegacyProduct {
     LegacyProduct {
+        skus_problem: None,
         shop_id: shop_id.to_owned(),
         product_id: id.to_owned(),
         title: "Kemeja batik".to_owned(),

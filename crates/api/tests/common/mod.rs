@@ -630,6 +630,7 @@ pub async fn seed_social_shop(app: &App, n: u64) -> SocialShop {
     let product = |k: u64, title: &str, category: &str, prices: [&str; 2]| {
         let product_id = format!("{}", 8_200_000_000 + n * 100 + k);
         LegacyProduct {
+            skus_problem: None,
             shop_id: shop_id.clone(),
             product_id: product_id.clone(),
             title: title.to_owned(),
