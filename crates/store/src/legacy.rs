@@ -82,11 +82,17 @@ fn capture_sql(backend: Backend) -> Vec<String> {
                             "SELECT RAISE(ABORT, '{FENCED_MARK}') WHERE EXISTS (SELECT 1 FROM shop_fences WHERE shop_id = {row}.shop_id)"
                         )
                     };
+                    // Dropped first: a store opened by an older binary has triggers of an
+                    // older shape.
+                    out.push(format!("DROP TRIGGER IF EXISTS capture_{table}_{op}"));
                     out.push(format!(
-                        "CREATE TRIGGER IF NOT EXISTS capture_{table}_{op} AFTER {op_upper} ON {table} BEGIN
+                        "CREATE TRIGGER capture_{table}_{op} AFTER {op_upper} ON {table} BEGIN
                              {fence_check};
-                             INSERT INTO changelog (shop_id, table_name, row_key, op, changed_at_ms, xact)
-                             VALUES ({row}.shop_id, '{table}', {row}.{key}, '{letter}', CAST(unixepoch('subsec') * 1000 AS INTEGER), 0);
+                             INSERT INTO shop_sequences (shop_id, seq) VALUES ({row}.shop_id, 1)
+                                 ON CONFLICT (shop_id) DO UPDATE SET seq = seq + 1;
+                             INSERT INTO changelog (shop_id, table_name, row_key, op, changed_at_ms, xact, shop_seq)
+                             VALUES ({row}.shop_id, '{table}', {row}.{key}, '{letter}', CAST(unixepoch('subsec') * 1000 AS INTEGER), 0,
+                                     (SELECT seq FROM shop_sequences WHERE shop_id = {row}.shop_id));
                          END",
                         op_upper = op.to_ascii_uppercase(),
                     ));
@@ -97,7 +103,7 @@ fn capture_sql(backend: Backend) -> Vec<String> {
             out.push("SELECT 1 AS locked FROM (SELECT pg_advisory_xact_lock(7177002)) AS lock".to_owned());
             out.push(format!(
                 "CREATE OR REPLACE FUNCTION legacy_capture() RETURNS trigger LANGUAGE plpgsql AS $$
-                 DECLARE r jsonb;
+                 DECLARE r jsonb; s bigint;
                  BEGIN
                      IF TG_OP = 'DELETE' THEN r := to_jsonb(OLD); ELSE r := to_jsonb(NEW); END IF;
                      -- Writers of a shop share its row; `fence` takes it exclusively, so the
@@ -109,9 +115,14 @@ fn capture_sql(backend: Backend) -> Vec<String> {
                         OR (TG_OP = 'UPDATE' AND EXISTS (SELECT 1 FROM shop_fences WHERE shop_id = to_jsonb(OLD)->>'shop_id')) THEN
                          RAISE EXCEPTION '{FENCED_MARK}%: the shop is being moved', r->>'shop_id' USING ERRCODE = 'P0001';
                      END IF;
-                     INSERT INTO changelog (shop_id, table_name, row_key, op, changed_at_ms, xact)
+                     -- The shop's next number; its row stays locked to the end of this
+                     -- transaction, so numbers of one shop follow commit order.
+                     INSERT INTO shop_sequences (shop_id, seq) VALUES (r->>'shop_id', 1)
+                         ON CONFLICT (shop_id) DO UPDATE SET seq = shop_sequences.seq + 1
+                         RETURNING seq INTO s;
+                     INSERT INTO changelog (shop_id, table_name, row_key, op, changed_at_ms, xact, shop_seq)
                      VALUES (r->>'shop_id', TG_TABLE_NAME, r->>TG_ARGV[0], left(TG_OP, 1),
-                             (extract(epoch from clock_timestamp()) * 1000)::bigint, pg_current_xact_id()::text::bigint);
+                             (extract(epoch from clock_timestamp()) * 1000)::bigint, pg_current_xact_id()::text::bigint, s);
                      RETURN NULL;
                  END $$"
             ));
@@ -218,6 +229,8 @@ pub struct LegacyOrder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub position: i64,
+    /// The shop's own change number, in commit order (see `0005_shop_sequences.sql`).
+    pub shop_seq: i64,
     pub shop_id: String,
     pub table_name: String,
     pub row_key: String,
@@ -565,18 +578,49 @@ impl LegacyStore {
                         .bind(i64::from(limit))
                         .fetch_all(conn)
                         .await?;
-                    rows.iter()
-                        .map(|r| {
-                            Ok(Change {
-                                position: r.int("position")?,
-                                shop_id: r.text("shop_id")?,
-                                table_name: r.text("table_name")?,
-                                row_key: r.text("row_key")?,
-                                op: r.text("op")?,
-                                changed_at_ms: r.int("changed_at_ms")?,
-                            })
-                        })
-                        .collect()
+                    rows.iter().map(decode_change).collect()
+                })
+            })
+            .await
+    }
+
+    /// One shop's changes numbered above `after` (its own sequence, in commit order), oldest
+    /// first: what the migration engine tails. Nothing numbered below a change returned can
+    /// appear later.
+    pub async fn shop_changes(
+        &self,
+        shop_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Change>, StoreError> {
+        let shop_id = shop_id.to_owned();
+        self.store
+            .read(move |conn| {
+                Box::pin(async move {
+                    let rows = q("SELECT * FROM changelog WHERE shop_id = $1 AND shop_seq > $2 ORDER BY shop_seq LIMIT $3")
+                        .bind(shop_id)
+                        .bind(after)
+                        .bind(i64::from(limit))
+                        .fetch_all(conn)
+                        .await?;
+                    rows.iter().map(decode_change).collect()
+                })
+            })
+            .await
+    }
+
+    /// The number of the shop's last committed change (0 if none): a snapshot read after this
+    /// sees every change up to it.
+    pub async fn shop_head(&self, shop_id: &str) -> Result<i64, StoreError> {
+        let shop_id = shop_id.to_owned();
+        self.store
+            .read(move |conn| {
+                Box::pin(async move {
+                    let row = q("SELECT seq FROM shop_sequences WHERE shop_id = $1")
+                        .bind(shop_id)
+                        .fetch_optional(conn)
+                        .await?;
+                    Ok(row.map(|r| r.int("seq")).transpose()?.unwrap_or(0))
                 })
             })
             .await
@@ -1088,6 +1132,18 @@ fn whole(product: LegacyProduct) -> Result<LegacyProduct, StoreError> {
             product.product_id
         ))),
     }
+}
+
+fn decode_change(r: &Row) -> Result<Change, StoreError> {
+    Ok(Change {
+        position: r.int("position")?,
+        shop_seq: r.int("shop_seq")?,
+        shop_id: r.text("shop_id")?,
+        table_name: r.text("table_name")?,
+        row_key: r.text("row_key")?,
+        op: r.text("op")?,
+        changed_at_ms: r.int("changed_at_ms")?,
+    })
 }
 
 fn decode_shop(r: &Row) -> Result<LegacyShop, StoreError> {

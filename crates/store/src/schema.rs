@@ -70,6 +70,7 @@ const LEGACY_MIGRATIONS: &[(i64, &str, On, &str)] = &[
         include_str!("../migrations/legacy/0003_changelog_postgres.sql"),
     ),
     (4, "buyer_refs", On::Both, include_str!("../migrations/legacy/0004_buyer_refs.sql")),
+    (5, "shop_sequences", On::Both, include_str!("../migrations/legacy/0005_shop_sequences.sql")),
 ];
 
 pub async fn migrate(conn: &mut dyn Conn, backend: Backend, schema: Schema) -> Result<(), StoreError> {
