@@ -313,7 +313,7 @@ pub struct SocialProductCopy {
     pub listed: bool,
 }
 
-async fn put_social_product(
+pub(crate) async fn put_social_product(
     conn: &mut dyn Conn,
     ctx: &WriteCtx,
     copy: SocialProductCopy,

@@ -17,6 +17,7 @@ pub mod db;
 pub mod error;
 pub mod exec;
 pub mod idempotency;
+pub mod import;
 pub mod journal;
 pub mod ledger;
 pub mod legacy;

@@ -259,7 +259,8 @@ async fn checkout_unit(
     .await?;
     let mut orders = Vec::with_capacity(drafts.len());
     for draft in drafts {
-        orders.push(insert_order(conn, &ctx, &request, checkout_id, draft, legacy_origin).await?);
+        let kind = if legacy_origin { Placed::LegacyTwin } else { Placed::Core };
+        orders.push(insert_order(conn, &ctx, &request, checkout_id, draft, kind).await?);
     }
     let change = Change {
         event_type: "checkout.created",
@@ -289,21 +290,35 @@ async fn checkout_unit(
     })
 }
 
-async fn insert_order(
+/// Where an order being inserted comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Placed {
+    /// A checkout in the core.
+    Core,
+    /// The core twin of a legacy shop's order (its stock is the legacy store's).
+    LegacyTwin,
+    /// A legacy order copied by the migration engine, as it stands, placed when it was.
+    Imported { status: OrderStatus, placed_at: Timestamp },
+}
+
+pub(crate) async fn insert_order(
     conn: &mut dyn Conn,
     ctx: &WriteCtx,
     request: &CheckoutRequest,
     checkout_id: CheckoutId,
     draft: OrderDraft,
-    legacy_origin: bool,
+    placed: Placed,
 ) -> Result<OrderRecord, StoreError> {
     let order_id: OrderId = new_id();
     let address = &request.shipping_address;
-    // Cash on delivery: accepted at once, to be paid to the courier (see `payments`).
-    let status = if request.payment_method == PaymentMethod::CashOnDelivery {
-        OrderStatus::Paid
-    } else {
-        OrderStatus::AwaitingPayment
+    let legacy_origin = !matches!(placed, Placed::Core);
+    let (status, placed_at, (event_type, action)) = match placed {
+        Placed::Imported { status, placed_at } => (status, placed_at, ("order.imported", "order.import")),
+        // Cash on delivery: accepted at once, to be paid to the courier (see `payments`).
+        _ if request.payment_method == PaymentMethod::CashOnDelivery => {
+            (OrderStatus::Paid, ctx.now, ("order.created", "order.create"))
+        }
+        _ => (OrderStatus::AwaitingPayment, ctx.now, ("order.created", "order.create")),
     };
     q(
         "INSERT INTO orders (merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr,
@@ -323,7 +338,7 @@ async fn insert_order(
     .bind(&address.city)
     .bind(address.province.as_str())
     .bind(&address.postal_code)
-    .bind(ctx.now.unix_ms())
+    .bind(placed_at.unix_ms())
     .bind(draft.fee.rupiah())
     .bind(status.as_str())
     .bind(if legacy_origin { "legacy" } else { "core" })
@@ -356,8 +371,8 @@ async fn insert_order(
         });
     }
     let change = Change {
-        event_type: "order.created",
-        action: "order.create",
+        event_type,
+        action,
         entity_type: "order",
         entity_id: order_id.to_string(),
         merchant_id: Some(draft.merchant_id),
@@ -385,8 +400,8 @@ async fn insert_order(
         refunded: Money::ZERO,
         shipping_address: address.clone(),
         lines,
-        created_at: ctx.now,
-        updated_at: ctx.now,
+        created_at: placed_at,
+        updated_at: placed_at,
         legacy_origin,
         legacy_stock_moved: false,
     })

@@ -252,73 +252,8 @@ impl Store {
         legacy_cancelled: Vec<String>,
     ) -> Result<SocialShop, StoreError> {
         let shop_id = shop_id.to_owned();
-        self.write(None, move |conn| {
-            Box::pin(async move {
-                let shop = load_shop(conn, "shop_id", &shop_id)
-                    .await?
-                    .ok_or_else(|| StoreError::not_found("social shop", &shop_id))?;
-                if shop.owner != Owner::Migrating {
-                    return Err(StoreError::Conflict(format!(
-                        "shop {shop_id} is owned by {}, not migrating: nothing changed",
-                        shop.owner.as_str()
-                    )));
-                }
-                let merchant = shop.merchant_id.to_string();
-                let lock = crate::db::lock_clause(conn, true);
-                let twins = q(format!(
-                    "SELECT o.order_id, o.status, s.social_id FROM orders o
-                     JOIN social_ids s ON s.kind = 'order' AND s.core_id = o.order_id
-                     WHERE o.merchant_id = $1 AND o.origin = 'legacy' AND o.legacy_stock_moved = 0
-                     ORDER BY o.order_id{lock}"
-                ))
-                .bind(merchant.clone())
-                .fetch_all(&mut *conn)
-                .await?;
-                let mut returned = 0i64;
-                for twin in &twins {
-                    let cancelled = rows::text(twin, "status")? == "cancelled";
-                    if !cancelled || legacy_cancelled.contains(&rows::text(twin, "social_id")?) {
-                        continue;
-                    }
-                    let lines = q("SELECT sku_id, quantity FROM order_lines WHERE merchant_id = $1 AND order_id = $2 ORDER BY sku_id")
-                        .bind(merchant.clone())
-                        .bind(rows::text(twin, "order_id")?)
-                        .fetch_all(&mut *conn)
-                        .await?;
-                    for line in lines {
-                        returned += rows::int(&line, "quantity")?;
-                        q("UPDATE skus SET stock_on_hand = stock_on_hand + $3 WHERE merchant_id = $1 AND sku_id = $2")
-                            .bind(merchant.clone())
-                            .bind(rows::text(&line, "sku_id")?)
-                            .bind(rows::int(&line, "quantity")?)
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                }
-                q("UPDATE orders SET legacy_stock_moved = 1 WHERE merchant_id = $1 AND origin = 'legacy' AND legacy_stock_moved = 0")
-                    .bind(merchant.clone())
-                    .execute(&mut *conn)
-                    .await?;
-                q("UPDATE social_shops SET owner = 'core', owner_version = owner_version + 1, updated_at_ms = $2
-                   WHERE shop_id = $1 AND owner = 'migrating'")
-                .bind(shop_id.clone())
-                .bind(ctx.now.unix_ms())
-                .execute(&mut *conn)
-                .await?;
-                let change = Change {
-                    event_type: "social_shop.owner_changed",
-                    action: "social_shop.set_owner",
-                    entity_type: "social_shop",
-                    entity_id: shop_id.clone(),
-                    merchant_id: Some(shop.merchant_id),
-                    channel: None,
-                    payload: serde_json::json!({"shop_id": shop_id, "from": "migrating", "to": "core", "units_returned": returned}),
-                };
-                journal::record(conn, &ctx, change).await?;
-                Ok(SocialShop { owner: Owner::Core, owner_version: shop.owner_version + 1, ..shop })
-            })
-        })
-        .await
+        self.write(None, move |conn| Box::pin(async move { complete_move(conn, &ctx, &shop_id, legacy_cancelled).await }))
+            .await
     }
 
     /// The core ids of these social ids (those that are mapped).
@@ -682,7 +617,7 @@ pub(crate) async fn insert_id_once(
     }
 }
 
-async fn lookup(
+pub(crate) async fn lookup(
     conn: &mut dyn Conn,
     kind: IdKind,
     by: &str,
@@ -708,6 +643,81 @@ async fn lookup(
         }
     }
     Ok(out)
+}
+
+/// The flip of a move, inside the caller's unit: the units of twins cancelled in the core but
+/// not in the legacy store go back to their core SKUs, every legacy-origin order of the shop is
+/// marked as having its stock in the core, and the owner becomes `core`. The twins are locked
+/// by this unit, so a concurrent cancel is counted exactly once.
+pub(crate) async fn complete_move(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    shop_id: &str,
+    legacy_cancelled: Vec<String>,
+) -> Result<SocialShop, StoreError> {
+    let shop_id = shop_id.to_owned();
+    let shop = load_shop(conn, "shop_id", &shop_id)
+        .await?
+        .ok_or_else(|| StoreError::not_found("social shop", &shop_id))?;
+    if shop.owner != Owner::Migrating {
+        return Err(StoreError::Conflict(format!(
+            "shop {shop_id} is owned by {}, not migrating: nothing changed",
+            shop.owner.as_str()
+        )));
+    }
+    let merchant = shop.merchant_id.to_string();
+    let lock = crate::db::lock_clause(conn, true);
+    let twins = q(format!(
+        "SELECT o.order_id, o.status, s.social_id FROM orders o
+         JOIN social_ids s ON s.kind = 'order' AND s.core_id = o.order_id
+         WHERE o.merchant_id = $1 AND o.origin = 'legacy' AND o.legacy_stock_moved = 0
+         ORDER BY o.order_id{lock}"
+    ))
+    .bind(merchant.clone())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut returned = 0i64;
+    for twin in &twins {
+        let cancelled = rows::text(twin, "status")? == "cancelled";
+        if !cancelled || legacy_cancelled.contains(&rows::text(twin, "social_id")?) {
+            continue;
+        }
+        let lines = q("SELECT sku_id, quantity FROM order_lines WHERE merchant_id = $1 AND order_id = $2 ORDER BY sku_id")
+            .bind(merchant.clone())
+            .bind(rows::text(twin, "order_id")?)
+            .fetch_all(&mut *conn)
+            .await?;
+        for line in lines {
+            returned += rows::int(&line, "quantity")?;
+            q("UPDATE skus SET stock_on_hand = stock_on_hand + $3 WHERE merchant_id = $1 AND sku_id = $2")
+                .bind(merchant.clone())
+                .bind(rows::text(&line, "sku_id")?)
+                .bind(rows::int(&line, "quantity")?)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    q("UPDATE orders SET legacy_stock_moved = 1 WHERE merchant_id = $1 AND origin = 'legacy' AND legacy_stock_moved = 0")
+        .bind(merchant.clone())
+        .execute(&mut *conn)
+        .await?;
+    q("UPDATE social_shops SET owner = 'core', owner_version = owner_version + 1, updated_at_ms = $2
+       WHERE shop_id = $1 AND owner = 'migrating'")
+    .bind(shop_id.clone())
+    .bind(ctx.now.unix_ms())
+    .execute(&mut *conn)
+    .await?;
+    let change = Change {
+        event_type: "social_shop.owner_changed",
+        action: "social_shop.set_owner",
+        entity_type: "social_shop",
+        entity_id: shop_id.clone(),
+        merchant_id: Some(shop.merchant_id),
+        channel: None,
+        payload: serde_json::json!({"shop_id": shop_id, "from": "migrating", "to": "core", "units_returned": returned}),
+    };
+    journal::record(conn, ctx, change).await?;
+    Ok(SocialShop { owner: Owner::Core, owner_version: shop.owner_version + 1, ..shop })
 }
 
 /// Where a pass over changed twins stands: after this change time and, within it, this core

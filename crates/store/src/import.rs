@@ -1,0 +1,227 @@
+//! Legacy orders entering the core through the migration engine (issue 5), and the cutover
+//! unit that applies the last changes and flips the owner in one transaction.
+//!
+//! Every write here is an upsert keyed by the legacy row: importing the same order twice, or
+//! again after a crash, finds it by its social id and changes nothing more, so no row, stock
+//! level or balance is ever doubled. An order already in the core is only moved *forward* to
+//! the legacy row's status, along the core's own transitions (money moves as on any core
+//! order); a change the core's state machine has no path for is refused with its reason, for
+//! the engine to quarantine.
+
+use jembatan_domain::{
+    CheckoutId, CheckoutRequest, DomainError, MerchantId, OrderAction, OrderStatus, PaymentMethod, PricedSku,
+    Timestamp, TypedId, plan_orders,
+};
+
+use crate::catalogue::SocialProductCopy;
+use crate::db::{Conn, q};
+use crate::error::StoreError;
+use crate::exec::{Store, WriteCtx};
+use crate::orders::{OrderRecord, Placed, insert_order, load_order, transition_loaded};
+use crate::social::{IdKind, insert_id_once, lookup};
+use crate::new_id;
+
+/// A legacy order as the core will hold it.
+#[derive(Debug, Clone)]
+pub struct ImportedOrder {
+    pub social_order_id: String,
+    /// The order as a checkout of the social channel (buyer reference, lines, address, method).
+    pub request: CheckoutRequest,
+    /// Each line's SKU with the legacy price the order was sold at.
+    pub priced: Vec<PricedSku>,
+    pub status: OrderStatus,
+    pub placed_at: Timestamp,
+}
+
+/// What importing one order did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    Inserted,
+    /// Moved forward from the first status to the second.
+    Advanced(OrderStatus, OrderStatus),
+    Unchanged,
+    /// The order has a core twin whose payment is the core's: the gateway keeps it in step.
+    Twin,
+    /// The core cannot follow this change (no path in its state machine, or an order it cannot
+    /// hold): nothing of the order was written.
+    Refused(String),
+}
+
+impl Store {
+    /// Imports (or brings forward) legacy orders of one merchant, in one unit.
+    pub async fn import_legacy_orders(
+        &self,
+        ctx: WriteCtx,
+        merchant_id: MerchantId,
+        orders: Vec<ImportedOrder>,
+    ) -> Result<Vec<Imported>, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                let mut outcomes = Vec::with_capacity(orders.len());
+                for order in orders {
+                    outcomes.push(import_order(conn, &ctx, merchant_id, order).await?);
+                }
+                Ok(outcomes)
+            })
+        })
+        .await
+    }
+
+    /// The cutover of one shop, in one unit: the last products and orders applied, then the
+    /// owner flipped to `core` (see [`crate::social::complete_move`]). Either all of it commits
+    /// or none.
+    pub async fn cut_over(
+        &self,
+        ctx: WriteCtx,
+        shop_id: &str,
+        merchant_id: MerchantId,
+        products: Vec<SocialProductCopy>,
+        orders: Vec<ImportedOrder>,
+        legacy_cancelled: Vec<String>,
+    ) -> Result<Vec<Imported>, StoreError> {
+        let shop_id = shop_id.to_owned();
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                for copy in products {
+                    crate::catalogue::put_social_product(conn, &ctx, copy).await?;
+                }
+                let mut outcomes = Vec::with_capacity(orders.len());
+                for order in orders {
+                    outcomes.push(import_order(conn, &ctx, merchant_id, order).await?);
+                }
+                crate::social::complete_move(conn, &ctx, &shop_id, legacy_cancelled).await?;
+                Ok(outcomes)
+            })
+        })
+        .await
+    }
+}
+
+/// The core transitions from `from` to `to`, or `None` if the core has no such path.
+pub fn path(from: OrderStatus, to: OrderStatus) -> Option<Vec<OrderAction>> {
+    use OrderAction as A;
+    use OrderStatus as S;
+    if from == to {
+        return Some(Vec::new());
+    }
+    let forward = [S::Paid, S::Shipped, S::Delivered, S::Completed];
+    let steps = [A::Ship, A::Deliver, A::Confirm];
+    match (forward.iter().position(|s| *s == from), forward.iter().position(|s| *s == to)) {
+        (Some(a), Some(b)) if a < b => Some(steps[a..b].to_vec()),
+        _ if to == S::Cancelled && from.apply(A::Cancel).is_ok() => Some(vec![A::Cancel]),
+        _ => None,
+    }
+}
+
+async fn import_order(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    merchant_id: MerchantId,
+    order: ImportedOrder,
+) -> Result<Imported, StoreError> {
+    let mapped = lookup(conn, IdKind::Order, "social_id", std::slice::from_ref(&order.social_order_id)).await?;
+    if let Some(mapping) = mapped.first() {
+        let id = jembatan_domain::OrderId::parse(&mapping.core_id)
+            .map_err(|_| StoreError::Conflict(format!("the id map holds `{}`, not an order id", mapping.core_id)))?;
+        let existing = load_order(conn, id, true)
+            .await?
+            .ok_or_else(|| StoreError::not_found("order", &mapping.core_id))?;
+        return advance(conn, ctx, existing, order.status).await;
+    }
+    if order.request.payment_method == PaymentMethod::CashOnDelivery
+        && matches!(order.status, OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Delivered)
+    {
+        return Ok(Imported::Refused(
+            "cash on delivery in flight: the legacy courier collects its money, which the core cannot hold yet".to_owned(),
+        ));
+    }
+    if order.status == OrderStatus::AwaitingPayment {
+        return Ok(Imported::Refused(
+            "an unpaid order moves with its core payment (the gateway opens it), not as history".to_owned(),
+        ));
+    }
+    let drafts = match plan_orders(&order.request, &order.priced) {
+        Ok(drafts) => drafts,
+        Err(error) => return Ok(Imported::Refused(error.to_string())),
+    };
+    let [draft] = <[_; 1]>::try_from(drafts)
+        .map_err(|_| StoreError::Conflict("an imported order belongs to one merchant".to_owned()))?;
+    if draft.merchant_id != merchant_id {
+        return Err(StoreError::Conflict(format!("order {} is not merchant {merchant_id}'s", order.social_order_id)));
+    }
+    let checkout_id: CheckoutId = new_id();
+    q("INSERT INTO checkouts (checkout_id, channel, buyer_id, payment_method, total_idr, orders_count, created_at_ms)
+       VALUES ($1, $2, $3, $4, $5, 1, $6)")
+    .bind(checkout_id.to_string())
+    .bind(order.request.channel.as_str())
+    .bind(order.request.buyer_id.as_str())
+    .bind(order.request.payment_method.as_str())
+    .bind(draft.total.rupiah())
+    .bind(order.placed_at.unix_ms())
+    .execute(&mut *conn)
+    .await?;
+    let placed = Placed::Imported { status: order.status, placed_at: order.placed_at };
+    let mut record = insert_order(conn, ctx, &order.request, checkout_id, draft, placed).await?;
+    insert_id_once(conn, IdKind::Order, &order.social_order_id, merchant_id, &record.id.to_string()).await?;
+    // In flight: the buyer's money moves with the order, into the core's escrow.
+    if matches!(order.status, OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Delivered) {
+        crate::orders::hold(conn, ctx, &mut record).await?;
+    }
+    Ok(Imported::Inserted)
+}
+
+/// Moves an imported order forward to `to` along the core's transitions.
+async fn advance(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    existing: OrderRecord,
+    to: OrderStatus,
+) -> Result<Imported, StoreError> {
+    let has_payment = !q("SELECT 1 AS one FROM payments WHERE checkout_id = $1")
+        .bind(existing.checkout_id.to_string())
+        .fetch_all(&mut *conn)
+        .await?
+        .is_empty();
+    if has_payment {
+        return Ok(Imported::Twin);
+    }
+    let from = existing.status;
+    let Some(steps) = path(from, to) else {
+        return Ok(Imported::Refused(format!(
+            "the legacy order went from {} to {}, which the core has no transition for",
+            from.as_str(),
+            to.as_str()
+        )));
+    };
+    if steps.is_empty() {
+        return Ok(Imported::Unchanged);
+    }
+    let mut order = existing;
+    for step in steps {
+        order = transition_loaded(conn, ctx.clone(), order, step).await.map_err(|e| match e {
+            StoreError::Domain(DomainError::IllegalTransition { .. }) => {
+                StoreError::Conflict(format!("imported order cannot {}: {e}", step.as_str()))
+            }
+            other => other,
+        })?;
+    }
+    Ok(Imported::Advanced(from, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_core_follows_a_legacy_order_forward_only() {
+        use OrderAction as A;
+        use OrderStatus as S;
+        assert_eq!(path(S::Paid, S::Completed), Some(vec![A::Ship, A::Deliver, A::Confirm]));
+        assert_eq!(path(S::Shipped, S::Delivered), Some(vec![A::Deliver]));
+        assert_eq!(path(S::Paid, S::Paid), Some(vec![]));
+        assert_eq!(path(S::Paid, S::Cancelled), Some(vec![A::Cancel]));
+        assert_eq!(path(S::Completed, S::Shipped), None, "never backwards");
+        assert_eq!(path(S::Cancelled, S::Paid), None);
+        assert_eq!(path(S::Completed, S::Cancelled), None);
+    }
+}
