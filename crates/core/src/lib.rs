@@ -7,6 +7,7 @@ pub mod clock;
 pub mod error;
 pub mod gateway;
 pub mod maintenance;
+pub mod migrate;
 pub mod payments;
 pub mod tokens;
 pub mod webhooks;

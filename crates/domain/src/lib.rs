@@ -12,6 +12,7 @@ pub mod fee;
 pub mod id;
 pub mod ledger;
 pub mod merchant;
+pub mod migration;
 pub mod money;
 pub mod order;
 pub mod payment;

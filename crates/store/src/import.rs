@@ -17,9 +17,9 @@ use crate::catalogue::SocialProductCopy;
 use crate::db::{Conn, q};
 use crate::error::StoreError;
 use crate::exec::{Store, WriteCtx};
+use crate::new_id;
 use crate::orders::{OrderRecord, Placed, insert_order, load_order, transition_loaded};
 use crate::social::{IdKind, insert_id_once, lookup};
-use crate::new_id;
 
 /// A legacy order as the core will hold it.
 #[derive(Debug, Clone)]
@@ -119,10 +119,12 @@ async fn import_order(
     merchant_id: MerchantId,
     order: ImportedOrder,
 ) -> Result<Imported, StoreError> {
-    let mapped = lookup(conn, IdKind::Order, "social_id", std::slice::from_ref(&order.social_order_id)).await?;
+    let mapped =
+        lookup(conn, IdKind::Order, "social_id", std::slice::from_ref(&order.social_order_id)).await?;
     if let Some(mapping) = mapped.first() {
-        let id = jembatan_domain::OrderId::parse(&mapping.core_id)
-            .map_err(|_| StoreError::Conflict(format!("the id map holds `{}`, not an order id", mapping.core_id)))?;
+        let id = jembatan_domain::OrderId::parse(&mapping.core_id).map_err(|_| {
+            StoreError::Conflict(format!("the id map holds `{}`, not an order id", mapping.core_id))
+        })?;
         let existing = load_order(conn, id, true)
             .await?
             .ok_or_else(|| StoreError::not_found("order", &mapping.core_id))?;
@@ -147,7 +149,10 @@ async fn import_order(
     let [draft] = <[_; 1]>::try_from(drafts)
         .map_err(|_| StoreError::Conflict("an imported order belongs to one merchant".to_owned()))?;
     if draft.merchant_id != merchant_id {
-        return Err(StoreError::Conflict(format!("order {} is not merchant {merchant_id}'s", order.social_order_id)));
+        return Err(StoreError::Conflict(format!(
+            "order {} is not merchant {merchant_id}'s",
+            order.social_order_id
+        )));
     }
     let checkout_id: CheckoutId = new_id();
     q("INSERT INTO checkouts (checkout_id, channel, buyer_id, payment_method, total_idr, orders_count, created_at_ms)

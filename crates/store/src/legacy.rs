@@ -1189,7 +1189,7 @@ fn decode_product(r: &Row) -> Result<LegacyProduct, StoreError> {
     })
 }
 
-fn decode_order(r: &Row) -> Result<LegacyOrder, StoreError> {
+pub(crate) fn decode_order(r: &Row) -> Result<LegacyOrder, StoreError> {
     Ok(LegacyOrder {
         shop_id: r.text("shop_id")?,
         order_id: r.text("order_id")?,

@@ -53,8 +53,9 @@ const MIGRATIONS: &[(i64, &str, On, &str)] = &[
     (7, "payouts", On::Both, include_str!("../migrations/0007_payouts.sql")),
     (8, "payment_fixes", On::Both, include_str!("../migrations/0008_payment_fixes.sql")),
     (9, "social", On::Both, include_str!("../migrations/0009_social.sql")),
-    // 10 is reserved for the migration engine's tables (issue 5).
+    (10, "migration", On::Both, include_str!("../migrations/0010_migration.sql")),
     (11, "listing", On::Both, include_str!("../migrations/0011_listing.sql")),
+    (12, "migration_engine", On::Both, include_str!("../migrations/0012_migration_engine.sql")),
 ];
 
 /// The social shop's legacy database. Its change-capture triggers are not a migration: they

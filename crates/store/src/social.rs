@@ -252,8 +252,10 @@ impl Store {
         legacy_cancelled: Vec<String>,
     ) -> Result<SocialShop, StoreError> {
         let shop_id = shop_id.to_owned();
-        self.write(None, move |conn| Box::pin(async move { complete_move(conn, &ctx, &shop_id, legacy_cancelled).await }))
-            .await
+        self.write(None, move |conn| {
+            Box::pin(async move { complete_move(conn, &ctx, &shop_id, legacy_cancelled).await })
+        })
+        .await
     }
 
     /// The core ids of these social ids (those that are mapped).
