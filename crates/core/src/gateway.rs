@@ -1185,6 +1185,20 @@ impl Gateway {
         Ok(order)
     }
 
+    /// Opens the core twin (its payment) of a legacy order that has none yet; an order with
+    /// one is left as it is. The migration engine moves unpaid orders this way.
+    pub(crate) async fn ensure_twin(
+        &self,
+        who: &Principal,
+        shop: &SocialShop,
+        order: &LegacyOrder,
+    ) -> Result<(), CoreError> {
+        if self.twin_of(&order.order_id).await?.is_some() {
+            return Ok(());
+        }
+        self.open_twin(who, shop, order).await
+    }
+
     async fn open_twin(
         &self,
         who: &Principal,

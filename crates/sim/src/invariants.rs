@@ -61,9 +61,9 @@ const CHECKS: &[(&str, &str)] = &[
          FROM (SELECT COUNT(*) AS n FROM outbox) e, (SELECT COUNT(*) AS n FROM audit_log) a WHERE e.n <> a.n",
     ),
     (
-        "journal: every order has its order.created event",
+        "journal: every order has its order.created (or, moved from the legacy store, order.imported) event",
         "SELECT o.order_id AS detail FROM orders o
-         WHERE NOT EXISTS (SELECT 1 FROM outbox e WHERE e.entity_id = o.order_id AND e.event_type = 'order.created')",
+         WHERE NOT EXISTS (SELECT 1 FROM outbox e WHERE e.entity_id = o.order_id AND e.event_type IN ('order.created', 'order.imported'))",
     ),
     (
         "1: the ledger balances: total debits equal total credits",

@@ -33,7 +33,12 @@ async fn world(stock: i64) -> World {
     let clock = Arc::new(ManualClock::new(Timestamp::from_unix_ms(1_800_000_000_000)));
     let core =
         Core::with_simulator(t.store.clone(), clock.clone(), b"secret".to_vec(), PaymentSettings::default());
-    let gateway = Gateway::new(core.clone(), l.store.clone(), GatewayOptions::default());
+    // Writes wait for a move as long as it takes here: on a loaded machine a move can take more
+    // than the default 2 s, and a buyer's cancel that gave up half-way (its core step taken,
+    // its legacy step fenced) would be counted as not cancelled.
+    let options =
+        GatewayOptions { fence_wait: std::time::Duration::from_secs(60), ..GatewayOptions::default() };
+    let gateway = Gateway::new(core.clone(), l.store.clone(), options);
     let batch = Batch {
         shops: vec![LegacyShop {
             shop_id: SHOP.to_owned(),

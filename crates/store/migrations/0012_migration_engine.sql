@@ -32,3 +32,10 @@ CREATE TABLE migration_verifications (
     created_at_ms BIGINT NOT NULL,
     PRIMARY KEY (merchant_id, verification_id)
 );
+;
+
+-- The engine's progress per merchant: rows written to the core (copy and catch-up, counted
+-- once per legacy row version applied), when its copy started and when it was cut over.
+ALTER TABLE migration_merchants ADD COLUMN rows_copied BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE migration_merchants ADD COLUMN started_at_ms BIGINT;
+ALTER TABLE migration_merchants ADD COLUMN cut_over_at_ms BIGINT

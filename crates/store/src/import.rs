@@ -113,7 +113,7 @@ pub fn path(from: OrderStatus, to: OrderStatus) -> Option<Vec<OrderAction>> {
     }
 }
 
-async fn import_order(
+pub(crate) async fn import_order(
     conn: &mut dyn Conn,
     ctx: &WriteCtx,
     merchant_id: MerchantId,

@@ -24,6 +24,7 @@ pub mod legacy;
 pub mod legacy_facts;
 pub mod merchants;
 pub mod migration;
+pub mod migration_run;
 pub mod orders;
 pub mod payments;
 pub mod payouts;

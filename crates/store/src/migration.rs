@@ -70,6 +70,10 @@ pub struct MigrationMerchantRecord {
     pub cutover_pause_us: Option<i64>,
     pub planned_at_ms: i64,
     pub updated_at_ms: i64,
+    /// Legacy row versions written to the core so far (copy and catch-up).
+    pub rows_copied: u64,
+    pub started_at_ms: Option<i64>,
+    pub cut_over_at_ms: Option<i64>,
 }
 
 /// A shop's enrolment in the core, as the planner needs it.
@@ -88,8 +92,9 @@ pub struct PlanOutcome {
     pub skipped: Vec<(String, String)>,
 }
 
-const MERCHANT_COLUMNS: &str = "merchant_id, shop_id, wave, state, rows_planned, gmv_planned_idr, defects_expected, \
-     snapshot_position, checkpoint, attempts, last_error, cutover_pause_us, planned_at_ms, updated_at_ms";
+pub(crate) const MERCHANT_COLUMNS: &str = "merchant_id, shop_id, wave, state, rows_planned, gmv_planned_idr, defects_expected, \
+     snapshot_position, checkpoint, attempts, last_error, cutover_pause_us, planned_at_ms, updated_at_ms, \
+     rows_copied, started_at_ms, cut_over_at_ms";
 
 impl Store {
     /// The migration rows of these shops (at most [`LOOKUP_SHOPS_MAX`]).
@@ -282,7 +287,7 @@ async fn plan_unit(
         let id = merchant.merchant_id.to_string();
         let inserted = q(format!(
             "INSERT INTO migration_merchants ({MERCHANT_COLUMNS})
-             VALUES ($1, $2, $3, 'legacy', $4, $5, $6, NULL, NULL, 0, NULL, NULL, $7, $7)
+             VALUES ($1, $2, $3, 'legacy', $4, $5, $6, NULL, NULL, 0, NULL, NULL, $7, $7, 0, NULL, NULL)
              ON CONFLICT DO NOTHING"
         ))
         .bind(&id)
@@ -297,7 +302,8 @@ async fn plan_unit(
         let planned = inserted == 1
             || q("UPDATE migration_merchants SET wave = $2, state = 'legacy', rows_planned = $3, gmv_planned_idr = $4,
                     defects_expected = $5, snapshot_position = NULL, checkpoint = NULL, attempts = 0, last_error = NULL,
-                    cutover_pause_us = NULL, planned_at_ms = $6, updated_at_ms = $6
+                    cutover_pause_us = NULL, planned_at_ms = $6, updated_at_ms = $6, rows_copied = 0,
+                    started_at_ms = NULL, cut_over_at_ms = NULL
                   WHERE merchant_id = $1 AND state = 'rolled_back'")
             .bind(&id)
             .bind(&wave.name)
@@ -369,7 +375,7 @@ async fn decode_wave(conn: &mut dyn Conn, row: &Row) -> Result<WaveRecord, Store
     Ok(wave)
 }
 
-fn decode_merchant(r: &Row) -> Result<MigrationMerchantRecord, StoreError> {
+pub(crate) fn decode_merchant(r: &Row) -> Result<MigrationMerchantRecord, StoreError> {
     Ok(MigrationMerchantRecord {
         merchant_id: rows::id(r, "merchant_id")?,
         shop_id: r.text("shop_id")?,
@@ -385,6 +391,9 @@ fn decode_merchant(r: &Row) -> Result<MigrationMerchantRecord, StoreError> {
         cutover_pause_us: r.opt_int("cutover_pause_us")?,
         planned_at_ms: r.int("planned_at_ms")?,
         updated_at_ms: r.int("updated_at_ms")?,
+        rows_copied: r.int("rows_copied")? as u64,
+        started_at_ms: r.opt_int("started_at_ms")?,
+        cut_over_at_ms: r.opt_int("cut_over_at_ms")?,
     })
 }
 

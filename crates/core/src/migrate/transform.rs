@@ -259,8 +259,10 @@ struct Listed {
 #[derive(Debug)]
 pub struct ShopTransform {
     shop_id: String,
-    codes: HashSet<String>,
-    sku_ids: HashSet<String>,
+    /// Code → the product holding it, SKU id → its product: a product transformed again (a
+    /// change caught up) first gives back what it held.
+    codes: HashMap<String, String>,
+    sku_ids: HashMap<String, String>,
     products: HashMap<String, Listed>,
 }
 
@@ -268,8 +270,8 @@ impl ShopTransform {
     pub fn new(shop_id: &str) -> ShopTransform {
         ShopTransform {
             shop_id: shop_id.to_owned(),
-            codes: HashSet::new(),
-            sku_ids: HashSet::new(),
+            codes: HashMap::new(),
+            sku_ids: HashMap::new(),
             products: HashMap::new(),
         }
     }
@@ -327,10 +329,24 @@ impl ShopTransform {
         Some(self.product(&product))
     }
 
+    /// Gives back the codes and SKU ids a product held (before it is transformed again, or
+    /// when it is deleted).
+    pub fn forget(&mut self, product_id: &str) {
+        self.codes.retain(|_, owner| owner != product_id);
+        self.sku_ids.retain(|_, owner| owner != product_id);
+    }
+
+    /// Marks a product deleted (orders pointing at it are dangling from now on).
+    pub fn deleted(&mut self, product_id: &str) {
+        self.forget(product_id);
+        self.products.entry(product_id.to_owned()).or_default().deleted = true;
+    }
+
     /// A product that moves (not deleted): its draft, or every problem it has.
     pub fn product(&mut self, p: &LegacyProduct) -> Result<ProductDraft, Vec<Defect>> {
         debug_assert_ne!(p.status, PRODUCT_DELETED, "deleted products are not moved");
         let id = p.product_id.as_str();
+        self.forget(id);
         let listed = Listed { deleted: false, sku_ids: p.skus.iter().map(|s| s.sku_id.clone()).collect() };
         self.products.insert(p.product_id.clone(), listed);
         let head = self.head_defects(id, &p.title, &p.category);
@@ -375,7 +391,9 @@ impl ShopTransform {
             };
             if jembatan_domain::social::SocialId::parse("sku_id", &s.sku_id).is_err() {
                 bad(DefectKind::BadSkuId, "sku_id", &s.sku_id, "a SKU id is 1 to 20 digits".to_owned());
-            } else if !self.sku_ids.insert(s.sku_id.clone()) {
+            } else if self.sku_ids.get(&s.sku_id).is_some_and(|owner| owner != id)
+                || p.skus[..index].iter().any(|earlier| earlier.sku_id == s.sku_id)
+            {
                 bad(
                     DefectKind::DuplicateSkuId,
                     "sku_id",
@@ -384,7 +402,12 @@ impl ShopTransform {
                 );
             }
             let code = match SkuCode::parse(&s.seller_sku) {
-                Ok(code) if !self.codes.insert(code.as_str().to_owned()) => {
+                Ok(code)
+                    if self.codes.get(code.as_str()).is_some_and(|owner| owner != id)
+                        || p.skus[..index].iter().any(|earlier| {
+                            SkuCode::parse(&earlier.seller_sku).is_ok_and(|c| c.as_str() == code.as_str())
+                        }) =>
+                {
                     bad(
                         DefectKind::DuplicateSkuCode,
                         "seller_sku",
@@ -428,6 +451,12 @@ impl ShopTransform {
         match head {
             Ok((title, category)) if defects.is_empty() => {
                 debug_assert_eq!(skus.len(), p.skus.len());
+                // Only a product that moves holds its codes and ids: one quarantined does not
+                // keep another from moving.
+                for (sku_id, sku) in &skus {
+                    self.sku_ids.insert(sku_id.clone(), id.to_owned());
+                    self.codes.insert(sku.code.as_str().to_owned(), id.to_owned());
+                }
                 Ok(ProductDraft { social_product_id: p.product_id.clone(), title, category, skus })
             }
             _ => Err(defects),

@@ -1,0 +1,760 @@
+//! The migration engine's writes to the core (DESIGN.md §6, issue 5): its per-merchant state
+//! and checkpoint, batches of legacy rows applied with their checkpoint in one unit, the
+//! quarantine, verification reports, and the cutover unit that applies the last changes and
+//! flips the owner together with the merchant's state.
+//!
+//! Every unit first checks (and on PostgreSQL locks) the merchant's migration row in the state
+//! the engine believes it is in: a second engine, an operator's rollback or a crash-restarted
+//! run working on stale state finds a conflict and changes nothing. The checkpoint moves in the
+//! same unit as the rows it covers, so it never runs ahead of what the core holds.
+
+use jembatan_domain::MerchantId;
+use jembatan_domain::migration::MigrationState;
+
+use crate::catalogue::SocialProductCopy;
+use crate::db::{Conn, Row, lock_clause, q};
+use crate::error::StoreError;
+use crate::exec::{Store, WriteCtx};
+use crate::import::{Imported, ImportedOrder, import_order};
+use crate::journal::{self, Change};
+use crate::migration::{MERCHANT_COLUMNS, MigrationMerchantRecord, decode_merchant};
+use crate::rows;
+
+/// The cutover's check of the rows it applied, on the core as the unit sees them.
+pub type SpotCheck = Box<dyn Fn(&CoreView) -> Option<String> + Send + Sync>;
+
+/// How a conflict of a failed spot check starts; the differences (JSON) follow.
+pub const SPOT_CHECK_FAILED: &str = "the cutover's spot check found differences: ";
+
+/// What a quarantined row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QuarantineEntity {
+    Product,
+    Order,
+}
+
+impl QuarantineEntity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuarantineEntity::Product => "product",
+            QuarantineEntity::Order => "order",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<QuarantineEntity, jembatan_domain::DomainError> {
+        match raw {
+            "product" => Ok(QuarantineEntity::Product),
+            "order" => Ok(QuarantineEntity::Order),
+            _ => Err(jembatan_domain::DomainError::invalid("entity", "must be `product` or `order`")),
+        }
+    }
+}
+
+/// A legacy row the core cannot take, with why and the raw row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineEntry {
+    pub entity: QuarantineEntity,
+    pub legacy_key: String,
+    /// Defect kinds, comma-separated (`ambiguous-price,negative-stock`).
+    pub kinds: String,
+    pub reason: String,
+    /// The legacy row as JSON text.
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineRecord {
+    pub merchant_id: MerchantId,
+    pub shop_id: String,
+    pub entity: QuarantineEntity,
+    pub legacy_key: String,
+    pub kinds: String,
+    pub reason: String,
+    pub raw: String,
+    /// `open`, `resolved` or `accepted`.
+    pub state: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// Legacy rows applied in one unit, with where the engine stands after them.
+#[derive(Debug, Clone, Default)]
+pub struct MigrationBatch {
+    pub products: Vec<SocialProductCopy>,
+    pub orders: Vec<ImportedOrder>,
+    pub quarantine: Vec<QuarantineEntry>,
+    /// Rows applied cleanly now whose earlier quarantine entry is resolved by it.
+    pub resolved: Vec<(QuarantineEntity, String)>,
+    /// Legacy row versions this batch applies (for progress by rows).
+    pub rows: u64,
+    pub checkpoint: String,
+}
+
+/// What a verification found, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationRecord {
+    pub merchant_id: MerchantId,
+    pub verification_id: String,
+    /// `before_cutover` or `after_cutover`.
+    pub phase: String,
+    pub matched: bool,
+    pub legacy_rows: u64,
+    pub core_rows: u64,
+    pub differences: u64,
+    pub report: serde_json::Value,
+    pub created_at_ms: i64,
+}
+
+/// A copied product as the core holds it, by its social ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreProductRow {
+    pub social_product_id: String,
+    pub title: String,
+    pub category: String,
+    pub listed: bool,
+    /// (social SKU id, code, price, units available), by social SKU id.
+    pub skus: Vec<(String, String, i64, i64)>,
+}
+
+/// An order of the merchant as the core holds it, by its social ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreOrderRow {
+    pub social_order_id: String,
+    pub status: String,
+    pub total_idr: i64,
+    pub payment_method: String,
+    pub recipient_phone: String,
+    /// A twin: its payment is the core's, and the core may be ahead of the legacy row.
+    pub has_payment: bool,
+    /// (social SKU id, quantity, unit price), in line order.
+    pub lines: Vec<(String, i64, i64)>,
+}
+
+/// The whole of one merchant in the core, as the verifier compares it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CoreView {
+    pub products: Vec<CoreProductRow>,
+    pub orders: Vec<CoreOrderRow>,
+}
+
+/// Changes to a merchant's migration row besides its state.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub snapshot_position: Option<i64>,
+    pub checkpoint: Option<String>,
+    /// `Some(None)` clears it.
+    pub last_error: Option<Option<String>>,
+    pub attempt: bool,
+    pub started: bool,
+}
+
+impl Store {
+    pub async fn migration_merchant(
+        &self,
+        merchant_id: MerchantId,
+    ) -> Result<Option<MigrationMerchantRecord>, StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                q(format!("SELECT {MERCHANT_COLUMNS} FROM migration_merchants WHERE merchant_id = $1"))
+                    .bind(merchant_id.to_string())
+                    .fetch_optional(conn)
+                    .await?
+                    .as_ref()
+                    .map(decode_merchant)
+                    .transpose()
+            })
+        })
+        .await
+    }
+
+    /// Merchants the engine has work for, in merchant id order after `after`: not finished,
+    /// not stopped for the operator, not cut over, in a wave that is not paused.
+    pub async fn migration_work(
+        &self,
+        wave: Option<String>,
+        after: String,
+        limit: u32,
+    ) -> Result<Vec<MigrationMerchantRecord>, StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let columns =
+                    MERCHANT_COLUMNS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ");
+                q(format!(
+                    "SELECT {columns} FROM migration_merchants m JOIN migration_waves w ON w.name = m.wave
+                     WHERE w.paused = 0 AND m.state IN ('legacy', 'copying', 'catching_up', 'verified', 'fenced')
+                       AND ($1 = '' OR m.wave = $1) AND m.merchant_id > $2
+                     ORDER BY m.merchant_id LIMIT $3"
+                ))
+                .bind(wave.unwrap_or_default())
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await?
+                .iter()
+                .map(decode_merchant)
+                .collect()
+            })
+        })
+        .await
+    }
+
+    /// Moves a merchant's migration from `from` to `to` (a transition of the state machine),
+    /// with its progress, and journals it.
+    pub async fn set_migration_state(
+        &self,
+        ctx: WriteCtx,
+        merchant_id: MerchantId,
+        from: MigrationState,
+        to: MigrationState,
+        progress: Progress,
+    ) -> Result<MigrationMerchantRecord, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move { move_state(conn, &ctx, merchant_id, from, to, progress).await })
+        })
+        .await
+    }
+
+    /// Applies a batch of legacy rows and moves the checkpoint, in one unit. Orders the core
+    /// refuses are quarantined in the same unit. The merchant must be in `state`.
+    pub async fn apply_migration_batch(
+        &self,
+        ctx: WriteCtx,
+        merchant_id: MerchantId,
+        state: MigrationState,
+        batch: MigrationBatch,
+    ) -> Result<Vec<Imported>, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                let record = lock_merchant(conn, merchant_id, state).await?;
+                let outcomes = apply(conn, &ctx, &record, batch.clone()).await?;
+                q("UPDATE migration_merchants SET checkpoint = $2, rows_copied = rows_copied + $3, updated_at_ms = $4
+                   WHERE merchant_id = $1")
+                .bind(merchant_id.to_string())
+                .bind(batch.checkpoint)
+                .bind(batch.rows as i64)
+                .bind(ctx.now.unix_ms())
+                .execute(&mut *conn)
+                .await?;
+                Ok(outcomes)
+            })
+        })
+        .await
+    }
+
+    /// The cutover, in one unit: the last rows applied and read back through `spot_check`
+    /// (a difference, as JSON text, rolls the unit back with a conflict starting with
+    /// [`SPOT_CHECK_FAILED`]), the owner flipped from `migrating` to `core` (see
+    /// [`crate::social::complete_move`]), the merchant `cut_over` with its measured pause. All
+    /// of it commits or none.
+    pub async fn migration_cut_over(
+        &self,
+        ctx: WriteCtx,
+        merchant_id: MerchantId,
+        batch: MigrationBatch,
+        legacy_cancelled: Vec<String>,
+        pause_us: i64,
+        spot_check: SpotCheck,
+    ) -> Result<Vec<Imported>, StoreError> {
+        let spot_check = std::sync::Arc::new(spot_check);
+        self.write(None, move |conn| {
+            let spot_check = spot_check.clone();
+            Box::pin(async move {
+                let record = lock_merchant(conn, merchant_id, MigrationState::Fenced).await?;
+                let outcomes = apply(conn, &ctx, &record, batch.clone()).await?;
+                if let Some(differences) = spot_check(&core_view(conn, merchant_id).await?) {
+                    return Err(StoreError::Conflict(format!("{SPOT_CHECK_FAILED}{differences}")));
+                }
+                crate::social::complete_move(conn, &ctx, &record.shop_id, legacy_cancelled).await?;
+                q("UPDATE migration_merchants SET rows_copied = rows_copied + $2, cutover_pause_us = $3,
+                          cut_over_at_ms = $4, checkpoint = $5 WHERE merchant_id = $1")
+                .bind(merchant_id.to_string())
+                .bind(batch.rows as i64)
+                .bind(pause_us)
+                .bind(ctx.now.unix_ms())
+                .bind(batch.checkpoint)
+                .execute(&mut *conn)
+                .await?;
+                move_state(
+                    conn,
+                    &ctx,
+                    merchant_id,
+                    MigrationState::Fenced,
+                    MigrationState::CutOver,
+                    Progress { last_error: Some(None), ..Progress::default() },
+                )
+                .await?;
+                Ok(outcomes)
+            })
+        })
+        .await
+    }
+
+    /// The pause of a cutover measured once its unit committed (the unit stores the pause up to
+    /// its start).
+    pub async fn record_cutover_pause(
+        &self,
+        merchant_id: MerchantId,
+        pause_us: i64,
+    ) -> Result<(), StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                q("UPDATE migration_merchants SET cutover_pause_us = $2 WHERE merchant_id = $1 AND state = 'cut_over'")
+                    .bind(merchant_id.to_string())
+                    .bind(pause_us)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// The merchant's rows in the core by their social ids, for the verifier.
+    pub async fn migration_core_view(&self, merchant_id: MerchantId) -> Result<CoreView, StoreError> {
+        self.read(move |conn| Box::pin(async move { core_view(conn, merchant_id).await })).await
+    }
+
+    pub async fn record_verification(
+        &self,
+        ctx: WriteCtx,
+        record: VerificationRecord,
+    ) -> Result<(), StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                q("INSERT INTO migration_verifications (merchant_id, verification_id, phase, matched, legacy_rows,
+                       core_rows, differences, report, created_at_ms)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                .bind(record.merchant_id.to_string())
+                .bind(record.verification_id.clone())
+                .bind(record.phase.clone())
+                .bind(i64::from(record.matched))
+                .bind(record.legacy_rows as i64)
+                .bind(record.core_rows as i64)
+                .bind(record.differences as i64)
+                .bind(record.report.to_string())
+                .bind(record.created_at_ms)
+                .execute(&mut *conn)
+                .await?;
+                let change = Change {
+                    event_type: "migration_merchant.verified",
+                    action: "migration_merchant.verify",
+                    entity_type: "migration_merchant",
+                    entity_id: record.merchant_id.to_string(),
+                    merchant_id: Some(record.merchant_id),
+                    channel: None,
+                    payload: serde_json::json!({
+                        "verification_id": record.verification_id, "phase": record.phase,
+                        "matched": record.matched, "legacy_rows": record.legacy_rows,
+                        "core_rows": record.core_rows, "differences": record.differences,
+                    }),
+                };
+                journal::record(conn, &ctx, change).await
+            })
+        })
+        .await
+    }
+
+    /// A merchant's verifications, newest first.
+    pub async fn verifications(
+        &self,
+        merchant_id: MerchantId,
+    ) -> Result<Vec<VerificationRecord>, StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                q("SELECT * FROM migration_verifications WHERE merchant_id = $1
+                   ORDER BY created_at_ms DESC, verification_id DESC")
+                .bind(merchant_id.to_string())
+                .fetch_all(conn)
+                .await?
+                .iter()
+                .map(decode_verification)
+                .collect()
+            })
+        })
+        .await
+    }
+
+    /// Quarantined rows, by merchant and key after `after` (merchant id, entity, key); all
+    /// states or one.
+    pub async fn quarantined(
+        &self,
+        merchant_id: Option<MerchantId>,
+        state: Option<String>,
+        after: (String, String, String),
+        limit: u32,
+    ) -> Result<Vec<QuarantineRecord>, StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                q("SELECT * FROM migration_quarantine
+                   WHERE ($1 = '' OR merchant_id = $1) AND ($2 = '' OR state = $2)
+                     AND (merchant_id > $3 OR (merchant_id = $3 AND (entity > $4 OR (entity = $4 AND legacy_key > $5))))
+                   ORDER BY merchant_id, entity, legacy_key LIMIT $6")
+                .bind(merchant_id.map(|m| m.to_string()).unwrap_or_default())
+                .bind(state.unwrap_or_default())
+                .bind(after.0)
+                .bind(after.1)
+                .bind(after.2)
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await?
+                .iter()
+                .map(decode_quarantine)
+                .collect()
+            })
+        })
+        .await
+    }
+
+    /// Quarantine counts by state: (open, resolved, accepted), of one merchant or all.
+    pub async fn quarantine_counts(
+        &self,
+        merchant_id: Option<MerchantId>,
+    ) -> Result<(u64, u64, u64), StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let rows = q("SELECT state, COUNT(*) AS n FROM migration_quarantine
+                              WHERE ($1 = '' OR merchant_id = $1) GROUP BY state")
+                .bind(merchant_id.map(|m| m.to_string()).unwrap_or_default())
+                .fetch_all(conn)
+                .await?;
+                let mut counts = (0, 0, 0);
+                for row in rows {
+                    let n = rows::int(&row, "n")? as u64;
+                    match rows::text(&row, "state")?.as_str() {
+                        "open" => counts.0 = n,
+                        "resolved" => counts.1 = n,
+                        _ => counts.2 = n,
+                    }
+                }
+                Ok(counts)
+            })
+        })
+        .await
+    }
+
+    /// The operator accepts moving a merchant without these open quarantined rows (audited
+    /// with the reason given). Returns how many rows it accepted.
+    pub async fn accept_quarantine(
+        &self,
+        ctx: WriteCtx,
+        merchant_id: MerchantId,
+        keys: Option<Vec<(QuarantineEntity, String)>>,
+        reason: String,
+    ) -> Result<u64, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                let open = q("SELECT entity, legacy_key FROM migration_quarantine
+                              WHERE merchant_id = $1 AND state = 'open' ORDER BY entity, legacy_key")
+                .bind(merchant_id.to_string())
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut accepted = Vec::new();
+                for row in &open {
+                    let entity = rows::parsed("entity", QuarantineEntity::parse(&rows::text(row, "entity")?))?;
+                    let key = rows::text(row, "legacy_key")?;
+                    if keys.as_ref().is_none_or(|keys| keys.iter().any(|(e, k)| *e == entity && *k == key)) {
+                        accepted.push((entity, key));
+                    }
+                }
+                if let Some(keys) = &keys
+                    && let Some((entity, key)) = keys.iter().find(|k| !accepted.contains(k))
+                {
+                    return Err(StoreError::not_found("open quarantined row", format!("{} {key}", entity.as_str())));
+                }
+                for (entity, key) in &accepted {
+                    q("UPDATE migration_quarantine SET state = 'accepted', updated_at_ms = $4
+                       WHERE merchant_id = $1 AND entity = $2 AND legacy_key = $3")
+                    .bind(merchant_id.to_string())
+                    .bind(entity.as_str())
+                    .bind(key.clone())
+                    .bind(ctx.now.unix_ms())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                let change = Change {
+                    event_type: "migration_quarantine.accepted",
+                    action: "migration_quarantine.accept",
+                    entity_type: "migration_merchant",
+                    entity_id: merchant_id.to_string(),
+                    merchant_id: Some(merchant_id),
+                    channel: None,
+                    payload: serde_json::json!({
+                        "reason": reason,
+                        "rows": accepted.iter().map(|(e, k)| serde_json::json!({"entity": e.as_str(), "legacy_key": k})).collect::<Vec<_>>(),
+                    }),
+                };
+                journal::record(conn, &ctx, change).await?;
+                Ok(accepted.len() as u64)
+            })
+        })
+        .await
+    }
+}
+
+async fn lock_merchant(
+    conn: &mut dyn Conn,
+    merchant_id: MerchantId,
+    state: MigrationState,
+) -> Result<MigrationMerchantRecord, StoreError> {
+    let sql = format!(
+        "SELECT {MERCHANT_COLUMNS} FROM migration_merchants WHERE merchant_id = $1{}",
+        lock_clause(conn, true)
+    );
+    let record = q(sql)
+        .bind(merchant_id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .as_ref()
+        .map(decode_merchant)
+        .transpose()?
+        .ok_or_else(|| StoreError::not_found("migration merchant", merchant_id))?;
+    if record.state != state {
+        return Err(StoreError::Conflict(format!(
+            "merchant {merchant_id}'s migration is {}, not {}: nothing changed",
+            record.state,
+            state.as_str()
+        )));
+    }
+    Ok(record)
+}
+
+async fn move_state(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    merchant_id: MerchantId,
+    from: MigrationState,
+    to: MigrationState,
+    progress: Progress,
+) -> Result<MigrationMerchantRecord, StoreError> {
+    let record = lock_merchant(conn, merchant_id, from).await?;
+    if !from.can_move_to(to) {
+        return Err(StoreError::Conflict(format!(
+            "merchant {merchant_id}'s migration cannot go from {from} to {to}"
+        )));
+    }
+    let now_ms = ctx.now.unix_ms();
+    q("UPDATE migration_merchants SET state = $2, updated_at_ms = $3,
+              snapshot_position = COALESCE($4, snapshot_position),
+              checkpoint = CASE WHEN $5 = 1 THEN $6 ELSE checkpoint END,
+              last_error = CASE WHEN $7 = 1 THEN $8 ELSE last_error END,
+              attempts = attempts + $9,
+              started_at_ms = CASE WHEN $10 = 1 THEN $3 ELSE started_at_ms END
+       WHERE merchant_id = $1")
+    .bind(merchant_id.to_string())
+    .bind(to.as_str())
+    .bind(now_ms)
+    .bind(progress.snapshot_position)
+    .bind(i64::from(progress.checkpoint.is_some()))
+    .bind(progress.checkpoint.clone())
+    .bind(i64::from(progress.last_error.is_some()))
+    .bind(progress.last_error.clone().flatten())
+    .bind(i64::from(progress.attempt))
+    .bind(i64::from(progress.started))
+    .execute(&mut *conn)
+    .await?;
+    if from != to {
+        let change = Change {
+            event_type: "migration_merchant.state_changed",
+            action: "migration_merchant.set_state",
+            entity_type: "migration_merchant",
+            entity_id: merchant_id.to_string(),
+            merchant_id: Some(merchant_id),
+            channel: None,
+            payload: serde_json::json!({
+                "merchant_id": merchant_id.to_string(), "shop_id": record.shop_id,
+                "from": from.as_str(), "to": to.as_str(),
+                "error": progress.last_error.flatten(),
+            }),
+        };
+        journal::record(&mut *conn, ctx, change).await?;
+    }
+    let sql = format!("SELECT {MERCHANT_COLUMNS} FROM migration_merchants WHERE merchant_id = $1");
+    decode_merchant(&q(sql).bind(merchant_id.to_string()).fetch_one(conn).await?)
+}
+
+async fn apply(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    record: &MigrationMerchantRecord,
+    batch: MigrationBatch,
+) -> Result<Vec<Imported>, StoreError> {
+    let now_ms = ctx.now.unix_ms();
+    for copy in batch.products {
+        crate::catalogue::put_social_product(conn, ctx, copy).await?;
+    }
+    let mut quarantine = batch.quarantine;
+    let mut resolved = batch.resolved;
+    let mut outcomes = Vec::with_capacity(batch.orders.len());
+    for order in batch.orders {
+        let key = order.social_order_id.clone();
+        let outcome = import_order(conn, ctx, record.merchant_id, order).await?;
+        match &outcome {
+            Imported::Refused(reason) => quarantine.push(QuarantineEntry {
+                entity: QuarantineEntity::Order,
+                raw: serde_json::json!({"order_id": key}).to_string(),
+                legacy_key: key,
+                kinds: "core-refused".to_owned(),
+                reason: reason.clone(),
+            }),
+            _ => resolved.push((QuarantineEntity::Order, key)),
+        }
+        outcomes.push(outcome);
+    }
+    for entry in quarantine {
+        // A row quarantined again unchanged keeps its state (an operator's acceptance stands);
+        // a changed row is open again.
+        q("INSERT INTO migration_quarantine (merchant_id, entity, legacy_key, shop_id, kinds, reason, raw, state,
+               created_at_ms, updated_at_ms)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $8)
+           ON CONFLICT (merchant_id, entity, legacy_key) DO UPDATE SET kinds = excluded.kinds,
+               reason = excluded.reason, updated_at_ms = excluded.updated_at_ms,
+               state = CASE WHEN migration_quarantine.raw = excluded.raw AND migration_quarantine.state <> 'resolved'
+                            THEN migration_quarantine.state ELSE 'open' END,
+               raw = excluded.raw")
+        .bind(record.merchant_id.to_string())
+        .bind(entry.entity.as_str())
+        .bind(entry.legacy_key)
+        .bind(record.shop_id.clone())
+        .bind(entry.kinds)
+        .bind(entry.reason)
+        .bind(entry.raw)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (entity, key) in resolved {
+        q("UPDATE migration_quarantine SET state = 'resolved', updated_at_ms = $4
+           WHERE merchant_id = $1 AND entity = $2 AND legacy_key = $3 AND state <> 'resolved'")
+        .bind(record.merchant_id.to_string())
+        .bind(entity.as_str())
+        .bind(key)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(outcomes)
+}
+
+async fn core_view(conn: &mut dyn Conn, merchant_id: MerchantId) -> Result<CoreView, StoreError> {
+    let merchant = merchant_id.to_string();
+    let products = q("SELECT s.social_id, p.title, p.category, p.listed FROM products p
+                      JOIN social_ids s ON s.kind = 'product' AND s.core_id = p.product_id
+                      WHERE p.merchant_id = $1 ORDER BY s.social_id")
+    .bind(merchant.clone())
+    .fetch_all(&mut *conn)
+    .await?;
+    let skus = q("SELECT ps.social_id AS product, s.social_id AS sku, k.code, k.price_idr,
+                         k.stock_on_hand - k.stock_reserved AS available
+                  FROM skus k
+                  JOIN social_ids s ON s.kind = 'sku' AND s.core_id = k.sku_id
+                  JOIN social_ids ps ON ps.kind = 'product' AND ps.core_id = k.product_id
+                  WHERE k.merchant_id = $1 ORDER BY ps.social_id, s.social_id")
+    .bind(merchant.clone())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut view = CoreView::default();
+    let mut sku_rows = skus.iter().peekable();
+    for p in &products {
+        let social = rows::text(p, "social_id")?;
+        let mut out = CoreProductRow {
+            social_product_id: social.clone(),
+            title: rows::text(p, "title")?,
+            category: rows::text(p, "category")?,
+            listed: rows::int(p, "listed")? == 1,
+            skus: Vec::new(),
+        };
+        // Both lists are in social product id order (the same text order on both engines).
+        while let Some(s) = sku_rows.peek() {
+            let of = rows::text(s, "product")?;
+            if of < social {
+                sku_rows.next();
+            } else if of == social {
+                out.skus.push((
+                    rows::text(s, "sku")?,
+                    rows::text(s, "code")?,
+                    rows::int(s, "price_idr")?,
+                    rows::int(s, "available")?,
+                ));
+                sku_rows.next();
+            } else {
+                break;
+            }
+        }
+        view.products.push(out);
+    }
+    let orders = q("SELECT s.social_id, o.status, o.total_idr, o.payment_method, o.recipient_phone,
+                           CASE WHEN EXISTS (SELECT 1 FROM payments y WHERE y.checkout_id = o.checkout_id) THEN 1 ELSE 0 END AS has_payment
+                    FROM orders o JOIN social_ids s ON s.kind = 'order' AND s.core_id = o.order_id
+                    WHERE o.merchant_id = $1 ORDER BY s.social_id")
+    .bind(merchant.clone())
+    .fetch_all(&mut *conn)
+    .await?;
+    let lines = q("SELECT os.social_id AS social_order, ks.social_id AS sku, l.quantity, l.unit_price_idr
+                   FROM order_lines l
+                   JOIN social_ids os ON os.kind = 'order' AND os.core_id = l.order_id
+                   JOIN social_ids ks ON ks.kind = 'sku' AND ks.core_id = l.sku_id
+                   WHERE l.merchant_id = $1 ORDER BY os.social_id, l.line_no")
+    .bind(merchant)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut line_rows = lines.iter().peekable();
+    for o in &orders {
+        let social = rows::text(o, "social_id")?;
+        let mut out = CoreOrderRow {
+            social_order_id: social.clone(),
+            status: rows::text(o, "status")?,
+            total_idr: rows::int(o, "total_idr")?,
+            payment_method: rows::text(o, "payment_method")?,
+            recipient_phone: rows::text(o, "recipient_phone")?,
+            has_payment: rows::int(o, "has_payment")? == 1,
+            lines: Vec::new(),
+        };
+        while let Some(l) = line_rows.peek() {
+            let of = rows::text(l, "social_order")?;
+            if of < social {
+                line_rows.next();
+            } else if of == social {
+                out.lines.push((
+                    rows::text(l, "sku")?,
+                    rows::int(l, "quantity")?,
+                    rows::int(l, "unit_price_idr")?,
+                ));
+                line_rows.next();
+            } else {
+                break;
+            }
+        }
+        view.orders.push(out);
+    }
+    Ok(view)
+}
+
+fn decode_verification(r: &Row) -> Result<VerificationRecord, StoreError> {
+    Ok(VerificationRecord {
+        merchant_id: rows::id(r, "merchant_id")?,
+        verification_id: r.text("verification_id")?,
+        phase: r.text("phase")?,
+        matched: r.int("matched")? == 1,
+        legacy_rows: r.int("legacy_rows")? as u64,
+        core_rows: r.int("core_rows")? as u64,
+        differences: r.int("differences")? as u64,
+        report: serde_json::from_str(&r.text("report")?)
+            .map_err(|e| StoreError::Conflict(format!("a stored verification report is not JSON: {e}")))?,
+        created_at_ms: r.int("created_at_ms")?,
+    })
+}
+
+fn decode_quarantine(r: &Row) -> Result<QuarantineRecord, StoreError> {
+    Ok(QuarantineRecord {
+        merchant_id: rows::id(r, "merchant_id")?,
+        shop_id: r.text("shop_id")?,
+        entity: rows::parsed("entity", QuarantineEntity::parse(&r.text("entity")?))?,
+        legacy_key: r.text("legacy_key")?,
+        kinds: r.text("kinds")?,
+        reason: r.text("reason")?,
+        raw: r.text("raw")?,
+        state: r.text("state")?,
+        created_at_ms: r.int("created_at_ms")?,
+        updated_at_ms: r.int("updated_at_ms")?,
+    })
+}
