@@ -2,6 +2,7 @@
 //! wires the library crates together. `main` calls `run`, which returns a `Result`.
 
 mod config;
+mod migrate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,7 +21,7 @@ struct Cli {
 }
 
 #[derive(Args, Clone, Default)]
-struct StoreFlags {
+pub(crate) struct StoreFlags {
     /// Directory of the embedded SQLite store (created on first start).
     #[arg(long, env = "JEMBATAN_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -103,6 +104,11 @@ enum Command {
         /// `generate-only` (writes nothing).
         #[arg(long, default_value = "bulk", hide = true)]
         load_path: String,
+    },
+    /// The live migration of the social shop's merchants onto the core.
+    Migrate {
+        #[command(subcommand)]
+        command: migrate::MigrateRun,
     },
     /// Benchmarks that print their figures.
     Bench {
@@ -310,6 +316,10 @@ fn run() -> anyhow::Result<()> {
                 options.load_path = jembatan_sim::seed::LoadPath::parse(&load_path)?;
                 seed_legacy(&config, options).await
             }
+            Command::Migrate { command } => {
+                init_tracing("warn");
+                migrate::run(command).await
+            }
             Command::Openapi => {
                 print!("{}", jembatan_api::openapi_json());
                 Ok(())
@@ -476,7 +486,7 @@ fn print_reconciliation(run: &jembatan_api::wire::ReconciliationResponse) {
     );
 }
 
-fn load_config(flags: &StoreFlags, listen: Option<String>) -> anyhow::Result<config::Config> {
+pub(crate) fn load_config(flags: &StoreFlags, listen: Option<String>) -> anyhow::Result<config::Config> {
     let overrides = config::Overrides {
         listen,
         data_dir: flags.data_dir.clone(),
@@ -517,7 +527,7 @@ fn subject(role: &str, merchant: Option<&str>, channel: Option<&str>) -> anyhow:
     Ok(principal)
 }
 
-async fn open_core(config: &config::Config) -> anyhow::Result<Core> {
+pub(crate) async fn open_core(config: &config::Config) -> anyhow::Result<Core> {
     if config.database_url.is_none() {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;

@@ -128,7 +128,9 @@ async fn load(
             let payment_id = PaymentId::parse(&payment.payment_id).unwrap();
             if core.provider_pays(payment_id, None).await.is_ok() {
                 journal.insert(order.order_id.clone(), "paid");
-                if n.is_multiple_of(4) && gateway.ship(&Principal::Operator, &id(&order.order_id)).await.is_ok() {
+                if n.is_multiple_of(4)
+                    && gateway.ship(&Principal::Operator, &id(&order.order_id)).await.is_ok()
+                {
                     journal.insert(order.order_id.clone(), "shipped");
                 }
             }

@@ -758,3 +758,130 @@ fn decode_quarantine(r: &Row) -> Result<QuarantineRecord, StoreError> {
         updated_at_ms: r.int("updated_at_ms")?,
     })
 }
+
+/// One wave's merchants in one state, summed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgressRow {
+    pub wave: String,
+    pub paused: bool,
+    pub state: MigrationState,
+    pub merchants: u64,
+    pub rows_planned: u64,
+    pub rows_copied: u64,
+    pub gmv_planned_idr: i64,
+    pub first_started_at_ms: Option<i64>,
+    pub last_updated_at_ms: i64,
+}
+
+/// What the integration view counts besides the migration's own rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IntegrationCounts {
+    /// Payments of the social channel the core holds.
+    pub social_payments: u64,
+    /// Social profile fields held in the core without a standing consent (must be 0).
+    pub profiles_without_consent: u64,
+    /// Social buyers whose profile the core holds under a consent.
+    pub profiles_with_consent: u64,
+}
+
+impl Store {
+    /// The migration's progress from stored state alone (it survives any restart).
+    pub async fn migration_progress(&self) -> Result<(Vec<ProgressRow>, Vec<(String, i64)>), StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let rows = q("SELECT m.wave, w.paused, m.state, COUNT(*) AS merchants,
+                                     CAST(SUM(m.rows_planned) AS BIGINT) AS rows_planned,
+                                     CAST(SUM(m.rows_copied) AS BIGINT) AS rows_copied,
+                                     CAST(SUM(m.gmv_planned_idr) AS BIGINT) AS gmv,
+                                     MIN(m.started_at_ms) AS first_started, MAX(m.updated_at_ms) AS last_updated
+                              FROM migration_merchants m JOIN migration_waves w ON w.name = m.wave
+                              GROUP BY m.wave, w.paused, m.state ORDER BY m.wave, m.state")
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    out.push(ProgressRow {
+                        wave: r.text("wave")?,
+                        paused: r.int("paused")? == 1,
+                        state: rows::parsed("state", MigrationState::parse(&r.text("state")?))?,
+                        merchants: r.int("merchants")? as u64,
+                        rows_planned: r.int("rows_planned")? as u64,
+                        rows_copied: r.int("rows_copied")? as u64,
+                        gmv_planned_idr: r.int("gmv")?,
+                        first_started_at_ms: r.opt_int("first_started")?,
+                        last_updated_at_ms: r.int("last_updated")?,
+                    });
+                }
+                let pauses = q("SELECT wave, cutover_pause_us FROM migration_merchants
+                                WHERE cutover_pause_us IS NOT NULL ORDER BY wave, cutover_pause_us")
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| Ok((r.text("wave")?, r.int("cutover_pause_us")?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+                Ok((out, pauses))
+            })
+        })
+        .await
+    }
+
+    /// The integration's other workstreams, counted in the core.
+    pub async fn integration_counts(&self) -> Result<IntegrationCounts, StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let payments = q(
+                    "SELECT COUNT(*) AS n FROM payments p JOIN checkouts c ON c.checkout_id = p.checkout_id
+                                  WHERE c.channel = 'social'",
+                )
+                .fetch_one(&mut *conn)
+                .await?
+                .int("n")?;
+                let without = q("SELECT COUNT(*) AS n FROM buyer_profiles b
+                                 WHERE NOT EXISTS (SELECT 1 FROM consents c WHERE c.consent_id = b.consent_id
+                                                   AND c.withdrawn_at_ms IS NULL)")
+                .fetch_one(&mut *conn)
+                .await?
+                .int("n")?;
+                let with =
+                    q("SELECT COUNT(*) AS n FROM buyer_profiles").fetch_one(&mut *conn).await?.int("n")?;
+                Ok(IntegrationCounts {
+                    social_payments: payments as u64,
+                    profiles_without_consent: without as u64,
+                    profiles_with_consent: (with - without).max(0) as u64,
+                })
+            })
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// Pauses or resumes a wave: the engine starts no merchant of a paused wave (those in
+    /// flight finish their step). Journaled.
+    pub async fn set_wave_paused(&self, ctx: WriteCtx, wave: String, paused: bool) -> Result<(), StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                let changed = q("UPDATE migration_waves SET paused = $2, updated_at_ms = $3 WHERE name = $1")
+                    .bind(wave.clone())
+                    .bind(i64::from(paused))
+                    .bind(ctx.now.unix_ms())
+                    .execute(&mut *conn)
+                    .await?;
+                if changed == 0 {
+                    return Err(StoreError::not_found("wave", &wave));
+                }
+                let change = Change {
+                    event_type: if paused { "migration_wave.paused" } else { "migration_wave.resumed" },
+                    action: if paused { "migration_wave.pause" } else { "migration_wave.resume" },
+                    entity_type: "migration_wave",
+                    entity_id: wave.clone(),
+                    merchant_id: None,
+                    channel: None,
+                    payload: serde_json::json!({"name": wave, "paused": paused}),
+                };
+                journal::record(conn, &ctx, change).await
+            })
+        })
+        .await
+    }
+}

@@ -177,6 +177,17 @@ impl Engine {
         wave: Option<String>,
         parallel: usize,
     ) -> Result<RunReport, CoreError> {
+        self.run_with(who, wave, parallel, |_| {}).await
+    }
+
+    /// [`Engine::run`], telling `done` of each merchant as it finishes its step.
+    pub async fn run_with(
+        &self,
+        who: &Principal,
+        wave: Option<String>,
+        parallel: usize,
+        done: impl Fn(&Result<MerchantRun, String>) + Sync,
+    ) -> Result<RunReport, CoreError> {
         if *who != Principal::Operator {
             return Err(CoreError::Forbidden("only the operator runs a migration".to_owned()));
         }
@@ -186,12 +197,24 @@ impl Engine {
             let page = self.core().store().migration_work(wave.clone(), after.clone(), 200).await?;
             let Some(last) = page.last() else { break };
             after = last.merchant_id.to_string();
-            let done: Vec<(MerchantId, Result<MerchantRun, CoreError>)> = futures::stream::iter(page)
-                .map(|record| async move { (record.merchant_id, self.migrate(record).await) })
+            let finished: Vec<(MerchantId, Result<MerchantRun, CoreError>)> = futures::stream::iter(page)
+                .map(|record| {
+                    let done = &done;
+                    async move {
+                        let outcome = self.migrate(record.clone()).await;
+                        done(
+                            &outcome
+                                .as_ref()
+                                .map(Clone::clone)
+                                .map_err(|e| format!("merchant {}: {e}", record.merchant_id)),
+                        );
+                        (record.merchant_id, outcome)
+                    }
+                })
                 .buffer_unordered(parallel.max(1))
                 .collect()
                 .await;
-            for (merchant_id, outcome) in done {
+            for (merchant_id, outcome) in finished {
                 match outcome {
                     Ok(run) => report.merchants.push(run),
                     Err(error) => {
@@ -334,6 +357,33 @@ impl Engine {
                 }
             };
         }
+    }
+
+    /// Sends a merchant stopped for the operator (quarantined rows fixed at the source, or a
+    /// verification difference repaired) back to copy: the whole shop is copied again from a
+    /// new snapshot (upserts: what is already right stays as it is). Operator only.
+    pub async fn retry(
+        &self,
+        who: &Principal,
+        merchant_id: MerchantId,
+    ) -> Result<MigrationMerchantRecord, CoreError> {
+        if *who != Principal::Operator {
+            return Err(CoreError::Forbidden("only the operator retries a migration".to_owned()));
+        }
+        let record = self.reload(merchant_id).await?;
+        let head = self.gateway.legacy().shop_head(&record.shop_id).await?;
+        self.set_state(
+            &record,
+            MigrationState::Copying,
+            Progress {
+                snapshot_position: Some(head),
+                checkpoint: Some(Checkpoint::Products(String::new()).to_string()),
+                last_error: Some(None),
+                attempt: true,
+                ..Progress::default()
+            },
+        )
+        .await
     }
 
     async fn reload(&self, merchant_id: MerchantId) -> Result<MigrationMerchantRecord, CoreError> {

@@ -6,9 +6,43 @@
 
 pub mod engine;
 pub mod plan;
+pub mod progress;
 pub mod transform;
 pub mod verify;
 
 pub use engine::{Engine, EngineOptions, MerchantRun, RunReport};
 pub use plan::{PlanReport, PlanRequest, plan};
 pub use transform::{Defect, DefectKind, Entity, ShopTransform};
+
+use jembatan_domain::{MerchantId, Principal};
+
+use crate::{Core, CoreError};
+
+impl Core {
+    /// The operator accepts moving a merchant without its open quarantined rows; the reason is
+    /// audited. Returns how many rows were accepted.
+    pub async fn accept_quarantine(
+        &self,
+        who: &Principal,
+        merchant_id: MerchantId,
+        reason: String,
+    ) -> Result<u64, CoreError> {
+        if *who != Principal::Operator {
+            return Err(CoreError::Forbidden("only the operator accepts quarantined rows".to_owned()));
+        }
+        if reason.trim().is_empty() {
+            return Err(
+                jembatan_domain::DomainError::invalid("reason", "say why the rows may stay behind").into()
+            );
+        }
+        Ok(self.store().accept_quarantine(self.ctx(who), merchant_id, None, reason).await?)
+    }
+
+    /// Pauses (or resumes) a wave. Operator only.
+    pub async fn pause_wave(&self, who: &Principal, wave: String, paused: bool) -> Result<(), CoreError> {
+        if *who != Principal::Operator {
+            return Err(CoreError::Forbidden("only the operator pauses a migration".to_owned()));
+        }
+        Ok(self.store().set_wave_paused(self.ctx(who), wave, paused).await?)
+    }
+}
