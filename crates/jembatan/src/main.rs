@@ -628,10 +628,19 @@ async fn serve(config: config::Config, demo: bool) -> anyhow::Result<()> {
     let sync_interval = std::time::Duration::from_millis(config.social.sync_interval_ms);
     let legacy_sync =
         tokio::spawn(gateway.clone().run_legacy_sync(sync_interval, std::time::Duration::from_secs(5)));
+    // Cut-over merchants' core writes flow back to the legacy store until they are finalized.
+    let reverse_sync = tokio::spawn(
+        jembatan_core::migrate::Engine::new(
+            gateway.clone(),
+            jembatan_core::migrate::EngineOptions::default(),
+        )
+        .run_reverse_sync(sync_interval),
+    );
     let state = jembatan_api::AppState::new(core, config.api_limits()).with_gateway(gateway);
     jembatan_api::serve(listener, state, shutdown_signal()).await?;
     maintenance.abort();
     legacy_sync.abort();
+    reverse_sync.abort();
     sweeps.abort();
     webhooks.abort();
     Ok(())

@@ -72,6 +72,36 @@ pub enum MigrateRun {
         store: StoreFlags,
         merchant: String,
     },
+    /// Give cut-over merchants back to the legacy store, with everything the core did for them
+    /// since their cutover (one merchant, or a whole wave).
+    Rollback {
+        #[command(flatten)]
+        store: StoreFlags,
+        /// The merchant id.
+        merchant: Option<String>,
+        #[arg(long, conflicts_with = "merchant")]
+        wave: Option<String>,
+        /// Why (recorded with the merchant's state).
+        #[arg(long, default_value = "operator's rollback")]
+        reason: String,
+    },
+    /// End cut-over merchants' migration for good: the reverse sync stops. Refused for a
+    /// merchant with open quarantined rows (fix them, or `migrate accept` them).
+    Finalize {
+        #[command(flatten)]
+        store: StoreFlags,
+        merchant: Option<String>,
+        #[arg(long, conflicts_with = "merchant")]
+        wave: Option<String>,
+    },
+    /// Write cut-over merchants' core changes back to the legacy store now (`serve` does it
+    /// continuously).
+    ReverseSync {
+        #[command(flatten)]
+        store: StoreFlags,
+        #[arg(long)]
+        wave: Option<String>,
+    },
     /// Start no more merchants of a wave.
     Pause {
         #[command(flatten)]
@@ -135,6 +165,8 @@ pub async fn run(command: MigrateRun) -> anyhow::Result<()> {
                 })
                 .await?;
             bar.finish_and_clear();
+            // Cut-over merchants' core writes reach the legacy store (until they are finalized).
+            engine.reverse_sync_all(None).await?;
             let after = progress(gateway.core(), gateway.legacy(), &Principal::Operator).await?;
             if !json {
                 println!(
@@ -242,6 +274,56 @@ pub async fn run(command: MigrateRun) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        MigrateRun::Rollback { store, merchant, wave, reason } => {
+            let gateway = open_gateway(&store).await?;
+            let engine = Engine::new(gateway.clone(), EngineOptions::default());
+            let merchants = chosen(&gateway, merchant, wave).await?;
+            let mut failed = 0;
+            for merchant_id in merchants {
+                match engine.rollback(&Principal::Operator, merchant_id, &reason).await {
+                    Ok((record, synced)) => println!(
+                        "merchant {merchant_id} (shop {}) is back on the legacy store: {} products, {} orders written back ({} new)",
+                        record.shop_id,
+                        synced.products,
+                        synced.orders_inserted + synced.orders_updated,
+                        synced.orders_inserted
+                    ),
+                    Err(error) => {
+                        failed += 1;
+                        eprintln!("merchant {merchant_id}: {error}");
+                    }
+                }
+            }
+            anyhow::ensure!(failed == 0, "{failed} merchants were not rolled back");
+            Ok(())
+        }
+        MigrateRun::Finalize { store, merchant, wave } => {
+            let gateway = open_gateway(&store).await?;
+            let engine = Engine::new(gateway.clone(), EngineOptions::default());
+            let merchants = chosen(&gateway, merchant, wave).await?;
+            let mut failed = 0;
+            for merchant_id in merchants {
+                match engine.finalize(&Principal::Operator, merchant_id).await {
+                    Ok(record) => println!("merchant {merchant_id} (shop {}) is finalized", record.shop_id),
+                    Err(error) => {
+                        failed += 1;
+                        eprintln!("merchant {merchant_id}: {error}");
+                    }
+                }
+            }
+            anyhow::ensure!(failed == 0, "{failed} merchants were not finalized");
+            Ok(())
+        }
+        MigrateRun::ReverseSync { store, wave } => {
+            let gateway = open_gateway(&store).await?;
+            let engine = Engine::new(gateway, EngineOptions::default());
+            let done = engine.reverse_sync_all(wave).await?;
+            println!(
+                "written back: {} products, {} orders inserted, {} orders updated",
+                done.products, done.orders_inserted, done.orders_updated
+            );
+            Ok(())
+        }
         MigrateRun::Pause { store, wave } => pause(&store, wave, true).await,
         MigrateRun::Resume { store, wave } => pause(&store, wave, false).await,
     }
@@ -252,6 +334,37 @@ async fn pause(store: &StoreFlags, wave: String, paused: bool) -> anyhow::Result
     gateway.core().pause_wave(&Principal::Operator, wave.clone(), paused).await?;
     println!("wave {wave} {}", if paused { "paused" } else { "resumed" });
     Ok(())
+}
+
+/// The cut-over merchants a rollback or finalize names: one merchant, or a wave's.
+async fn chosen(
+    gateway: &Gateway,
+    merchant: Option<String>,
+    wave: Option<String>,
+) -> anyhow::Result<Vec<MerchantId>> {
+    match (merchant, wave) {
+        (Some(merchant), None) => Ok(vec![MerchantId::parse(&merchant)?]),
+        (None, Some(wave)) => {
+            let store = gateway.core().store();
+            anyhow::ensure!(store.wave(&wave).await?.is_some(), "no wave `{wave}`");
+            let mut out = Vec::new();
+            let mut after = String::new();
+            loop {
+                let page = store
+                    .migration_in_state(
+                        jembatan_domain::migration::MigrationState::CutOver,
+                        Some(wave.clone()),
+                        after.clone(),
+                        500,
+                    )
+                    .await?;
+                let Some(last) = page.last() else { return Ok(out) };
+                after = last.merchant_id.to_string();
+                out.extend(page.iter().map(|m| m.merchant_id));
+            }
+        }
+        _ => anyhow::bail!("name a MERCHANT or --wave NAME"),
+    }
 }
 
 pub async fn open_gateway(store: &StoreFlags) -> anyhow::Result<Gateway> {

@@ -276,3 +276,141 @@ async fn raw_counts(url: &str) -> Vec<(String, i64)> {
     }
     out
 }
+
+/// Products and orders of a shop as the social app sees them (SKU names are the legacy
+/// store's own, which the core never held: left out).
+async fn social_view(w: &World, shop: &str, orders: &[String]) -> (Vec<String>, Vec<String>) {
+    let page = w.gateway.products(&Principal::Operator, &id(shop), None, 200).await.unwrap();
+    let products = page
+        .items
+        .iter()
+        .map(|p| {
+            let skus: Vec<String> = p
+                .skus
+                .iter()
+                .map(|s| format!("{}:{}:{}:{}", s.sku_id, s.seller_sku, s.price, s.stock))
+                .collect();
+            format!("{} {} {} {} [{}]", p.product_id, p.title, p.category, p.status, skus.join(","))
+        })
+        .collect();
+    let mut views = Vec::new();
+    for order in orders {
+        let o = w.gateway.order(&Principal::Operator, &id(order)).await.unwrap();
+        views.push(format!(
+            "{} {} {} {} {:?}",
+            o.order_id, o.status, o.total_amount, o.payment_method, o.items
+        ));
+    }
+    (products, views)
+}
+
+#[tokio::test]
+async fn a_rollback_after_cutover_gives_the_legacy_store_everything_done_on_the_core() {
+    let w = world(3, 0.0).await;
+    assert!(w.plan("w1").await >= 1);
+    let engine = w.engine();
+    let m = w.merchants("w1").await.remove(0);
+    assert_eq!(engine.migrate(m.clone()).await.unwrap().state, MigrationState::CutOver);
+    let targets: Vec<_> = w.orderable("w1").await.into_iter().filter(|(s, ..)| *s == m.shop_id).collect();
+    assert!(targets.len() >= 2, "{targets:?}");
+
+    // The shop sells on the core: new orders, one paid, one paid and shipped, one unpaid; a
+    // stock level and a price changed by the seller.
+    let social = Principal::Channel(Channel::Social);
+    let mut orders = Vec::new();
+    for n in 0..3u32 {
+        let (shop, product, sku) = &targets[n as usize % targets.len()];
+        let new = NewSocialOrder {
+            shop_id: id(shop),
+            buyer_id: id("5512345678"),
+            items: vec![(id(product), id(sku), Quantity::new(2).unwrap())],
+            payment_method: PaymentMethod::Qris,
+            address: ShippingAddress::parse(
+                "Sari",
+                "081311112222",
+                "Jl. Asia Afrika 8",
+                "Bandung",
+                "Jawa Barat",
+                "40112",
+            )
+            .unwrap(),
+            order_id: SocialId::generate(1_800_000_100_000, 900 + n),
+        };
+        let order = w.gateway.create_order(&social, new).await.unwrap();
+        if n < 2 {
+            let payment = PaymentId::parse(&order.payment.as_ref().unwrap().payment_id).unwrap();
+            w.core.provider_pays(payment, None).await.unwrap();
+        }
+        if n == 1 {
+            w.gateway.ship(&Principal::Operator, &id(&order.order_id)).await.unwrap();
+        }
+        orders.push(order.order_id);
+    }
+    let (shop, product, sku) = &targets[1];
+    let edit = SocialProductEdit {
+        prices: vec![(id(sku), Price::from_rupiah(123_000).unwrap())],
+        stocks: vec![(id(sku), StockLevel::on_hand(77).unwrap())],
+        ..SocialProductEdit::default()
+    };
+    w.gateway.edit_product(&Principal::Operator, &id(shop), &id(product), edit).await.unwrap();
+
+    // The reverse sync keeps the legacy store current while the core owns the shop.
+    let synced = engine.reverse_sync_all(Some("w1".to_owned())).await.unwrap();
+    assert_eq!(synced.orders_inserted, 3, "{synced:?}");
+    let legacy_order = w.gateway.legacy().order(&orders[1]).await.unwrap().unwrap();
+    assert_eq!(legacy_order.status, 121, "shipped on the core, in transit in the legacy store");
+    let before = social_view(&w, &m.shop_id, &orders).await;
+
+    let (record, _) =
+        engine.rollback(&Principal::Operator, m.merchant_id, "a test of the way back").await.unwrap();
+    assert_eq!(record.state, MigrationState::RolledBack);
+    let store = w.core.store();
+    assert_eq!(store.social_shop(&m.shop_id).await.unwrap().unwrap().owner, Owner::Legacy);
+    assert!(!w.gateway.legacy().is_fenced(&m.shop_id).await.unwrap());
+    // Seamless: the social app sees the same shop from the legacy store.
+    assert_eq!(social_view(&w, &m.shop_id, &orders).await, before);
+    let legacy_sku = w.gateway.legacy().product(shop, product).await.unwrap().unwrap();
+    let edited = legacy_sku.skus.iter().find(|s| s.sku_id == *sku).unwrap();
+    assert_eq!((edited.price.as_str(), edited.stock), ("123000", 77));
+
+    // The shop goes on selling from the legacy store: the paid order ships, the unpaid one is
+    // cancelled and its units come back there.
+    let stock_before = w.gateway.legacy().product(&targets[2].0, &targets[2].1).await.unwrap().unwrap();
+    w.gateway.ship(&Principal::Operator, &id(&orders[0])).await.unwrap();
+    assert_eq!(w.gateway.order(&social, &id(&orders[0])).await.unwrap().status, 121);
+    w.gateway.cancel(&social, &id(&orders[2])).await.unwrap();
+    let stock_after = w.gateway.legacy().product(&targets[2].0, &targets[2].1).await.unwrap().unwrap();
+    let units = |p: &jembatan_store::legacy::LegacyProduct| {
+        p.skus.iter().find(|s| s.sku_id == targets[2].2).unwrap().stock
+    };
+    assert_eq!(units(&stock_after), units(&stock_before) + 2);
+    assert_eq!(invariants::check(store).await.unwrap(), vec![]);
+
+    // Planned again, it moves again, and verifies.
+    assert_eq!(w.plan("w2").await, 1);
+    let again = w.merchants("w2").await.remove(0);
+    assert_eq!(again.merchant_id, m.merchant_id);
+    let run = engine.migrate(again).await.unwrap();
+    assert_eq!(run.state, MigrationState::CutOver, "{run:?}");
+    assert_eq!(invariants::check(store).await.unwrap(), vec![]);
+    // Finalized only once its open quarantine is accepted (audited).
+    let open =
+        store.quarantined(Some(m.merchant_id), Some("open".into()), Default::default(), 100).await.unwrap();
+    if !open.is_empty() {
+        let refused = engine.finalize(&Principal::Operator, m.merchant_id).await.unwrap_err();
+        assert!(refused.to_string().contains("open quarantined rows"), "{refused}");
+        let accepted = w
+            .core
+            .accept_quarantine(
+                &Principal::Operator,
+                m.merchant_id,
+                "cash-on-delivery history stays behind".into(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(accepted as usize, open.len());
+    }
+    let done = engine.finalize(&Principal::Operator, m.merchant_id).await.unwrap();
+    assert_eq!(done.state, MigrationState::Finalized);
+    assert!(engine.rollback(&Principal::Operator, m.merchant_id, "too late").await.is_err());
+}

@@ -39,3 +39,7 @@ CREATE TABLE migration_verifications (
 ALTER TABLE migration_merchants ADD COLUMN rows_copied BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE migration_merchants ADD COLUMN started_at_ms BIGINT;
 ALTER TABLE migration_merchants ADD COLUMN cut_over_at_ms BIGINT
+;
+-- Orders of a cut-over merchant changed at or after this time are written back to the legacy
+-- store by the next reverse sync (until the merchant is finalized).
+ALTER TABLE migration_merchants ADD COLUMN reverse_synced_at_ms BIGINT NOT NULL DEFAULT 0

@@ -22,6 +22,11 @@ use crate::exec::{Backend, Store};
 /// What a fence trigger's error message starts with.
 pub const FENCED_MARK: &str = "shop_fenced:";
 
+/// The reason a fence row holds while the core's writes flow back into the fenced shop (the
+/// reverse sync after a cutover, see [`LegacyStore::reverse_apply`]). It is set and restored
+/// inside that one transaction, so no other writer ever sees it.
+pub const REVERSE_SYNC: &str = "reverse sync";
+
 /// Captured tables and the column that names a changed row.
 const CAPTURED: [(&str, &str); 4] =
     [("shops", "shop_id"), ("products", "product_id"), ("orders", "order_id"), ("order_items", "order_id")];
@@ -75,11 +80,11 @@ fn capture_sql(backend: Backend) -> Vec<String> {
                 {
                     let fence_check = if op == "update" {
                         format!(
-                            "SELECT RAISE(ABORT, '{FENCED_MARK}') WHERE EXISTS (SELECT 1 FROM shop_fences WHERE shop_id IN (NEW.shop_id, OLD.shop_id))"
+                            "SELECT RAISE(ABORT, '{FENCED_MARK}') WHERE EXISTS (SELECT 1 FROM shop_fences WHERE shop_id IN (NEW.shop_id, OLD.shop_id) AND reason <> '{REVERSE_SYNC}')"
                         )
                     } else {
                         format!(
-                            "SELECT RAISE(ABORT, '{FENCED_MARK}') WHERE EXISTS (SELECT 1 FROM shop_fences WHERE shop_id = {row}.shop_id)"
+                            "SELECT RAISE(ABORT, '{FENCED_MARK}') WHERE EXISTS (SELECT 1 FROM shop_fences WHERE shop_id = {row}.shop_id AND reason <> '{REVERSE_SYNC}')"
                         )
                     };
                     // Dropped first: a store opened by an older binary has triggers of an
@@ -111,8 +116,8 @@ fn capture_sql(backend: Backend) -> Vec<String> {
                      IF TG_TABLE_NAME <> 'shops' THEN
                          PERFORM 1 FROM shops WHERE shop_id = r->>'shop_id' FOR KEY SHARE;
                      END IF;
-                     IF EXISTS (SELECT 1 FROM shop_fences WHERE shop_id = r->>'shop_id')
-                        OR (TG_OP = 'UPDATE' AND EXISTS (SELECT 1 FROM shop_fences WHERE shop_id = to_jsonb(OLD)->>'shop_id')) THEN
+                     IF EXISTS (SELECT 1 FROM shop_fences WHERE shop_id = r->>'shop_id' AND reason <> '{REVERSE_SYNC}')
+                        OR (TG_OP = 'UPDATE' AND EXISTS (SELECT 1 FROM shop_fences WHERE shop_id = to_jsonb(OLD)->>'shop_id' AND reason <> '{REVERSE_SYNC}')) THEN
                          RAISE EXCEPTION '{FENCED_MARK}%: the shop is being moved', r->>'shop_id' USING ERRCODE = 'P0001';
                      END IF;
                      -- The shop's next number; its row stays locked to the end of this
@@ -548,6 +553,119 @@ impl LegacyStore {
                 Box::pin(async move {
                     q("DELETE FROM shop_fences WHERE shop_id = $1").bind(shop_id).execute(conn).await?;
                     Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Writes the core's version of a fenced shop's rows back (the reverse sync after its
+    /// cutover), in one transaction that lets only itself through the fence: products brought
+    /// to the core's title, category, listing, prices and units available (SKU names kept);
+    /// orders the legacy store lacks inserted with their items, the others brought to the
+    /// core's status. Rows already equal are not written. Returns (products written, orders
+    /// inserted, orders updated).
+    pub async fn reverse_apply(
+        &self,
+        shop_id: &str,
+        products: Vec<LegacyProduct>,
+        orders: Vec<LegacyOrder>,
+        now_s: i64,
+    ) -> Result<(u64, u64, u64), StoreError> {
+        let shop_id = shop_id.to_owned();
+        self.store
+            .write(None, move |conn| {
+                Box::pin(async move {
+                    let lock = crate::db::lock_clause(conn, true);
+                    let fence = q(format!("SELECT reason FROM shop_fences WHERE shop_id = $1{lock}"))
+                        .bind(shop_id.clone())
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    let reason = fence.as_ref().map(|r| r.text("reason")).transpose()?;
+                    if reason.is_some() {
+                        q("UPDATE shop_fences SET reason = $2 WHERE shop_id = $1")
+                            .bind(shop_id.clone())
+                            .bind(REVERSE_SYNC)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    let mut counts = (0, 0, 0);
+                    for product in products {
+                        let current = q("SELECT * FROM products WHERE shop_id = $1 AND product_id = $2")
+                            .bind(shop_id.clone())
+                            .bind(product.product_id.clone())
+                            .fetch_optional(&mut *conn)
+                            .await?
+                            .as_ref()
+                            .map(decode_product)
+                            .transpose()?;
+                        let Some(current) = current else { continue };
+                        let names: std::collections::HashMap<&str, &str> =
+                            current.skus.iter().map(|s| (s.sku_id.as_str(), s.name.as_str())).collect();
+                        let skus: Vec<LegacySku> = product
+                            .skus
+                            .iter()
+                            .map(|s| LegacySku { name: names.get(s.sku_id.as_str()).map_or_else(String::new, |n| (*n).to_owned()), ..s.clone() })
+                            .collect();
+                        // A product deleted in the legacy store stays deleted while the core
+                        // holds it unlisted.
+                        let status = if current.status == PRODUCT_DELETED && product.status != PRODUCT_LIVE {
+                            PRODUCT_DELETED
+                        } else {
+                            product.status
+                        };
+                        if current.title == product.title
+                            && current.category == product.category
+                            && current.status == status
+                            && same_skus(&current.skus, &skus)
+                            && current.skus_problem.is_none()
+                        {
+                            continue;
+                        }
+                        q("UPDATE products SET title = $3, category = $4, skus = $5, status = $6, update_time = $7
+                           WHERE shop_id = $1 AND product_id = $2")
+                        .bind(shop_id.clone())
+                        .bind(product.product_id.clone())
+                        .bind(product.title.clone())
+                        .bind(product.category.clone())
+                        .bind(skus_json(&skus))
+                        .bind(status)
+                        .bind(now_s)
+                        .execute(&mut *conn)
+                        .await?;
+                        counts.0 += 1;
+                    }
+                    for order in orders {
+                        let current = q("SELECT status FROM orders WHERE shop_id = $1 AND order_id = $2")
+                            .bind(shop_id.clone())
+                            .bind(order.order_id.clone())
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                        match current {
+                            Some(row) if row.int("status")? == order.status => {}
+                            Some(_) => {
+                                q("UPDATE orders SET status = $3, update_time = $4 WHERE shop_id = $1 AND order_id = $2")
+                                    .bind(shop_id.clone())
+                                    .bind(order.order_id.clone())
+                                    .bind(order.status)
+                                    .bind(now_s)
+                                    .execute(&mut *conn)
+                                    .await?;
+                                counts.2 += 1;
+                            }
+                            None => {
+                                insert_orders(&mut *conn, std::slice::from_ref(&order)).await?;
+                                counts.1 += 1;
+                            }
+                        }
+                    }
+                    if let Some(reason) = reason {
+                        q("UPDATE shop_fences SET reason = $2 WHERE shop_id = $1")
+                            .bind(shop_id.clone())
+                            .bind(reason)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(counts)
                 })
             })
             .await
@@ -1207,6 +1325,21 @@ pub(crate) fn decode_order(r: &Row) -> Result<LegacyOrder, StoreError> {
         update_time: r.int("update_time")?,
         items: Vec::new(),
     })
+}
+
+/// The same SKUs: ids, codes, names and stock equal, prices equal in value (`"85.000"` is
+/// `"85000"`).
+fn same_skus(a: &[LegacySku], b: &[LegacySku]) -> bool {
+    let price = |raw: &str| jembatan_domain::social::parse_price(raw).ok();
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.sku_id == y.sku_id
+                && x.seller_sku == y.seller_sku
+                && x.name == y.name
+                && x.stock == y.stock
+                && price(&x.price).is_some()
+                && price(&x.price) == price(&y.price)
+        })
 }
 
 /// Rows per multi-row statement of the SQLite bulk path (8 columns × 64 rows = 512 parameters,

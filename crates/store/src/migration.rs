@@ -74,6 +74,7 @@ pub struct MigrationMerchantRecord {
     pub rows_copied: u64,
     pub started_at_ms: Option<i64>,
     pub cut_over_at_ms: Option<i64>,
+    pub reverse_synced_at_ms: i64,
 }
 
 /// A shop's enrolment in the core, as the planner needs it.
@@ -94,7 +95,7 @@ pub struct PlanOutcome {
 
 pub(crate) const MERCHANT_COLUMNS: &str = "merchant_id, shop_id, wave, state, rows_planned, gmv_planned_idr, defects_expected, \
      snapshot_position, checkpoint, attempts, last_error, cutover_pause_us, planned_at_ms, updated_at_ms, \
-     rows_copied, started_at_ms, cut_over_at_ms";
+     rows_copied, started_at_ms, cut_over_at_ms, reverse_synced_at_ms";
 
 impl Store {
     /// The migration rows of these shops (at most [`LOOKUP_SHOPS_MAX`]).
@@ -287,7 +288,7 @@ async fn plan_unit(
         let id = merchant.merchant_id.to_string();
         let inserted = q(format!(
             "INSERT INTO migration_merchants ({MERCHANT_COLUMNS})
-             VALUES ($1, $2, $3, 'legacy', $4, $5, $6, NULL, NULL, 0, NULL, NULL, $7, $7, 0, NULL, NULL)
+             VALUES ($1, $2, $3, 'legacy', $4, $5, $6, NULL, NULL, 0, NULL, NULL, $7, $7, 0, NULL, NULL, 0)
              ON CONFLICT DO NOTHING"
         ))
         .bind(&id)
@@ -303,7 +304,7 @@ async fn plan_unit(
             || q("UPDATE migration_merchants SET wave = $2, state = 'legacy', rows_planned = $3, gmv_planned_idr = $4,
                     defects_expected = $5, snapshot_position = NULL, checkpoint = NULL, attempts = 0, last_error = NULL,
                     cutover_pause_us = NULL, planned_at_ms = $6, updated_at_ms = $6, rows_copied = 0,
-                    started_at_ms = NULL, cut_over_at_ms = NULL
+                    started_at_ms = NULL, cut_over_at_ms = NULL, reverse_synced_at_ms = 0
                   WHERE merchant_id = $1 AND state = 'rolled_back'")
             .bind(&id)
             .bind(&wave.name)
@@ -394,6 +395,7 @@ pub(crate) fn decode_merchant(r: &Row) -> Result<MigrationMerchantRecord, StoreE
         rows_copied: r.int("rows_copied")? as u64,
         started_at_ms: r.opt_int("started_at_ms")?,
         cut_over_at_ms: r.opt_int("cut_over_at_ms")?,
+        reverse_synced_at_ms: r.int("reverse_synced_at_ms")?,
     })
 }
 

@@ -635,7 +635,10 @@ async fn apply(
     Ok(outcomes)
 }
 
-async fn core_view(conn: &mut dyn Conn, merchant_id: MerchantId) -> Result<CoreView, StoreError> {
+async fn core_products(
+    conn: &mut dyn Conn,
+    merchant_id: MerchantId,
+) -> Result<Vec<CoreProductRow>, StoreError> {
     let merchant = merchant_id.to_string();
     let products = q("SELECT s.social_id, p.title, p.category, p.listed FROM products p
                       JOIN social_ids s ON s.kind = 'product' AND s.core_id = p.product_id
@@ -652,7 +655,7 @@ async fn core_view(conn: &mut dyn Conn, merchant_id: MerchantId) -> Result<CoreV
     .bind(merchant.clone())
     .fetch_all(&mut *conn)
     .await?;
-    let mut view = CoreView::default();
+    let mut out_products = Vec::with_capacity(products.len());
     let mut sku_rows = skus.iter().peekable();
     for p in &products {
         let social = rows::text(p, "social_id")?;
@@ -680,8 +683,14 @@ async fn core_view(conn: &mut dyn Conn, merchant_id: MerchantId) -> Result<CoreV
                 break;
             }
         }
-        view.products.push(out);
+        out_products.push(out);
     }
+    Ok(out_products)
+}
+
+async fn core_view(conn: &mut dyn Conn, merchant_id: MerchantId) -> Result<CoreView, StoreError> {
+    let mut view = CoreView { products: core_products(conn, merchant_id).await?, orders: Vec::new() };
+    let merchant = merchant_id.to_string();
     let orders = q("SELECT s.social_id, o.status, o.total_idr, o.payment_method, o.recipient_phone,
                            CASE WHEN EXISTS (SELECT 1 FROM payments y WHERE y.checkout_id = o.checkout_id) THEN 1 ELSE 0 END AS has_payment
                     FROM orders o JOIN social_ids s ON s.kind = 'order' AND s.core_id = o.order_id
@@ -880,6 +889,220 @@ impl Store {
                     payload: serde_json::json!({"name": wave, "paused": paused}),
                 };
                 journal::record(conn, &ctx, change).await
+            })
+        })
+        .await
+    }
+}
+
+/// A social order as the core holds it, with what the legacy store needs to hold it too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReverseOrderRow {
+    pub social_order_id: String,
+    pub status: String,
+    /// The pseudonymous buyer reference the core holds.
+    pub buyer_ref: String,
+    pub payment_method: String,
+    pub total_idr: i64,
+    pub recipient_name: String,
+    pub recipient_phone: String,
+    pub street: String,
+    pub city: String,
+    pub province: String,
+    pub postal_code: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    /// (social product id, social SKU id, product title, quantity, unit price), in line order.
+    pub lines: Vec<(String, String, String, i64, i64)>,
+}
+
+impl Store {
+    /// What the reverse sync writes back for a merchant: its products, and its social orders
+    /// changed at or after `orders_since_ms`.
+    pub async fn reverse_view(
+        &self,
+        merchant_id: MerchantId,
+        orders_since_ms: i64,
+    ) -> Result<(Vec<CoreProductRow>, Vec<ReverseOrderRow>), StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let products = core_products(conn, merchant_id).await?;
+                let merchant = merchant_id.to_string();
+                let orders = q("SELECT s.social_id, o.order_id, o.status, o.buyer_id, o.payment_method, o.total_idr,
+                                       o.recipient_name, o.recipient_phone, o.street, o.city, o.province, o.postal_code,
+                                       o.created_at_ms, o.updated_at_ms
+                                FROM orders o JOIN social_ids s ON s.kind = 'order' AND s.core_id = o.order_id
+                                WHERE o.merchant_id = $1 AND o.updated_at_ms >= $2 ORDER BY s.social_id")
+                .bind(merchant.clone())
+                .bind(orders_since_ms)
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut out = Vec::with_capacity(orders.len());
+                for o in &orders {
+                    let lines = q("SELECT ps.social_id AS product, ks.social_id AS sku, p.title, l.quantity, l.unit_price_idr
+                                   FROM order_lines l
+                                   JOIN skus k ON k.merchant_id = l.merchant_id AND k.sku_id = l.sku_id
+                                   JOIN products p ON p.merchant_id = k.merchant_id AND p.product_id = k.product_id
+                                   JOIN social_ids ks ON ks.kind = 'sku' AND ks.core_id = l.sku_id
+                                   JOIN social_ids ps ON ps.kind = 'product' AND ps.core_id = k.product_id
+                                   WHERE l.merchant_id = $1 AND l.order_id = $2 ORDER BY l.line_no")
+                    .bind(merchant.clone())
+                    .bind(o.text("order_id")?)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    out.push(ReverseOrderRow {
+                        social_order_id: o.text("social_id")?,
+                        status: o.text("status")?,
+                        buyer_ref: o.text("buyer_id")?,
+                        payment_method: o.text("payment_method")?,
+                        total_idr: o.int("total_idr")?,
+                        recipient_name: o.text("recipient_name")?,
+                        recipient_phone: o.text("recipient_phone")?,
+                        street: o.text("street")?,
+                        city: o.text("city")?,
+                        province: o.text("province")?,
+                        postal_code: o.text("postal_code")?,
+                        created_at_ms: o.int("created_at_ms")?,
+                        updated_at_ms: o.int("updated_at_ms")?,
+                        lines: lines
+                            .iter()
+                            .map(|l| {
+                                Ok((
+                                    l.text("product")?,
+                                    l.text("sku")?,
+                                    l.text("title")?,
+                                    l.int("quantity")?,
+                                    l.int("unit_price_idr")?,
+                                ))
+                            })
+                            .collect::<Result<_, StoreError>>()?,
+                    });
+                }
+                Ok((products, out))
+            })
+        })
+        .await
+    }
+
+    /// Where the reverse sync of a merchant stands (orders changed before it are written back).
+    pub async fn set_reverse_synced(&self, merchant_id: MerchantId, at_ms: i64) -> Result<(), StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                q("UPDATE migration_merchants SET reverse_synced_at_ms = $2 WHERE merchant_id = $1")
+                    .bind(merchant_id.to_string())
+                    .bind(at_ms)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// The end of a rollback, in one unit: the shop's owner from `migrating` back to `legacy`,
+    /// the units of its twins returning to the legacy store again on a cancellation, the
+    /// merchant `rolled_back`.
+    pub async fn migration_rolled_back(
+        &self,
+        ctx: WriteCtx,
+        merchant_id: MerchantId,
+        reason: String,
+    ) -> Result<MigrationMerchantRecord, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                let record = lock_merchant(conn, merchant_id, MigrationState::CutOver).await?;
+                let moved = q("UPDATE social_shops SET owner = 'legacy', owner_version = owner_version + 1, updated_at_ms = $2
+                               WHERE shop_id = $1 AND owner = 'migrating'")
+                .bind(record.shop_id.clone())
+                .bind(ctx.now.unix_ms())
+                .execute(&mut *conn)
+                .await?;
+                if moved != 1 {
+                    return Err(StoreError::Conflict(format!(
+                        "shop {} is not held for its rollback (owner `migrating`): nothing changed",
+                        record.shop_id
+                    )));
+                }
+                q("UPDATE orders SET legacy_stock_moved = 0 WHERE merchant_id = $1 AND origin = 'legacy'")
+                    .bind(merchant_id.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                let change = Change {
+                    event_type: "social_shop.owner_changed",
+                    action: "social_shop.set_owner",
+                    entity_type: "social_shop",
+                    entity_id: record.shop_id.clone(),
+                    merchant_id: Some(merchant_id),
+                    channel: None,
+                    payload: serde_json::json!({"shop_id": record.shop_id, "from": "migrating", "to": "legacy", "rollback": true}),
+                };
+                journal::record(&mut *conn, &ctx, change).await?;
+                move_state(
+                    conn,
+                    &ctx,
+                    merchant_id,
+                    MigrationState::CutOver,
+                    MigrationState::RolledBack,
+                    Progress { last_error: Some(Some(reason)), ..Progress::default() },
+                )
+                .await
+            })
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// A wave's (or every wave's) merchants in one state, in merchant id order after `after`.
+    pub async fn migration_in_state(
+        &self,
+        state: MigrationState,
+        wave: Option<String>,
+        after: String,
+        limit: u32,
+    ) -> Result<Vec<MigrationMerchantRecord>, StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                q(format!(
+                    "SELECT {MERCHANT_COLUMNS} FROM migration_merchants
+                     WHERE state = $1 AND ($2 = '' OR wave = $2) AND merchant_id > $3 ORDER BY merchant_id LIMIT $4"
+                ))
+                .bind(state.as_str())
+                .bind(wave.unwrap_or_default())
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await?
+                .iter()
+                .map(decode_merchant)
+                .collect()
+            })
+        })
+        .await
+    }
+
+    /// Finalizes a cut-over merchant (its reverse sync stops), refused while it has open
+    /// quarantined rows the operator has not accepted.
+    pub async fn migration_finalize(
+        &self,
+        ctx: WriteCtx,
+        merchant_id: MerchantId,
+    ) -> Result<MigrationMerchantRecord, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                lock_merchant(conn, merchant_id, MigrationState::CutOver).await?;
+                let open = q("SELECT COUNT(*) AS n FROM migration_quarantine WHERE merchant_id = $1 AND state = 'open'")
+                    .bind(merchant_id.to_string())
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .int("n")?;
+                if open > 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "merchant {merchant_id} has {open} open quarantined rows: fix them at the source and `jembatan migrate retry`, or accept them with `jembatan migrate accept {merchant_id} --reason ...` before finalizing"
+                    )));
+                }
+                move_state(conn, &ctx, merchant_id, MigrationState::CutOver, MigrationState::Finalized, Progress::default())
+                    .await
             })
         })
         .await

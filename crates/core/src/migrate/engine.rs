@@ -162,8 +162,12 @@ impl Engine {
         Engine { gateway, options }
     }
 
-    fn core(&self) -> &Core {
+    pub(crate) fn core(&self) -> &Core {
         self.gateway.core()
+    }
+
+    pub(crate) fn gateway(&self) -> &Gateway {
+        &self.gateway
     }
 
     fn ctx(&self) -> WriteCtx {

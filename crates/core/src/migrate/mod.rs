@@ -7,6 +7,7 @@
 pub mod engine;
 pub mod plan;
 pub mod progress;
+pub mod reverse;
 pub mod transform;
 pub mod verify;
 
