@@ -221,6 +221,27 @@ enum BenchCommand {
         #[arg(long, alias = "rate", default_value_t = 200)]
         rate_per_s: u32,
     },
+    /// The live migration on a fresh seed: rows/s copied, transformed and verified against the
+    /// database copying the same rows alone, cutover pauses, live latency with and without.
+    Migrate {
+        /// Run against PostgreSQL (fresh schemas) instead of fresh SQLite files.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 500)]
+        merchants: u64,
+        #[arg(long, default_value_t = 0.01)]
+        defect_rate: f64,
+        #[arg(long, default_value_t = 4)]
+        parallel: usize,
+        #[arg(long, default_value_t = 500)]
+        batch_rows: usize,
+        /// Calls per second of the live load through the gateway.
+        #[arg(long, default_value_t = 100)]
+        rate_per_s: u32,
+        /// Seconds of live load measured before the migration starts.
+        #[arg(long, default_value_t = 10)]
+        quiet_s: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -315,6 +336,32 @@ fn run() -> anyhow::Result<()> {
                 let mut options = jembatan_sim::seed::SeedOptions::new(merchants, seed, defect_rate);
                 options.load_path = jembatan_sim::seed::LoadPath::parse(&load_path)?;
                 seed_legacy(&config, options).await
+            }
+            Command::Bench {
+                command:
+                    BenchCommand::Migrate {
+                        database_url,
+                        merchants,
+                        defect_rate,
+                        parallel,
+                        batch_rows,
+                        rate_per_s,
+                        quiet_s,
+                    },
+            } => {
+                init_tracing("warn");
+                let options = jembatan_sim::bench_migrate::MigrateBenchOptions {
+                    database_url,
+                    merchants,
+                    defect_rate,
+                    parallel,
+                    batch_rows,
+                    load_rate_per_s: rate_per_s,
+                    quiet: std::time::Duration::from_secs(quiet_s),
+                };
+                let report = jembatan_sim::bench_migrate::migrate(&options).await?;
+                print!("{}", report.render());
+                Ok(())
             }
             Command::Migrate { command } => {
                 init_tracing("warn");

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod bench_gateway;
 pub mod bench_ledger;
+pub mod bench_migrate;
 pub mod demo;
 pub mod invariants;
 pub mod seed;
