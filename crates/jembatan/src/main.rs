@@ -109,6 +109,38 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// The live migration of social shops from the legacy store to the core.
+    Migrate {
+        #[command(subcommand)]
+        command: MigrateCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MigrateCommand {
+    /// Choose merchants into a wave by a selection and report what moving them means (rows,
+    /// GMV, the defects the copy will meet); `--dry-run` writes nothing.
+    Plan {
+        #[command(flatten)]
+        store: StoreFlags,
+        /// The wave's name (1 to 64 of A-Z a-z 0-9 - _ .); planning it again with the same
+        /// selection and limit adds the shops not yet in it.
+        #[arg(long)]
+        wave: String,
+        /// `all`, or terms joined by commas, e.g. `seller_type=LOCAL,province=Bali,orders<1000`
+        /// (fields: seller_type, province, city, shop_id, orders, products, gmv).
+        #[arg(long)]
+        select: String,
+        /// Most merchants the wave takes (in shop id order).
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Count and check only: write nothing to either store.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON (the API's shape) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -310,6 +342,13 @@ fn run() -> anyhow::Result<()> {
                 options.load_path = jembatan_sim::seed::LoadPath::parse(&load_path)?;
                 seed_legacy(&config, options).await
             }
+            Command::Migrate {
+                command: MigrateCommand::Plan { store, wave, select, limit, dry_run, json },
+            } => {
+                init_tracing("warn");
+                let config = load_config(&store, None)?;
+                migrate_plan(&config, wave, &select, limit, dry_run, json).await
+            }
             Command::Openapi => {
                 print!("{}", jembatan_api::openapi_json());
                 Ok(())
@@ -474,6 +513,85 @@ fn print_reconciliation(run: &jembatan_api::wire::ReconciliationResponse) {
         "matched {}, missing in ledger {}, missing in report {}, amount mismatch {}, duplicate in report {}",
         s.matched, s.missing_in_ledger, s.missing_in_report, s.amount_mismatch, s.duplicate_in_report
     );
+}
+
+/// `jembatan migrate plan`: parses the selection (a bad one names its term), plans or previews
+/// the wave over both stores, prints the report.
+async fn migrate_plan(
+    config: &config::Config,
+    wave: String,
+    select: &str,
+    limit: Option<u64>,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let selection = jembatan_domain::migration::Selection::parse(select)?;
+    let core = open_core(config).await?;
+    let legacy = jembatan_store::LegacyStore::open(config.legacy_store_options())
+        .await
+        .context("opening the social shop's legacy store")?;
+    let request = jembatan_core::migrate::PlanRequest { wave, selection, merchants_limit: limit, dry_run };
+    let report = jembatan_core::migrate::plan(&core, &legacy, &Principal::Operator, request).await?;
+    let wire = jembatan_api::migration::PlanReportWire::from(&report);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&wire)?);
+    } else {
+        print_plan(&wire);
+    }
+    Ok(())
+}
+
+fn print_plan(plan: &jembatan_api::migration::PlanReportWire) {
+    let limit = plan.limit.map_or_else(|| "none".to_owned(), thousands);
+    let what = if plan.dry_run { "dry run, nothing written" } else { "planned" };
+    println!("wave {} ({what}): selection `{}`, limit {limit}", plan.wave, plan.selection);
+    let planned = if plan.dry_run { "would be planned" } else { "planned now" };
+    println!(
+        "matched {} shops: {} merchants {planned}, {} skipped",
+        thousands(plan.matched),
+        thousands(plan.merchants),
+        thousands(plan.skipped_total)
+    );
+    let sizes = &plan.sizes;
+    for (label, n) in [
+        ("merchants", plan.merchants),
+        ("products", sizes.products),
+        ("skus", sizes.skus),
+        ("orders", sizes.orders),
+        ("order items", sizes.order_items),
+        ("rows", sizes.rows),
+    ] {
+        println!("  {label:<12} {:>20}", thousands(n));
+    }
+    let gmv = u64::try_from(sizes.gmv.amount).unwrap_or_default();
+    println!("  {:<12} {:>20}", "GMV", format!("Rp{}", thousands(gmv)));
+    println!("defects: {} in all", thousands(plan.defects_total));
+    for d in &plan.defects {
+        println!("  {:<8} {:<24} {:>10}", d.entity, d.kind, thousands(d.count));
+    }
+    if !plan.skipped_by_code.is_empty() {
+        println!("skipped:");
+        for s in &plan.skipped_by_code {
+            println!("  {:<33} {:>10}", s.code, thousands(s.shops));
+        }
+    }
+    if !plan.defect_examples.is_empty() || !plan.skipped.is_empty() {
+        println!("examples:");
+    }
+    for d in plan.defect_examples.iter().take(PRINTED_EXAMPLES_MAX) {
+        println!("  {} {} {} `{}` ({}): {}", d.entity, d.entity_id, d.field, d.raw, d.kind, d.reason);
+    }
+    for s in plan.skipped.iter().take(PRINTED_EXAMPLES_MAX) {
+        println!("  shop {} skipped ({}): {}", s.shop_id, s.code, s.reason);
+    }
+}
+
+/// Defects and skipped shops printed as examples by `migrate plan` (of each; `--json` has more).
+const PRINTED_EXAMPLES_MAX: usize = 10;
+
+/// `1234567` → `1,234,567`.
+fn thousands(n: u64) -> String {
+    jembatan_domain::money::group_digits(n, ',')
 }
 
 fn load_config(flags: &StoreFlags, listen: Option<String>) -> anyhow::Result<config::Config> {
