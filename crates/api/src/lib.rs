@@ -8,6 +8,7 @@
 
 pub mod extract;
 pub mod idempotency;
+pub mod migration;
 pub mod problem;
 pub mod routes;
 pub mod social;
@@ -102,6 +103,7 @@ pub fn metrics_handle() -> PrometheusHandle {
         (name = "payouts", description = "Merchant balances, payouts, batches for the bank and its answers"),
         (name = "reconciliation", description = "Provider settlement reports matched against the ledger"),
         (name = "operations", description = "Health and metrics"),
+        (name = "migration", description = "Waves of social shops planned for the live migration to the core (operator only)"),
         (name = "social", description = "The social shop's own contract (legacy style: digit ids, numeric status codes, decimal-string rupiah, unix seconds), served for every shop wherever it lives"),
     )
 )]
@@ -173,6 +175,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(social::social_enrol_shop))
         .routes(routes!(social::social_move_shop))
         .routes(routes!(social::social_abort_move))
+        .routes(routes!(migration::plan_wave, migration::list_waves))
+        .routes(routes!(migration::get_wave))
 }
 
 fn ops_router() -> OpenApiRouter<AppState> {

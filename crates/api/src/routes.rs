@@ -29,7 +29,7 @@ use crate::wire::*;
 
 type Answer = Result<Response, Problem>;
 
-fn ok<W: serde::Serialize>(status: StatusCode, value: &W) -> Answer {
+pub(crate) fn ok<W: serde::Serialize>(status: StatusCode, value: &W) -> Answer {
     Ok(raw_response(status, serde_json::to_string(value).expect("wire types serialise")))
 }
 
@@ -530,19 +530,25 @@ fn page_of<T: jembatan_domain::TypedId>(
     limit: Option<i64>,
     cursor: Option<&str>,
 ) -> Result<(u32, Option<T>), Problem> {
-    let limit = limit.unwrap_or(i64::from(limits.page_size_default));
-    if !(1..=i64::from(limits.page_size_max)).contains(&limit) {
-        return Err(
-            DomainError::invalid("limit", format!("must be between 1 and {}", limits.page_size_max)).into()
-        );
-    }
+    let limit = page_size(limits, limit)?;
     let cursor = cursor
         .map(|c| {
             parse_id::<T>(c)
                 .map_err(|_| DomainError::invalid("cursor", "must be the next_cursor of a previous page"))
         })
         .transpose()?;
-    Ok((limit as u32, cursor))
+    Ok((limit, cursor))
+}
+
+/// A list's page size: the default when absent, refused outside 1 to the maximum.
+pub(crate) fn page_size(limits: &crate::ApiLimits, limit: Option<i64>) -> Result<u32, Problem> {
+    let limit = limit.unwrap_or(i64::from(limits.page_size_default));
+    if !(1..=i64::from(limits.page_size_max)).contains(&limit) {
+        return Err(
+            DomainError::invalid("limit", format!("must be between 1 and {}", limits.page_size_max)).into()
+        );
+    }
+    Ok(limit as u32)
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/subscriptions", tag = "webhooks",

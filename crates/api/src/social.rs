@@ -30,7 +30,7 @@ fn ok<W: Serialize>(status: StatusCode, value: &W) -> Answer {
     Ok(raw_response(status, serde_json::to_string(value).expect("wire types serialise")))
 }
 
-fn gateway(state: &AppState) -> Result<&Gateway, Problem> {
+pub(crate) fn gateway(state: &AppState) -> Result<&Gateway, Problem> {
     state.gateway.as_ref().ok_or_else(|| {
         Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -417,6 +417,9 @@ async fn the_regulator_is_refused_every_write_the_api_document_lists() {
             "/v1/ops/social/shops/{shop_id}/move" | "/v1/ops/social/shops/{shop_id}/abort-move" => {
                 (template.replace("{shop_id}", &to_move.shop_id), None, &app.operator)
             }
+            "/v1/ops/migration/waves" => {
+                (template.clone(), Some(json!({"wave": "regulator-check", "select": "all"})), &app.operator)
+            }
             other => panic!("{method} {other} is new: give the regulator test a valid request for it"),
         };
         let method = Method::from_bytes(method.as_bytes()).expect("method");
@@ -1157,6 +1160,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/ops/social/shops/{shop_id}/enrol"),
     ("post", "/v1/ops/social/shops/{shop_id}/move"),
     ("post", "/v1/ops/social/shops/{shop_id}/abort-move"),
+    ("post", "/v1/ops/migration/waves"),
+    ("get", "/v1/ops/migration/waves"),
+    ("get", "/v1/ops/migration/waves/{name}"),
 ];
 
 #[tokio::test]
@@ -1190,7 +1196,12 @@ async fn health_metrics_and_the_api_document_are_served() {
     assert_eq!(listed, expected, "the document lists exactly the routes");
 
     // Every path written in routes.rs is in the table above, so a new route cannot slip past.
-    let source = [include_str!("../src/routes.rs"), include_str!("../src/social.rs")].concat();
+    let source = [
+        include_str!("../src/routes.rs"),
+        include_str!("../src/social.rs"),
+        include_str!("../src/migration.rs"),
+    ]
+    .concat();
     let in_source: BTreeSet<&str> =
         source.split('"').skip(1).step_by(2).filter(|s| s.starts_with('/')).collect();
     let in_table: BTreeSet<&str> = ROUTES.iter().map(|(_, path)| *path).collect();

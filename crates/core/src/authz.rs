@@ -12,6 +12,9 @@
 //! 6. Refunds are issued by the order's merchant (or the operator).
 //! 7. Webhook subscriptions and their deliveries belong to a merchant or a channel: each
 //!    manages only its own (another's is not found); the operator manages all.
+//! 8. The migration's waves are the operator's: planned and, for now, read by the operator
+//!    alone. The regulator will read the migration's progress (DESIGN.md §6, the "75% done"
+//!    figure) once that report exists; until then it is refused like every other role.
 
 use jembatan_domain::{Channel, MerchantId, OrderAction, Principal, WebhookOwner};
 use jembatan_store::StoreError;
@@ -59,6 +62,10 @@ pub enum Access {
     /// Importing a settlement report.
     Reconcile,
     ReadReconciliation,
+    /// Planning a wave of the migration (operator only).
+    PlanMigration,
+    /// The migration's waves and their merchants (operator only, for now: see rule 8).
+    ReadMigration,
 }
 
 impl Access {
@@ -76,6 +83,7 @@ impl Access {
                 | Access::RequestPayout(_)
                 | Access::ManagePayouts
                 | Access::Reconcile
+                | Access::PlanMigration
         )
     }
 
@@ -157,6 +165,9 @@ pub fn decide(who: &Principal, access: Access) -> Result<(), Refusal> {
         Principal::Regulator if access.is_write() => {
             Err(Refusal::Forbidden("the regulator has read-only access".to_owned()))
         }
+        Principal::Regulator if access == A::ReadMigration => Err(forbidden(
+            "the migration's waves are the operator's for now; the regulator will read its progress report",
+        )),
         Principal::Regulator | Principal::Operator => Ok(()),
         Principal::Merchant(me) => {
             if access.merchant().is_some_and(|owner| owner != *me) {
@@ -281,6 +292,16 @@ mod tests {
             (&a, Access::ReadLedger(None), Err(())),
             (&social, Access::ReadLedger(None), Err(())),
             (&Principal::Regulator, Access::ReadLedger(None), Ok(())),
+            // The migration: the operator's alone, for now.
+            (&Principal::Operator, Access::PlanMigration, Ok(())),
+            (&Principal::Operator, Access::ReadMigration, Ok(())),
+            (&Principal::Regulator, Access::PlanMigration, Err(())),
+            (&Principal::Regulator, Access::ReadMigration, Err(())),
+            (&a, Access::PlanMigration, Err(())),
+            (&a, Access::ReadMigration, Err(())),
+            (&social, Access::PlanMigration, Err(())),
+            (&social, Access::ReadMigration, Err(())),
+            (&Principal::Provider, Access::ReadMigration, Err(())),
         ];
         for (who, access, want) in cases {
             assert_eq!(decide(who, access).map_err(|_| ()), want, "{who:?} {access:?}");

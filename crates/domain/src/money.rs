@@ -47,6 +47,20 @@ impl Money {
     }
 }
 
+/// Digits grouped by thousands with `separator`: `group_digits(1250000, '.')` is `1.250.000`
+/// (how Indonesians write rupiah), with `','` `1,250,000` (a report in English).
+pub fn group_digits(n: u64, separator: char) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(separator);
+        }
+        out.push(c);
+    }
+    out
+}
+
 impl std::fmt::Display for Money {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Rp{}", self.0)
@@ -57,6 +71,19 @@ impl std::fmt::Display for Money {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn digits_group_by_thousands() {
+        for (n, dots, commas) in [
+            (0, "0", "0"),
+            (999, "999", "999"),
+            (1_000, "1.000", "1,000"),
+            (1_250_000, "1.250.000", "1,250,000"),
+            (u64::MAX, "18.446.744.073.709.551.615", "18,446,744,073,709,551,615"),
+        ] {
+            assert_eq!((group_digits(n, '.'), group_digits(n, ',')), (dots.to_owned(), commas.to_owned()));
+        }
+    }
 
     #[test]
     fn rejects_negative_and_overflow() {

@@ -533,6 +533,85 @@ fn print_reconciliation(run: &jembatan_api::wire::ReconciliationResponse) {
     );
 }
 
+/// `jembatan migrate plan`: parses the selection (a bad one names its term), plans or previews
+/// the wave over both stores, prints the report.
+pub(crate) async fn migrate_plan(
+    config: &config::Config,
+    wave: String,
+    select: &str,
+    limit: Option<u64>,
+    dry_run: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let selection = jembatan_domain::migration::Selection::parse(select)?;
+    let core = open_core(config).await?;
+    let legacy = jembatan_store::LegacyStore::open(config.legacy_store_options())
+        .await
+        .context("opening the social shop's legacy store")?;
+    let request = jembatan_core::migrate::PlanRequest { wave, selection, merchants_limit: limit, dry_run };
+    let report = jembatan_core::migrate::plan(&core, &legacy, &Principal::Operator, request).await?;
+    let wire = jembatan_api::migration::PlanReportWire::from(&report);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&wire)?);
+    } else {
+        print_plan(&wire);
+    }
+    Ok(())
+}
+
+fn print_plan(plan: &jembatan_api::migration::PlanReportWire) {
+    let limit = plan.limit.map_or_else(|| "none".to_owned(), thousands);
+    let what = if plan.dry_run { "dry run, nothing written" } else { "planned" };
+    println!("wave {} ({what}): selection `{}`, limit {limit}", plan.wave, plan.selection);
+    let planned = if plan.dry_run { "would be planned" } else { "planned now" };
+    println!(
+        "matched {} shops: {} merchants {planned}, {} skipped",
+        thousands(plan.matched),
+        thousands(plan.merchants),
+        thousands(plan.skipped_total)
+    );
+    let sizes = &plan.sizes;
+    for (label, n) in [
+        ("merchants", plan.merchants),
+        ("products", sizes.products),
+        ("skus", sizes.skus),
+        ("orders", sizes.orders),
+        ("order items", sizes.order_items),
+        ("rows", sizes.rows),
+    ] {
+        println!("  {label:<12} {:>20}", thousands(n));
+    }
+    let gmv = u64::try_from(sizes.gmv.amount).unwrap_or_default();
+    println!("  {:<12} {:>20}", "GMV", format!("Rp{}", thousands(gmv)));
+    println!("defects: {} in all", thousands(plan.defects_total));
+    for d in &plan.defects {
+        println!("  {:<8} {:<24} {:>10}", d.entity, d.kind, thousands(d.count));
+    }
+    if !plan.skipped_by_code.is_empty() {
+        println!("skipped:");
+        for s in &plan.skipped_by_code {
+            println!("  {:<33} {:>10}", s.code, thousands(s.shops));
+        }
+    }
+    if !plan.defect_examples.is_empty() || !plan.skipped.is_empty() {
+        println!("examples:");
+    }
+    for d in plan.defect_examples.iter().take(PRINTED_EXAMPLES_MAX) {
+        println!("  {} {} {} `{}` ({}): {}", d.entity, d.entity_id, d.field, d.raw, d.kind, d.reason);
+    }
+    for s in plan.skipped.iter().take(PRINTED_EXAMPLES_MAX) {
+        println!("  shop {} skipped ({}): {}", s.shop_id, s.code, s.reason);
+    }
+}
+
+/// Defects and skipped shops printed as examples by `migrate plan` (of each; `--json` has more).
+const PRINTED_EXAMPLES_MAX: usize = 10;
+
+/// `1234567` → `1,234,567`.
+fn thousands(n: u64) -> String {
+    jembatan_domain::money::group_digits(n, ',')
+}
+
 pub(crate) fn load_config(flags: &StoreFlags, listen: Option<String>) -> anyhow::Result<config::Config> {
     let overrides = config::Overrides {
         listen,

@@ -1,4 +1,4 @@
-//! `jembatan migrate run|status|quarantine|accept|retry|pause|resume`: the live migration from
+//! `jembatan migrate plan|run|status|quarantine|accept|retry|pause|resume`: the live migration from
 //! the command line (the engine is `jembatan_core::migrate`).
 
 use std::io::IsTerminal;
@@ -16,6 +16,29 @@ use crate::StoreFlags;
 
 #[derive(Subcommand)]
 pub enum MigrateRun {
+    /// Choose merchants into a wave by a selection and report what moving them means (rows,
+    /// GMV, the defects the copy will meet); `--dry-run` writes nothing.
+    Plan {
+        #[command(flatten)]
+        store: StoreFlags,
+        /// The wave's name (1 to 64 of A-Z a-z 0-9 - _ .); planning it again with the same
+        /// selection and limit adds the shops not yet in it.
+        #[arg(long)]
+        wave: String,
+        /// `all`, or terms joined by commas, e.g. `seller_type=LOCAL,province=Bali,orders<1000`
+        /// (fields: seller_type, province, city, shop_id, orders, products, gmv).
+        #[arg(long)]
+        select: String,
+        /// Most merchants the wave takes (in shop id order).
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Count and check only: write nothing to either store.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON (the API's shape) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Move the planned merchants (of one wave, or all): copy, catch up, verify, fence, cut
     /// over. Resumes from the stored state after any stop; running it again is harmless.
     Run {
@@ -120,6 +143,10 @@ pub enum MigrateRun {
 
 pub async fn run(command: MigrateRun) -> anyhow::Result<()> {
     match command {
+        MigrateRun::Plan { store, wave, select, limit, dry_run, json } => {
+            let config = crate::load_config(&store, None)?;
+            crate::migrate_plan(&config, wave, &select, limit, dry_run, json).await
+        }
         MigrateRun::Run { store, wave, parallel, cutover_budget_ms, batch_rows, json } => {
             let gateway = open_gateway(&store).await?;
             let options = EngineOptions {

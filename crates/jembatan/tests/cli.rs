@@ -48,7 +48,12 @@ fn jembatan(args: &[&str], place: &Place) -> std::process::Output {
     if args.first() != Some(&"openapi") {
         command.args(place.args());
     }
-    command.env_remove("JEMBATAN_DATABASE_URL").env_remove("JEMBATAN_DATA_DIR").output().unwrap()
+    command
+        .env_remove("JEMBATAN_DATABASE_URL")
+        .env_remove("JEMBATAN_LEGACY_DATABASE_URL")
+        .env_remove("JEMBATAN_DATA_DIR")
+        .output()
+        .unwrap()
 }
 
 fn issue(place: &Place, extra: &[&str]) -> String {
@@ -684,4 +689,75 @@ fn seed_fills_an_empty_legacy_store_once() {
     let bad = Command::new(BIN).args(["seed", "--merchants", "0"]).args(&args[1..3]).output().unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--merchants must be between 1"));
+}
+
+#[test]
+fn migrate_plan_previews_then_plans_a_wave_of_seeded_shops() {
+    let place = Place::new();
+    // On PostgreSQL the legacy store gets a schema of its own beside the core's.
+    let legacy = place.database_url.as_ref().map(|_| {
+        let base = std::env::var(jembatan_store::testing::DATABASE_URL_VAR).unwrap();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(jembatan_store::testing::postgres_schema_url(&base, "legacy"))
+            .unwrap()
+    });
+    let run = |args: &[&str]| {
+        let mut args: Vec<&str> = args.to_vec();
+        if let Some(url) = &legacy {
+            args.extend(["--legacy-database-url", url]);
+        }
+        jembatan(&args, &place)
+    };
+    let json = |out: &std::process::Output| -> serde_json::Value {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("the report as JSON")
+    };
+    let seeded = run(&["seed", "--merchants", "12", "--defect-rate", "0.05"]);
+    assert!(seeded.status.success(), "{}", String::from_utf8_lossy(&seeded.stderr));
+
+    let plan = ["migrate", "plan", "--wave", "small-1", "--select", "orders<30", "--json"];
+    let dry = json(&run(&[&plan[..], &["--dry-run"]].concat()));
+    assert_eq!(dry["dry_run"], true);
+    let merchants = dry["merchants"].as_u64().unwrap();
+    assert!((1..12).contains(&merchants), "{dry}");
+    assert!(dry["defects_total"].as_u64().unwrap() > 0, "{dry}");
+    assert!(dry["shops"].as_array().unwrap().iter().all(|s| s["merchant_id"].is_null()));
+
+    let bad = run(&["migrate", "plan", "--wave", "small-1", "--select", "colour=red", "--dry-run"]);
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("selection term `colour=red`: unknown field `colour`"), "{stderr}");
+    assert!(
+        stderr.contains("known fields: seller_type, province, city, shop_id, orders, products, gmv"),
+        "{stderr}"
+    );
+
+    let real = json(&run(&plan));
+    assert_eq!(real["dry_run"], false);
+    for field in ["merchants", "products", "skus", "orders", "order_items", "rows", "gmv", "defects"] {
+        assert_eq!(real[field], dry[field], "{field}");
+    }
+    assert!(real["shops"].as_array().unwrap().iter().all(|s| s["merchant_id"].is_string()));
+    let again = json(&run(&plan));
+    assert_eq!((again["merchants"].as_u64(), again["skipped_total"].as_u64()), (Some(0), Some(merchants)));
+
+    // The table: the rest of the shops, the wave's shops skipped.
+    let table = run(&["migrate", "plan", "--wave", "rest", "--select", "all", "--dry-run"]);
+    let stdout = String::from_utf8_lossy(&table.stdout);
+    assert!(table.status.success(), "{stdout}{}", String::from_utf8_lossy(&table.stderr));
+    assert!(
+        stdout.starts_with("wave rest (dry run, nothing written): selection `all`, limit none"),
+        "{stdout}"
+    );
+    let rest = 12 - merchants;
+    assert!(
+        stdout.contains(&format!("matched 12 shops: {rest} merchants would be planned, {merchants} skipped")),
+        "{stdout}"
+    );
+    for line in ["  merchants", "  order items", "  GMV", "defects: ", "skipped:", "  in-wave", "examples:"] {
+        assert!(stdout.contains(line), "{line}: {stdout}");
+    }
+    let gmv = stdout.lines().find(|l| l.trim_start().starts_with("GMV")).unwrap();
+    assert!(gmv.split_whitespace().last().unwrap().starts_with("Rp"), "{gmv}");
 }

@@ -774,21 +774,8 @@ pub fn write_price(rng: &mut Rng, rupiah: i64) -> String {
         0 | 1 => rupiah.to_string(),
         2 => format!("{rupiah}.00"),
         _ if (1_000..1_000_000).contains(&rupiah) && rupiah % 1_000 != 0 => rupiah.to_string(),
-        _ => grouped(rupiah),
+        _ => jembatan_domain::money::group_digits(rupiah.unsigned_abs(), '.'),
     }
-}
-
-/// `1250000` → `1.250.000`.
-fn grouped(rupiah: i64) -> String {
-    let digits = rupiah.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// xoshiro256** (Blackman and Vigna), seeded by splitmix64: small, fast, and its output is

@@ -26,6 +26,7 @@ use jembatan_store::migration::{LOOKUP_SHOPS_MAX, NewWave, PLAN_UNIT_MERCHANTS_M
 use jembatan_store::social::Owner;
 
 use super::transform::{self, Defect, DefectKind, Entity, ShopTransform};
+use crate::authz::{self, Access};
 use crate::{Core, CoreError};
 
 /// Rows of one page read from the legacy store.
@@ -40,6 +41,8 @@ pub const DEFECT_EXAMPLES_MAX: usize = 20;
 pub const SKIPPED_LISTED_MAX: usize = 100;
 /// Longest wave name, in bytes.
 pub const WAVE_NAME_BYTES_MAX: usize = 64;
+/// Largest merchant limit of a wave (the stored limit is a signed 64-bit integer).
+pub const WAVE_MERCHANTS_LIMIT_MAX: u64 = 100_000_000;
 
 /// What the operator asks for.
 #[derive(Debug, Clone)]
@@ -119,10 +122,9 @@ pub async fn plan(
     who: &Principal,
     request: PlanRequest,
 ) -> Result<PlanReport, CoreError> {
-    if *who != Principal::Operator {
-        return Err(CoreError::Forbidden("only the operator plans a migration".to_owned()));
-    }
+    authz::check(who, Access::PlanMigration)?;
     check_wave_name(&request.wave)?;
+    check_limit(request.merchants_limit)?;
     let selection_text = request.selection.to_string();
     let store = core.store();
     let existing = store.wave(&request.wave).await?;
@@ -217,6 +219,16 @@ fn check_wave_name(name: &str) -> Result<(), DomainError> {
             "name",
             "a wave name is 1 to 64 characters of A-Z, a-z, 0-9, `-`, `_` or `.`",
         ))
+    }
+}
+
+fn check_limit(limit: Option<u64>) -> Result<(), DomainError> {
+    match limit {
+        Some(n) if !(1..=WAVE_MERCHANTS_LIMIT_MAX).contains(&n) => Err(DomainError::invalid(
+            "limit",
+            format!("a wave's merchant limit is 1 to {WAVE_MERCHANTS_LIMIT_MAX}; leave it out for no limit"),
+        )),
+        _ => Ok(()),
     }
 }
 
