@@ -9,6 +9,7 @@
 pub mod extract;
 pub mod idempotency;
 pub mod migration;
+pub mod migration_run;
 pub mod problem;
 pub mod routes;
 pub mod social;
@@ -63,11 +64,19 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Serves `/social/v1`; absent when the server runs without the social shop's store.
     pub gateway: Option<jembatan_core::gateway::Gateway>,
+    /// A migration run started over the API is going on (one at a time per server).
+    pub migration_running: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
     pub fn new(core: Core, limits: ApiLimits) -> AppState {
-        AppState { core, limits, metrics: metrics_handle(), gateway: None }
+        AppState {
+            core,
+            limits,
+            metrics: metrics_handle(),
+            gateway: None,
+            migration_running: Default::default(),
+        }
     }
 
     pub fn with_gateway(mut self, gateway: jembatan_core::gateway::Gateway) -> AppState {
@@ -177,6 +186,15 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(social::social_abort_move))
         .routes(routes!(migration::plan_wave, migration::list_waves))
         .routes(routes!(migration::get_wave))
+        .routes(routes!(migration_run::start_run))
+        .routes(routes!(migration_run::get_progress))
+        .routes(routes!(migration_run::list_merchants))
+        .routes(routes!(migration_run::list_quarantine))
+        .routes(routes!(migration_run::accept_quarantine))
+        .routes(routes!(migration_run::rollback))
+        .routes(routes!(migration_run::finalize))
+        .routes(routes!(migration_run::pause_wave))
+        .routes(routes!(migration_run::resume_wave))
 }
 
 fn ops_router() -> OpenApiRouter<AppState> {

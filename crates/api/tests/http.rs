@@ -270,6 +270,8 @@ async fn the_regulator_is_refused_every_write_the_api_document_lists() {
     // The social shop: shops to enrol and move, orders unpaid, paid and shipped, a consent.
     let shop = seed_social_shop(&app, 1).await;
     let to_move = seed_social_shop(&app, 2).await;
+    // Two shops moved by the migration engine: one to roll back, one to finalize.
+    let [to_roll_back, to_finalize] = migrated_shops(&app, [4, 5]).await;
     let social_order = |items: &[(usize, usize, i64)]| social_order_body(&shop, items, "VA");
     let mut social_orders = Vec::new();
     for paid in [false, false, true, true, true] {
@@ -419,6 +421,23 @@ async fn the_regulator_is_refused_every_write_the_api_document_lists() {
             }
             "/v1/ops/migration/waves" => {
                 (template.clone(), Some(json!({"wave": "regulator-check", "select": "all"})), &app.operator)
+            }
+            "/v1/ops/migration/runs" => (template.clone(), Some(json!({})), &app.operator),
+            "/v1/ops/migration/merchants/{merchant_id}/accept-quarantine" => (
+                template.replace("{merchant_id}", &to_finalize),
+                Some(json!({"reason": "checked by hand"})),
+                &app.operator,
+            ),
+            "/v1/ops/migration/merchants/{merchant_id}/rollback" => (
+                template.replace("{merchant_id}", &to_roll_back),
+                Some(json!({"reason": "a test"})),
+                &app.operator,
+            ),
+            "/v1/ops/migration/merchants/{merchant_id}/finalize" => {
+                (template.replace("{merchant_id}", &to_finalize), None, &app.operator)
+            }
+            "/v1/ops/migration/waves/{name}/pause" | "/v1/ops/migration/waves/{name}/resume" => {
+                (template.replace("{name}", "engine-setup"), None, &app.operator)
             }
             other => panic!("{method} {other} is new: give the regulator test a valid request for it"),
         };
@@ -1163,6 +1182,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/ops/migration/waves"),
     ("get", "/v1/ops/migration/waves"),
     ("get", "/v1/ops/migration/waves/{name}"),
+    ("post", "/v1/ops/migration/runs"),
+    ("get", "/v1/ops/migration/progress"),
+    ("get", "/v1/ops/migration/merchants"),
+    ("get", "/v1/ops/migration/quarantine"),
+    ("post", "/v1/ops/migration/merchants/{merchant_id}/accept-quarantine"),
+    ("post", "/v1/ops/migration/merchants/{merchant_id}/rollback"),
+    ("post", "/v1/ops/migration/merchants/{merchant_id}/finalize"),
+    ("post", "/v1/ops/migration/waves/{name}/pause"),
+    ("post", "/v1/ops/migration/waves/{name}/resume"),
 ];
 
 #[tokio::test]
@@ -1200,6 +1228,7 @@ async fn health_metrics_and_the_api_document_are_served() {
         include_str!("../src/routes.rs"),
         include_str!("../src/social.rs"),
         include_str!("../src/migration.rs"),
+        include_str!("../src/migration_run.rs"),
     ]
     .concat();
     let in_source: BTreeSet<&str> =

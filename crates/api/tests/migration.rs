@@ -197,3 +197,180 @@ async fn bad_requests_say_what_to_change_and_change_nothing() {
     let unknown = app.get(&format!("{WAVES}/no-such-wave")).token(&app.operator).send().await;
     unknown.problem(StatusCode::NOT_FOUND, "not-found");
 }
+
+/// The migration run over the API: started in the server, followed by its progress (which the
+/// regulator reads too), its merchants and quarantine listed, one merchant rolled back, another
+/// finalized once its quarantine is accepted, a wave paused and resumed. Every other role is
+/// refused.
+#[tokio::test]
+async fn the_operator_runs_follows_rolls_back_and_finalizes_a_migration_over_the_api() {
+    let app = seeded_app().await;
+    plan(&app, json!({"wave": "run-1", "select": "all", "limit": 5}), StatusCode::CREATED).await;
+    let merchant = app.new_merchant("Toko Lain").await;
+    for token in [&merchant.token, &app.social, &app.marketplace] {
+        app.post("/v1/ops/migration/runs")
+            .token(token)
+            .json(&json!({}))
+            .send()
+            .await
+            .problem(StatusCode::FORBIDDEN, "forbidden");
+        app.get("/v1/ops/migration/progress")
+            .token(token)
+            .send()
+            .await
+            .problem(StatusCode::FORBIDDEN, "forbidden");
+    }
+    for path in ["/v1/ops/migration/quarantine", "/v1/ops/migration/merchants"] {
+        app.get(path).token(&app.regulator).send().await.problem(StatusCode::FORBIDDEN, "forbidden");
+    }
+    let bad =
+        app.post("/v1/ops/migration/runs").token(&app.operator).json(&json!({"parallel": 0})).send().await;
+    bad.problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    let unknown =
+        app.post("/v1/ops/migration/runs").token(&app.operator).json(&json!({"wave": "nope"})).send().await;
+    unknown.problem(StatusCode::NOT_FOUND, "not-found");
+
+    let started = app
+        .post("/v1/ops/migration/runs")
+        .token(&app.operator)
+        .json(&json!({"wave": "run-1", "parallel": 2}))
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED)
+        .json();
+    assert_eq!(started["wave"], "run-1");
+    let progress = wait_for_run(&app).await;
+    let wave = progress["waves"].as_array().unwrap().iter().find(|w| w["wave"] == "run-1").unwrap().clone();
+    assert_eq!((count(&wave["merchants"]), count(&wave["merchants_moved"])), (5, 5), "{progress}");
+    assert_eq!(wave["percent_by_merchants"], 100.0);
+    assert_eq!(wave["by_state"]["cut_over"], 5);
+    assert!(wave["cutover_pause_max_ms"].as_f64().is_some_and(|p| p > 0.0), "{wave}");
+    let streams: Vec<&str> =
+        progress["workstreams"].as_array().unwrap().iter().map(|w| w["name"].as_str().unwrap()).collect();
+    assert_eq!(streams, ["payments_through_core", "user_data_separated", "merchant_operations_moved"]);
+    // The regulator reads the same progress.
+    let seen = app
+        .get("/v1/ops/migration/progress")
+        .token(&app.regulator)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(seen["overall"], progress["overall"]);
+
+    let merchants = app
+        .get("/v1/ops/migration/merchants?wave=run-1&limit=2")
+        .token(&app.operator)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(merchants["merchants"].as_array().unwrap().len(), 2);
+    assert!(merchants["next_cursor"].is_string());
+    let all = app
+        .get("/v1/ops/migration/merchants?wave=run-1")
+        .token(&app.operator)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let ids: Vec<String> =
+        all["merchants"].as_array().unwrap().iter().map(|m| text(&m["merchant_id"])).collect();
+    assert_eq!(ids.len(), 5);
+
+    // The seed's defects are in the quarantine, with their raw legacy rows.
+    let open = app
+        .get("/v1/ops/migration/quarantine?state=open")
+        .token(&app.operator)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let rows = open["rows"].as_array().unwrap();
+    assert!(!rows.is_empty(), "{open}");
+    assert!(
+        rows.iter().all(|r| r["raw"].is_object()
+            && !r["kinds"].as_array().unwrap().is_empty()
+            && r["state"] == "open")
+    );
+    let bad_state = app.get("/v1/ops/migration/quarantine?state=maybe").token(&app.operator).send().await;
+    bad_state.problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+
+    // A merchant with open rows is finalized only once they are accepted.
+    let held = text(&rows[0]["merchant_id"]);
+    let refused =
+        app.post(&format!("/v1/ops/migration/merchants/{held}/finalize")).token(&app.operator).send().await;
+    let problem = refused.problem(StatusCode::CONFLICT, "conflict");
+    assert!(text(&problem["detail"]).contains("open quarantined rows"), "{problem}");
+    let accepted = app
+        .post(&format!("/v1/ops/migration/merchants/{held}/accept-quarantine"))
+        .token(&app.operator)
+        .json(&json!({"reason": "the seller re-lists these by hand"}))
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert!(count(&accepted["accepted"]) > 0);
+    let finalized = app
+        .post(&format!("/v1/ops/migration/merchants/{held}/finalize"))
+        .token(&app.operator)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(finalized["state"], "finalized");
+
+    // Another is rolled back; twice is a conflict; a finalized one cannot be.
+    let other = ids.iter().find(|id| **id != held).unwrap();
+    let back = app
+        .post(&format!("/v1/ops/migration/merchants/{other}/rollback"))
+        .token(&app.operator)
+        .json(&json!({"reason": "seller asked"}))
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(back["merchant"]["state"], "rolled_back");
+    for id in [other, &held] {
+        let again = app
+            .post(&format!("/v1/ops/migration/merchants/{id}/rollback"))
+            .token(&app.operator)
+            .json(&json!({"reason": "again"}))
+            .send()
+            .await;
+        again.problem(StatusCode::CONFLICT, "conflict");
+    }
+    let nobody = app
+        .post("/v1/ops/migration/merchants/mer_01m8t60rnaemwr1v90nh9g3mjv/rollback")
+        .token(&app.operator)
+        .json(&json!({"reason": "x"}))
+        .send()
+        .await;
+    nobody.problem(StatusCode::NOT_FOUND, "not-found");
+
+    // Pause and resume.
+    app.post(&format!("{WAVES}/run-1/pause"))
+        .token(&app.operator)
+        .send()
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let paused =
+        app.get(&format!("{WAVES}/run-1")).token(&app.operator).send().await.expect(StatusCode::OK).json();
+    assert_eq!(paused["paused"], true);
+    app.post(&format!("{WAVES}/run-1/resume"))
+        .token(&app.operator)
+        .send()
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    app.post(&format!("{WAVES}/nope/pause"))
+        .token(&app.operator)
+        .send()
+        .await
+        .problem(StatusCode::NOT_FOUND, "not-found");
+    app.post(&format!("{WAVES}/run-1/pause"))
+        .token(&app.regulator)
+        .send()
+        .await
+        .problem(StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(jembatan_sim::invariants::check(app.store()).await.unwrap(), vec![]);
+}

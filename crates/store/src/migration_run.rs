@@ -1108,3 +1108,27 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// Every wave's merchants in merchant id order after `after`.
+    pub async fn all_migration_merchants(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<MigrationMerchantRecord>, StoreError> {
+        let after = after.to_owned();
+        self.read(move |conn| {
+            Box::pin(async move {
+                q(format!("SELECT {MERCHANT_COLUMNS} FROM migration_merchants WHERE merchant_id > $1 ORDER BY merchant_id LIMIT $2"))
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(conn)
+                    .await?
+                    .iter()
+                    .map(decode_merchant)
+                    .collect()
+            })
+        })
+        .await
+    }
+}

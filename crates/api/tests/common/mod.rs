@@ -718,3 +718,65 @@ pub fn social_order_body(shop: &SocialShop, items: &[(usize, usize, i64)], metho
                       "city": "Bandung", "province": "jawa barat", "postal_code": "40135"},
     })
 }
+
+/// Social shops numbered `ns` loaded into the legacy store, planned into the wave
+/// `engine-setup` and moved to the core by the migration engine, all over the API: their
+/// merchant ids, in the order given.
+pub async fn migrated_shops<const N: usize>(app: &App, ns: [u64; N]) -> [String; N] {
+    let mut shops = Vec::with_capacity(N);
+    for n in ns {
+        shops.push(seed_social_shop(app, n).await.shop_id);
+    }
+    let wave = json!({"wave": "engine-setup", "select": format!("shop_id={}", shops.join("|"))});
+    app.post("/v1/ops/migration/waves")
+        .token(&app.operator)
+        .json(&wave)
+        .send()
+        .await
+        .expect(StatusCode::CREATED);
+    let run = json!({"wave": "engine-setup", "parallel": 2});
+    app.post("/v1/ops/migration/runs")
+        .token(&app.operator)
+        .json(&run)
+        .send()
+        .await
+        .expect(StatusCode::ACCEPTED);
+    wait_for_run(app).await;
+    let page = app
+        .get("/v1/ops/migration/merchants?wave=engine-setup")
+        .token(&app.operator)
+        .send()
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let merchants = page["merchants"].as_array().expect("merchants");
+    let ids: Vec<String> = shops
+        .iter()
+        .map(|shop| {
+            let m =
+                merchants.iter().find(|m| m["shop_id"] == shop.as_str()).expect("the shop is in the wave");
+            assert_eq!(m["state"], "cut_over", "{m}");
+            text(&m["merchant_id"])
+        })
+        .collect();
+    ids.try_into().expect("one merchant per shop")
+}
+
+/// Waits until the migration run started over the API is over (at most a minute).
+pub async fn wait_for_run(app: &App) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let progress = app
+            .get("/v1/ops/migration/progress")
+            .token(&app.operator)
+            .send()
+            .await
+            .expect(StatusCode::OK)
+            .json();
+        if progress["running"] == false {
+            return progress;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the run did not end: {progress}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -76,7 +76,6 @@ pub async fn progress(
     }
     let store = core.store();
     let (rows, pauses) = store.migration_progress().await?;
-    let now_ms = core.clock().now().unix_ms();
     let mut by_wave: BTreeMap<String, Vec<&ProgressRow>> = BTreeMap::new();
     for row in &rows {
         by_wave.entry(row.wave.clone()).or_default().push(row);
@@ -84,11 +83,11 @@ pub async fn progress(
     let mut waves = Vec::new();
     for (wave, rows) in &by_wave {
         let wave_pauses: Vec<i64> = pauses.iter().filter(|(w, _)| w == wave).map(|(_, p)| *p).collect();
-        waves.push(summarise(wave.clone(), rows, &wave_pauses, now_ms));
+        waves.push(summarise(wave.clone(), rows, &wave_pauses));
     }
     let all_rows: Vec<&ProgressRow> = rows.iter().collect();
     let all_pauses: Vec<i64> = pauses.iter().map(|(_, p)| *p).collect();
-    let overall = summarise("all".to_owned(), &all_rows, &all_pauses, now_ms);
+    let overall = summarise("all".to_owned(), &all_rows, &all_pauses);
     let (open, resolved, accepted) = store.quarantine_counts(None).await?;
     let counts = store.integration_counts().await?;
     let shops =
@@ -129,14 +128,16 @@ pub async fn progress(
     })
 }
 
-fn summarise(wave: String, rows: &[&ProgressRow], pauses_us: &[i64], now_ms: i64) -> WaveProgress {
+fn summarise(wave: String, rows: &[&ProgressRow], pauses_us: &[i64]) -> WaveProgress {
     let mut out = WaveProgress { wave, ..WaveProgress::default() };
     for state in MigrationState::ALL {
         out.by_state.insert(state.as_str().to_owned(), 0);
     }
     let mut rows_done = 0u64;
     let mut first_started: Option<i64> = None;
+    let mut last_updated = 0i64;
     for row in rows {
+        last_updated = last_updated.max(row.last_updated_at_ms);
         out.paused |= row.paused;
         out.merchants += row.merchants;
         *out.by_state.entry(row.state.as_str().to_owned()).or_default() += row.merchants;
@@ -163,7 +164,9 @@ fn summarise(wave: String, rows: &[&ProgressRow], pauses_us: &[i64], now_ms: i64
     };
     out.percent_by_rows = percent(rows_done, out.rows_planned);
     if let Some(started) = first_started {
-        let seconds = ((now_ms - started).max(1)) as f64 / 1000.0;
+        // Over the time the merchants were worked on (from the first start to the last
+        // change): a figure that stays put once the migration is over.
+        let seconds = ((last_updated - started).max(1)) as f64 / 1000.0;
         out.rows_per_s = round1(out.rows_copied as f64 / seconds);
         let left = out.rows_planned.saturating_sub(rows_done);
         out.eta_s = (out.rows_per_s > 0.0).then(|| round1(left as f64 / out.rows_per_s));
@@ -205,7 +208,7 @@ mod tests {
             rows_copied: copied,
             gmv_planned_idr: gmv,
             first_started_at_ms: Some(0),
-            last_updated_at_ms: 0,
+            last_updated_at_ms: 10_000,
         }
     }
 
@@ -216,7 +219,7 @@ mod tests {
             row(MigrationState::Copying, 1, 100, 50, 1_000),
         ];
         let refs: Vec<&ProgressRow> = rows.iter().collect();
-        let p = summarise("w".into(), &refs, &[1_000, 2_000, 40_000], 10_000);
+        let p = summarise("w".into(), &refs, &[1_000, 2_000, 40_000]);
         assert_eq!(p.merchants, 4);
         assert_eq!(p.merchants_moved, 3);
         assert_eq!(p.percent_by_merchants, 75.0, "the ministry's 75%");
