@@ -66,6 +66,8 @@ pub struct AppState {
     pub gateway: Option<jembatan_core::gateway::Gateway>,
     /// A migration run started over the API is going on (one at a time per server).
     pub migration_running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Latencies of the storefront requests of the last seconds: the migration's throttle.
+    pub live_latency: std::sync::Arc<jembatan_core::migrate::throttle::LatencyWindow>,
 }
 
 impl AppState {
@@ -76,6 +78,9 @@ impl AppState {
             metrics: metrics_handle(),
             gateway: None,
             migration_running: Default::default(),
+            live_latency: std::sync::Arc::new(jembatan_core::migrate::throttle::LatencyWindow::new(
+                std::time::Duration::from_secs(10),
+            )),
         }
     }
 
@@ -243,7 +248,7 @@ pub fn router(state: AppState) -> Router {
                 "this route does not take that method; see /openapi.json",
             )
         })
-        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -272,8 +277,9 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     next.run(request).await
 }
 
-/// Request counts and latency per route, for `/metrics`.
-async fn observe(request: Request, next: Next) -> Response {
+/// Request counts and latency per route, for `/metrics`; storefront requests (`/v1`, not
+/// `/v1/ops`, and `/social/v1`) also feed the migration's throttle.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
     let method = request.method().as_str().to_owned();
@@ -281,8 +287,12 @@ async fn observe(request: Request, next: Next) -> Response {
     let status = response.status().as_u16().to_string();
     metrics::counter!("jembatan_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
         .increment(1);
+    let elapsed = started.elapsed();
+    if (route.starts_with("/v1/") && !route.starts_with("/v1/ops/")) || route.starts_with("/social/v1/") {
+        state.live_latency.record(elapsed);
+    }
     metrics::histogram!("jembatan_http_request_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
+        .record(elapsed.as_secs_f64());
     response
 }
 

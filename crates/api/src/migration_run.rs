@@ -13,6 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use jembatan_core::migrate::progress::{MigrationProgress, WaveProgress, progress};
+use jembatan_core::migrate::throttle::Throttle;
 use jembatan_core::migrate::{Engine, EngineOptions};
 use jembatan_domain::{MerchantId, Principal, Timestamp, TypedId};
 use jembatan_store::migration::MigrationMerchantRecord;
@@ -247,6 +248,9 @@ pub struct RunRequest {
     pub wave: Option<String>,
     /// Merchants moved at the same time (1 to 32, default 4).
     pub parallel: Option<u32>,
+    /// The copy slows down while the storefronts' p99 over the last 10 s is above this many
+    /// milliseconds (default 100; 0: never).
+    pub throttle_p99_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -344,8 +348,12 @@ pub async fn start_run(
     }
     let running = state.migration_running.clone();
     let wave = request.wave.clone();
+    let throttle = match request.throttle_p99_ms.unwrap_or(100) {
+        0 => None,
+        ms => Some(Throttle::new(state.live_latency.clone(), std::time::Duration::from_millis(ms), false)),
+    };
     tokio::spawn(async move {
-        let engine = Engine::new(gateway, EngineOptions::default());
+        let engine = Engine::new(gateway, EngineOptions { throttle, ..EngineOptions::default() });
         match engine.run(&Principal::Operator, wave, parallel as usize).await {
             Ok(report) => {
                 if let Err(error) = engine.reverse_sync_all(None).await {

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use jembatan_core::gateway::Gateway;
 use jembatan_core::migrate::progress::{MigrationProgress, progress};
+use jembatan_core::migrate::throttle::{LatencyWindow, Throttle};
 use jembatan_core::migrate::{Engine, EngineOptions};
 use jembatan_domain::{MerchantId, Principal, TypedId};
 
@@ -57,6 +58,10 @@ pub enum MigrateRun {
         /// Legacy rows written per unit.
         #[arg(long, default_value_t = 500)]
         batch_rows: usize,
+        /// Slow the copy while the live read path's p99 (probed after each batch, over 10 s)
+        /// is above this many milliseconds; 0: never.
+        #[arg(long, default_value_t = 100)]
+        throttle_p99_ms: u64,
         /// Print the per-merchant outcome as JSON lines.
         #[arg(long)]
         json: bool,
@@ -147,11 +152,16 @@ pub async fn run(command: MigrateRun) -> anyhow::Result<()> {
             let config = crate::load_config(&store, None)?;
             crate::migrate_plan(&config, wave, &select, limit, dry_run, json).await
         }
-        MigrateRun::Run { store, wave, parallel, cutover_budget_ms, batch_rows, json } => {
+        MigrateRun::Run { store, wave, parallel, cutover_budget_ms, batch_rows, throttle_p99_ms, json } => {
             let gateway = open_gateway(&store).await?;
+            let throttle = (throttle_p99_ms > 0).then(|| {
+                let window = Arc::new(LatencyWindow::new(Duration::from_secs(10)));
+                Throttle::new(window, Duration::from_millis(throttle_p99_ms), true)
+            });
             let options = EngineOptions {
                 batch_rows: batch_rows.max(1),
                 cutover_budget: Duration::from_millis(cutover_budget_ms),
+                throttle,
                 ..EngineOptions::default()
             };
             let engine = Engine::new(gateway.clone(), options);

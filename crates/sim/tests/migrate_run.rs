@@ -414,3 +414,33 @@ async fn a_rollback_after_cutover_gives_the_legacy_store_everything_done_on_the_
     assert_eq!(done.state, MigrationState::Finalized);
     assert!(engine.rollback(&Principal::Operator, m.merchant_id, "too late").await.is_err());
 }
+
+#[tokio::test]
+async fn slow_live_calls_slow_the_copy_down() {
+    use jembatan_core::migrate::throttle::{LatencyWindow, Throttle};
+    let w = world(2, 0.0).await;
+    assert!(w.plan("w1").await >= 1);
+    let window = Arc::new(LatencyWindow::new(std::time::Duration::from_secs(60)));
+    for _ in 0..100 {
+        window.record(std::time::Duration::from_millis(40));
+    }
+    let throttle = Throttle::new(window.clone(), std::time::Duration::from_millis(30), false);
+    let options =
+        EngineOptions { batch_rows: 40, throttle: Some(throttle.clone()), ..EngineOptions::default() };
+    let engine = Engine::new(w.gateway.clone(), options);
+    let m = w.merchants("w1").await.remove(0);
+    let run = engine.migrate(m).await.unwrap();
+    assert_eq!(run.state, MigrationState::CutOver);
+    // 10 ms over the target: each batch waited 4 × 10 ms.
+    let batches = run.rows / 40;
+    assert!(
+        throttle.waited() >= std::time::Duration::from_millis(40 * batches.max(1)),
+        "{:?} for {batches} batches",
+        throttle.waited()
+    );
+    // Fast again: no more waiting.
+    for _ in 0..10_000 {
+        window.record(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(throttle.wait(), std::time::Duration::ZERO);
+}

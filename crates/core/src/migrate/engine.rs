@@ -60,6 +60,8 @@ pub struct EngineOptions {
     pub catch_up_rounds: u32,
     /// Cutovers tried per run before the merchant is left in catching up for a later run.
     pub cutover_tries: u32,
+    /// Slows the copy while live calls are slow; `None`: full speed.
+    pub throttle: Option<super::throttle::Throttle>,
 }
 
 impl Default for EngineOptions {
@@ -70,6 +72,7 @@ impl Default for EngineOptions {
             catch_up_lag: 50,
             catch_up_rounds: 50,
             cutover_tries: 3,
+            throttle: None,
         }
     }
 }
@@ -551,6 +554,9 @@ impl Engine {
         checkpoint: Checkpoint,
         run: &mut MerchantRun,
     ) -> Result<Vec<Imported>, CoreError> {
+        if let Some(throttle) = &self.options.throttle {
+            throttle.pace().await;
+        }
         let taken = std::mem::take(pending);
         let quarantined = taken.quarantine.len() as u64;
         let rows = taken.rows;
@@ -587,6 +593,13 @@ impl Engine {
             }
             other => other?,
         };
+        if let Some(throttle) = self.options.throttle.as_ref().filter(|t| t.probe) {
+            // No server feeds the window: time the live read path now.
+            let started = Instant::now();
+            store.social_shop(&shop.shop_id).await?;
+            self.gateway.legacy().shop_head(&shop.shop_id).await?;
+            throttle.window.record(started.elapsed());
+        }
         let refused = outcomes.iter().filter(|o| matches!(o, Imported::Refused(_))).count() as u64;
         run.rows += rows;
         run.quarantined += quarantined + refused;

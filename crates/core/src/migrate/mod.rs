@@ -10,6 +10,7 @@ pub mod engine;
 pub mod plan;
 pub mod progress;
 pub mod reverse;
+pub mod throttle;
 pub mod transform;
 pub mod verify;
 pub mod waves;
