@@ -64,6 +64,31 @@ enum Command {
     Check {
         #[command(flatten)]
         store: StoreFlags,
+        /// Also verify a `jembatan load` journal: every acknowledged write present exactly once,
+        /// at least as far as it was acknowledged, wherever its shop lives now.
+        #[arg(long)]
+        journal: Option<PathBuf>,
+    },
+    /// Drive realistic traffic of both storefronts against a running server (`/social/v1` and
+    /// `/v1`), journal every acknowledged write, report throughput and latency.
+    Load {
+        #[command(flatten)]
+        store: StoreFlags,
+        /// The server (default: the configured `listen`).
+        #[arg(long)]
+        url: Option<String>,
+        /// Calls per second.
+        #[arg(long, default_value_t = 50)]
+        rate: u32,
+        /// Seconds to run.
+        #[arg(long, default_value_t = 30)]
+        duration: u64,
+        /// Where the acknowledged writes go (JSON lines), for `jembatan check --journal`.
+        #[arg(long, default_value = "jembatan-load.journal")]
+        journal: PathBuf,
+        /// Social shops to work on.
+        #[arg(long, default_value_t = 50)]
+        shops: usize,
     },
     /// The built-in payment provider simulator.
     Provider {
@@ -277,15 +302,54 @@ fn run() -> anyhow::Result<()> {
                 println!("{secret}");
                 Ok(())
             }
-            Command::Check { store } => {
+            Command::Check { store, journal } => {
                 let config = load_config(&store, None)?;
                 let core = open_core(&config).await?;
                 let violations = jembatan_sim::invariants::check(core.store()).await?;
                 for v in &violations {
                     println!("violated: {}: {}", v.invariant, v.detail);
                 }
+                let mut problems = 0;
+                if let Some(journal) = journal {
+                    let entries = jembatan_sim::load::read_journal(&read_text(&journal)?)?;
+                    let gateway = migrate::open_gateway(&store).await?;
+                    let found = jembatan_sim::load::check_journal(&gateway, &entries).await?;
+                    for problem in &found {
+                        println!("journal: {problem}");
+                    }
+                    problems = found.len();
+                    if problems == 0 {
+                        println!(
+                            "every acknowledged write of the journal is there, once ({} entries)",
+                            entries.len()
+                        );
+                    }
+                }
                 anyhow::ensure!(violations.is_empty(), "{} invariant violations", violations.len());
+                anyhow::ensure!(problems == 0, "{problems} journal problems");
                 println!("all invariants hold");
+                Ok(())
+            }
+            Command::Load { store, url, rate, duration, journal, shops } => {
+                init_tracing("warn");
+                let config = load_config(&store, None)?;
+                let gateway = migrate::open_gateway(&store).await?;
+                let plan = jembatan_sim::load::prepare(gateway.core(), gateway.legacy(), shops).await?;
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&journal)
+                    .with_context(|| format!("cannot open the journal {}", journal.display()))?;
+                let options = jembatan_sim::load::LoadOptions {
+                    url: url.unwrap_or_else(|| format!("http://{}", config.listen)),
+                    rate_per_s: rate.max(1),
+                    duration: std::time::Duration::from_secs(duration),
+                    provider_secret: config.provider_secret()?,
+                    shops_max: shops,
+                };
+                let report = jembatan_sim::load::run(options, plan, Box::new(file)).await?;
+                print!("{}", report.render());
+                println!("journal: {}", journal.display());
                 Ok(())
             }
             Command::Provider { command: ProviderCommand::Pay { store, payment_id, url, amount } } => {

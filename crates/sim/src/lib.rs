@@ -9,4 +9,5 @@ pub mod bench_ledger;
 pub mod bench_migrate;
 pub mod demo;
 pub mod invariants;
+pub mod load;
 pub mod seed;

@@ -671,6 +671,42 @@ impl LegacyStore {
             .await
     }
 
+    /// Shop ids in id order after `after` ("" from the start).
+    pub async fn shop_ids(&self, after: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+        let after = after.to_owned();
+        self.store
+            .read(move |conn| {
+                Box::pin(async move {
+                    q("SELECT shop_id FROM shops WHERE shop_id > $1 ORDER BY shop_id LIMIT $2")
+                        .bind(after)
+                        .bind(i64::from(limit))
+                        .fetch_all(conn)
+                        .await?
+                        .iter()
+                        .map(|r| r.text("shop_id").map_err(StoreError::from))
+                        .collect()
+                })
+            })
+            .await
+    }
+
+    /// How many rows the legacy store holds for an order id (across shops): 0 or 1, or a
+    /// duplicate.
+    pub async fn order_rows(&self, order_id: &str) -> Result<i64, StoreError> {
+        let order_id = order_id.to_owned();
+        self.store
+            .read(move |conn| {
+                Box::pin(async move {
+                    Ok(q("SELECT COUNT(*) AS n FROM orders WHERE order_id = $1")
+                        .bind(order_id)
+                        .fetch_one(conn)
+                        .await?
+                        .int("n")?)
+                })
+            })
+            .await
+    }
+
     pub async fn is_fenced(&self, shop_id: &str) -> Result<bool, StoreError> {
         let shop_id = shop_id.to_owned();
         self.store

@@ -1132,3 +1132,31 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// (core orders mapped from this social order id, core orders of this checkout): what
+    /// `jembatan check --journal` counts to see each acknowledged write exactly once.
+    pub async fn journal_counts(
+        &self,
+        social_order_id: Option<String>,
+        checkout_id: Option<String>,
+    ) -> Result<(i64, i64), StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let mapped =
+                    q("SELECT COUNT(*) AS n FROM social_ids WHERE kind = 'order' AND social_id = $1")
+                        .bind(social_order_id.unwrap_or_default())
+                        .fetch_one(&mut *conn)
+                        .await?
+                        .int("n")?;
+                let orders = q("SELECT COUNT(*) AS n FROM orders WHERE checkout_id = $1")
+                    .bind(checkout_id.unwrap_or_default())
+                    .fetch_one(&mut *conn)
+                    .await?
+                    .int("n")?;
+                Ok((mapped, orders))
+            })
+        })
+        .await
+    }
+}
