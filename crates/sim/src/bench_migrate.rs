@@ -86,6 +86,8 @@ pub struct MigrateBenchReport {
     pub pause_p99_ms: Option<f64>,
     pub pause_max_ms: Option<f64>,
     pub load_rate_per_s: u32,
+    /// Seconds all merchants spent in each phase, summed: start, copy, catch-up + verify, cutover.
+    pub phase_s: [f64; 4],
     pub live_without: Latency,
     pub live_during: Latency,
 }
@@ -115,6 +117,10 @@ impl MigrateBenchReport {
             self.row_copy_s,
             self.migrate_s / self.row_copy_s.max(1e-9),
             100.0 * self.row_copy_s / self.migrate_s.max(1e-9)
+        ));
+        out.push_str(&format!(
+            "  merchant-seconds by phase (summed over merchants in parallel): start {:.1}, copy {:.1}, catch-up + verify {:.1}, cutover {:.1}\n",
+            self.phase_s[0], self.phase_s[1], self.phase_s[2], self.phase_s[3]
         ));
         out.push_str(&format!(
             "  cutover pause: p50 {}, p99 {}, max {}\n",
@@ -213,9 +219,15 @@ pub async fn migrate(options: &MigrateBenchOptions) -> anyhow::Result<MigrateBen
     };
     let started = Instant::now();
     let mut runs = 0;
+    let mut phase_s = [0f64; 4];
     loop {
         runs += 1;
         let report = engine.run(&Principal::Operator, Some("bench".to_owned()), options.parallel).await?;
+        for m in &report.merchants {
+            for (total, us) in phase_s.iter_mut().zip(m.phase_us) {
+                *total += us as f64 / 1e6;
+            }
+        }
         if report.merchants.iter().all(|m| {
             m.state.is_final() || m.state.as_str() == "cut_over" || m.state.as_str() == "quarantined"
         }) || runs >= 5
@@ -246,6 +258,7 @@ pub async fn migrate(options: &MigrateBenchOptions) -> anyhow::Result<MigrateBen
         pause_p99_ms: o.cutover_pause_p99_ms,
         pause_max_ms: o.cutover_pause_max_ms,
         load_rate_per_s: options.load_rate_per_s,
+        phase_s,
         live_without,
         live_during,
     })

@@ -813,6 +813,27 @@ impl LegacyStore {
             .await
     }
 
+    /// [`LegacyStore::remember_buyer_ref`] for many buyers in one unit.
+    pub async fn remember_buyer_refs(&self, refs: Vec<(String, String)>) -> Result<(), StoreError> {
+        if refs.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .write(None, move |conn| {
+                Box::pin(async move {
+                    for (buyer_ref, buyer_id) in refs {
+                        q("INSERT INTO buyer_refs (buyer_ref, buyer_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                            .bind(buyer_ref)
+                            .bind(buyer_id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
     /// The social user behind a pseudonymous buyer reference, if the social side knows it.
     pub async fn buyer_of_ref(&self, buyer_ref: &str) -> Result<Option<String>, StoreError> {
         let buyer_ref = buyer_ref.to_owned();

@@ -223,7 +223,21 @@ impl Store {
         state: MigrationState,
         batch: MigrationBatch,
     ) -> Result<Vec<Imported>, StoreError> {
+        self.apply_migration_batch_then(ctx, merchant_id, state, batch, None).await
+    }
+
+    /// [`Store::apply_migration_batch`], then, in the same unit, the merchant's move to the
+    /// next state (the last batch of a copy and the start of its catch-up commit together).
+    pub async fn apply_migration_batch_then(
+        &self,
+        ctx: WriteCtx,
+        merchant_id: MerchantId,
+        state: MigrationState,
+        batch: MigrationBatch,
+        then: Option<(MigrationState, Progress)>,
+    ) -> Result<Vec<Imported>, StoreError> {
         self.write(None, move |conn| {
+            let then = then.clone();
             Box::pin(async move {
                 let record = lock_merchant(conn, merchant_id, state).await?;
                 let outcomes = apply(conn, &ctx, &record, batch.clone()).await?;
@@ -235,6 +249,9 @@ impl Store {
                 .bind(ctx.now.unix_ms())
                 .execute(&mut *conn)
                 .await?;
+                if let Some((to, progress)) = then {
+                    move_state(conn, &ctx, merchant_id, state, to, progress).await?;
+                }
                 Ok(outcomes)
             })
         })
@@ -289,26 +306,6 @@ impl Store {
         .await
     }
 
-    /// The pause of a cutover measured once its unit committed (the unit stores the pause up to
-    /// its start).
-    pub async fn record_cutover_pause(
-        &self,
-        merchant_id: MerchantId,
-        pause_us: i64,
-    ) -> Result<(), StoreError> {
-        self.write(None, move |conn| {
-            Box::pin(async move {
-                q("UPDATE migration_merchants SET cutover_pause_us = $2 WHERE merchant_id = $1 AND state = 'cut_over'")
-                    .bind(merchant_id.to_string())
-                    .bind(pause_us)
-                    .execute(conn)
-                    .await?;
-                Ok(())
-            })
-        })
-        .await
-    }
-
     /// The merchant's rows in the core by their social ids, for the verifier.
     pub async fn migration_core_view(&self, merchant_id: MerchantId) -> Result<CoreView, StoreError> {
         self.read(move |conn| Box::pin(async move { core_view(conn, merchant_id).await })).await
@@ -319,8 +316,26 @@ impl Store {
         ctx: WriteCtx,
         record: VerificationRecord,
     ) -> Result<(), StoreError> {
+        self.record_verification_and_pause(ctx, record, None).await
+    }
+
+    /// A verification and, for the cutover's spot check, the pause measured once the cutover
+    /// committed (the cutover's unit stores the pause up to its own start), in one unit.
+    pub async fn record_verification_and_pause(
+        &self,
+        ctx: WriteCtx,
+        record: VerificationRecord,
+        pause_us: Option<i64>,
+    ) -> Result<(), StoreError> {
         self.write(None, move |conn| {
             Box::pin(async move {
+                if let Some(pause_us) = pause_us {
+                    q("UPDATE migration_merchants SET cutover_pause_us = $2 WHERE merchant_id = $1 AND state = 'cut_over'")
+                        .bind(record.merchant_id.to_string())
+                        .bind(pause_us)
+                        .execute(&mut *conn)
+                        .await?;
+                }
                 q("INSERT INTO migration_verifications (merchant_id, verification_id, phase, matched, legacy_rows,
                        core_rows, differences, report, created_at_ms)
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
@@ -1155,6 +1170,48 @@ impl Store {
                     .await?
                     .int("n")?;
                 Ok((mapped, orders))
+            })
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// The start of a cutover, in one unit: the merchant `fenced` and its shop's owner from
+    /// `legacy` to `migrating` (the gateway holds its writes from here).
+    pub async fn migration_fence(
+        &self,
+        ctx: WriteCtx,
+        merchant_id: MerchantId,
+    ) -> Result<MigrationMerchantRecord, StoreError> {
+        self.write(None, move |conn| {
+            Box::pin(async move {
+                let record =
+                    move_state(conn, &ctx, merchant_id, MigrationState::Verified, MigrationState::Fenced, Progress::default())
+                        .await?;
+                let moved = q("UPDATE social_shops SET owner = 'migrating', owner_version = owner_version + 1, updated_at_ms = $2
+                               WHERE shop_id = $1 AND owner = 'legacy'")
+                .bind(record.shop_id.clone())
+                .bind(ctx.now.unix_ms())
+                .execute(&mut *conn)
+                .await?;
+                if moved != 1 {
+                    return Err(StoreError::Conflict(format!(
+                        "shop {} is not owned by the legacy store: its cutover does not start",
+                        record.shop_id
+                    )));
+                }
+                let change = Change {
+                    event_type: "social_shop.owner_changed",
+                    action: "social_shop.set_owner",
+                    entity_type: "social_shop",
+                    entity_id: record.shop_id.clone(),
+                    merchant_id: Some(merchant_id),
+                    channel: None,
+                    payload: serde_json::json!({"shop_id": record.shop_id, "from": "legacy", "to": "migrating"}),
+                };
+                journal::record(&mut *conn, &ctx, change).await?;
+                Ok(record)
             })
         })
         .await

@@ -128,6 +128,8 @@ pub struct MerchantRun {
     pub cutover_pause_us: Option<i64>,
     /// Why it stopped short of `cut_over`, if it did.
     pub note: Option<String>,
+    /// Wall time spent in each phase by this run: start, copy, catch-up and verify, cutover.
+    pub phase_us: [u64; 4],
 }
 
 /// What a run did.
@@ -259,6 +261,7 @@ impl Engine {
             quarantined: 0,
             cutover_pause_us: None,
             note: None,
+            phase_us: [0; 4],
         };
         let mut record = record;
         let mut transform: Option<ShopTransform> = None;
@@ -268,6 +271,13 @@ impl Engine {
             if until == Some(record.state) {
                 return Ok(run);
             }
+            let phase = match record.state {
+                MigrationState::Legacy => 0,
+                MigrationState::Copying => 1,
+                MigrationState::CatchingUp => 2,
+                _ => 3,
+            };
+            let phase_started = Instant::now();
             record = match record.state {
                 MigrationState::Legacy => {
                     let head = self.gateway.legacy().shop_head(&shop.shop_id).await?;
@@ -287,16 +297,7 @@ impl Engine {
                 MigrationState::Copying => {
                     let tf = self.copy(&shop, &record, &mut run).await?;
                     transform = Some(tf);
-                    let snapshot = record.snapshot_position.unwrap_or(0);
-                    self.set_state(
-                        &record,
-                        MigrationState::CatchingUp,
-                        Progress {
-                            checkpoint: Some(Checkpoint::Changes(snapshot).to_string()),
-                            ..Progress::default()
-                        },
-                    )
-                    .await?
+                    self.reload(record.merchant_id).await?
                 }
                 MigrationState::CatchingUp => {
                     let tf = match transform.take() {
@@ -363,6 +364,7 @@ impl Engine {
                     return Ok(run);
                 }
             };
+            run.phase_us[phase] += phase_started.elapsed().as_micros() as u64;
         }
     }
 
@@ -507,8 +509,21 @@ impl Engine {
                 _ => break,
             }
         }
-        let last = after.1;
-        self.flush(shop, MigrationState::Copying, &mut pending, Checkpoint::Orders(last), run).await?;
+        // The last batch and the start of the catch-up commit together.
+        let snapshot = record.snapshot_position.unwrap_or(0);
+        let then = (
+            MigrationState::CatchingUp,
+            Progress { checkpoint: Some(Checkpoint::Changes(snapshot).to_string()), ..Progress::default() },
+        );
+        self.flush_then(
+            shop,
+            MigrationState::Copying,
+            &mut pending,
+            Checkpoint::Orders(after.1),
+            run,
+            Some(then),
+        )
+        .await?;
         Ok(tf)
     }
 
@@ -554,6 +569,19 @@ impl Engine {
         checkpoint: Checkpoint,
         run: &mut MerchantRun,
     ) -> Result<Vec<Imported>, CoreError> {
+        self.flush_then(shop, state, pending, checkpoint, run, None).await
+    }
+
+    /// [`Engine::flush`], moving the merchant on to `then` in the same unit.
+    async fn flush_then(
+        &self,
+        shop: &SocialShop,
+        state: MigrationState,
+        pending: &mut Pending,
+        checkpoint: Checkpoint,
+        run: &mut MerchantRun,
+        then: Option<(MigrationState, Progress)>,
+    ) -> Result<Vec<Imported>, CoreError> {
         if let Some(throttle) = &self.options.throttle {
             throttle.pace().await;
         }
@@ -563,7 +591,7 @@ impl Engine {
         let mut batch = self.batch(shop, taken, checkpoint.to_string()).await?;
         let store = self.core().store();
         let outcomes = match store
-            .apply_migration_batch(self.ctx(), shop.merchant_id, state, batch.clone())
+            .apply_migration_batch_then(self.ctx(), shop.merchant_id, state, batch.clone(), then.clone())
             .await
         {
             Err(StoreError::Conflict(_)) if !batch.products.is_empty() => {
@@ -589,7 +617,9 @@ impl Engine {
                         });
                     }
                 }
-                store.apply_migration_batch(self.ctx(), shop.merchant_id, state, batch.clone()).await?
+                store
+                    .apply_migration_batch_then(self.ctx(), shop.merchant_id, state, batch.clone(), then)
+                    .await?
             }
             other => other?,
         };
@@ -677,6 +707,7 @@ impl Engine {
         }
         let mut quarantine = pending.quarantine;
         let mut orders = Vec::with_capacity(pending.orders.len());
+        let mut buyer_refs: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         'orders: for (o, draft) in pending.orders {
             let mut lines = Vec::with_capacity(draft.lines.len());
             let mut priced = Vec::with_capacity(draft.lines.len());
@@ -720,7 +751,7 @@ impl Engine {
                 }
             };
             let buyer_ref = self.gateway.buyer_ref(&buyer);
-            self.gateway.legacy().remember_buyer_ref(buyer_ref.as_str(), buyer.as_str()).await?;
+            buyer_refs.insert(buyer_ref.as_str().to_owned(), buyer.as_str().to_owned());
             let request = match CheckoutRequest::new(
                 Channel::Social,
                 buyer_ref,
@@ -748,6 +779,9 @@ impl Engine {
                 placed_at: Timestamp::from_unix_ms(o.create_time.saturating_mul(1000)),
             });
         }
+        // The social side keeps the link from each reference to its user (for the contract's
+        // buyer ids once the order is the core's), one unit per batch.
+        self.gateway.legacy().remember_buyer_refs(buyer_refs.into_iter().collect()).await?;
         Ok(MigrationBatch { products, orders, quarantine, resolved, rows: pending.rows, checkpoint })
     }
 
@@ -909,9 +943,8 @@ impl Engine {
         let store = self.core().store();
         let legacy = self.gateway.legacy();
         let budget = self.options.cutover_budget;
-        let record = self.set_state(&record, MigrationState::Fenced, Progress::default()).await?;
         let started = Instant::now();
-        store.set_shop_owner(self.ctx(), &shop.shop_id, Owner::Legacy, Owner::Migrating).await?;
+        let record = store.migration_fence(self.ctx(), record.merchant_id).await?;
         legacy.fence(&shop.shop_id, "moving to the core", self.ctx().now.unix_ms()).await?;
         let mut seq = match record.checkpoint.as_deref().and_then(Checkpoint::parse) {
             Some(Checkpoint::Changes(seq)) => seq,
@@ -966,12 +999,11 @@ impl Engine {
         match outcome {
             Ok(Some((rows, quarantined, checked))) => {
                 let pause = started.elapsed().as_micros() as i64;
-                store.record_cutover_pause(shop.merchant_id, pause).await?;
                 run.rows += rows;
                 run.quarantined += quarantined;
                 run.cutover_pause_us = Some(pause);
                 metrics::histogram!("jembatan_migration_cutover_pause_seconds").record(pause as f64 / 1e6);
-                self.record_spot_check(shop, seq, checked, None).await?;
+                self.record_spot_check(shop, seq, checked, None, Some(pause)).await?;
                 Ok((tf, self.reload(shop.merchant_id).await?))
             }
             Ok(None) => {
@@ -985,7 +1017,7 @@ impl Engine {
             Err(CoreError::Store(StoreError::Conflict(reason))) if reason.starts_with(SPOT_CHECK_FAILED) => {
                 let differences: serde_json::Value =
                     serde_json::from_str(&reason[SPOT_CHECK_FAILED.len()..]).unwrap_or_default();
-                self.record_spot_check(shop, seq, 0, Some(differences)).await?;
+                self.record_spot_check(shop, seq, 0, Some(differences), None).await?;
                 let record = self.abort_cutover(shop, &record, reason).await?;
                 // Stopped for the operator: a row the core does not read back as written.
                 let record =
@@ -1006,6 +1038,7 @@ impl Engine {
         seq: i64,
         checked: u64,
         differences: Option<serde_json::Value>,
+        pause_us: Option<i64>,
     ) -> Result<(), CoreError> {
         let count = differences.as_ref().and_then(|d| d.as_array()).map_or(0, |d| d.len() as u64);
         let record = jembatan_store::migration_run::VerificationRecord {
@@ -1025,7 +1058,7 @@ impl Engine {
             }),
             created_at_ms: self.core().clock().now().unix_ms(),
         };
-        Ok(self.core().store().record_verification(self.ctx(), record).await?)
+        Ok(self.core().store().record_verification_and_pause(self.ctx(), record, pause_us).await?)
     }
 
     /// Gives a fenced shop back to the legacy store and the merchant back to catching up.
