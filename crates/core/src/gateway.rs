@@ -1664,7 +1664,7 @@ fn social_payment(p: &PaymentRecord) -> SocialPayment {
     }
 }
 
-fn parse_core_id<T: TypedId>(raw: &str) -> Result<T, CoreError> {
+pub(crate) fn parse_core_id<T: TypedId>(raw: &str) -> Result<T, CoreError> {
     T::parse(raw).map_err(|_| {
         CoreError::Store(StoreError::Conflict(format!("the id map holds `{raw}`, which is not a core id")))
     })

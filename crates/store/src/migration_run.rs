@@ -19,6 +19,7 @@ use crate::import::{Imported, ImportedOrder, import_order};
 use crate::journal::{self, Change};
 use crate::migration::{MERCHANT_COLUMNS, MigrationMerchantRecord, decode_merchant};
 use crate::rows;
+use crate::social::Owner;
 
 /// The cutover's check of the rows it applied, on the core as the unit sees them.
 pub type SpotCheck = Box<dyn Fn(&CoreView) -> Option<String> + Send + Sync>;
@@ -670,35 +671,30 @@ async fn core_products(
     .bind(merchant.clone())
     .fetch_all(&mut *conn)
     .await?;
+    let mut skus = by_key(&skus, "product")?;
     let mut out_products = Vec::with_capacity(products.len());
-    let mut sku_rows = skus.iter().peekable();
     for p in &products {
         let social = rows::text(p, "social_id")?;
-        let mut out = CoreProductRow {
-            social_product_id: social.clone(),
-            title: rows::text(p, "title")?,
-            category: rows::text(p, "category")?,
-            listed: rows::int(p, "listed")? == 1,
-            skus: Vec::new(),
-        };
-        // Both lists are in social product id order (the same text order on both engines).
-        while let Some(s) = sku_rows.peek() {
-            let of = rows::text(s, "product")?;
-            if of < social {
-                sku_rows.next();
-            } else if of == social {
-                out.skus.push((
+        let skus = skus
+            .remove(&social)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| {
+                Ok((
                     rows::text(s, "sku")?,
                     rows::text(s, "code")?,
                     rows::int(s, "price_idr")?,
                     rows::int(s, "available")?,
-                ));
-                sku_rows.next();
-            } else {
-                break;
-            }
-        }
-        out_products.push(out);
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        out_products.push(CoreProductRow {
+            social_product_id: social,
+            title: rows::text(p, "title")?,
+            category: rows::text(p, "category")?,
+            listed: rows::int(p, "listed")? == 1,
+            skus,
+        });
     }
     Ok(out_products)
 }
@@ -721,36 +717,39 @@ async fn core_view(conn: &mut dyn Conn, merchant_id: MerchantId) -> Result<CoreV
     .bind(merchant)
     .fetch_all(&mut *conn)
     .await?;
-    let mut line_rows = lines.iter().peekable();
+    let mut lines = by_key(&lines, "social_order")?;
     for o in &orders {
         let social = rows::text(o, "social_id")?;
-        let mut out = CoreOrderRow {
-            social_order_id: social.clone(),
+        let lines = lines
+            .remove(&social)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| Ok((rows::text(l, "sku")?, rows::int(l, "quantity")?, rows::int(l, "unit_price_idr")?)))
+            .collect::<Result<_, StoreError>>()?;
+        view.orders.push(CoreOrderRow {
+            social_order_id: social,
             status: rows::text(o, "status")?,
             total_idr: rows::int(o, "total_idr")?,
             payment_method: rows::text(o, "payment_method")?,
             recipient_phone: rows::text(o, "recipient_phone")?,
             has_payment: rows::int(o, "has_payment")? == 1,
-            lines: Vec::new(),
-        };
-        while let Some(l) = line_rows.peek() {
-            let of = rows::text(l, "social_order")?;
-            if of < social {
-                line_rows.next();
-            } else if of == social {
-                out.lines.push((
-                    rows::text(l, "sku")?,
-                    rows::int(l, "quantity")?,
-                    rows::int(l, "unit_price_idr")?,
-                ));
-                line_rows.next();
-            } else {
-                break;
-            }
-        }
-        view.orders.push(out);
+            lines,
+        });
     }
     Ok(view)
+}
+
+/// Child rows grouped by a key column, in their query order (lines of an order, SKUs of a
+/// product).
+fn by_key<'r>(
+    rows: &'r [Row],
+    key: &str,
+) -> Result<std::collections::HashMap<String, Vec<&'r Row>>, StoreError> {
+    let mut out: std::collections::HashMap<String, Vec<&Row>> = std::collections::HashMap::new();
+    for row in rows {
+        out.entry(rows::text(row, key)?).or_default().push(row);
+    }
+    Ok(out)
 }
 
 fn decode_verification(r: &Row) -> Result<VerificationRecord, StoreError> {
@@ -952,19 +951,23 @@ impl Store {
                 .bind(orders_since_ms)
                 .fetch_all(&mut *conn)
                 .await?;
+                // Every line of those orders in one read, grouped by order.
+                let lines = q("SELECT l.order_id, ps.social_id AS product, ks.social_id AS sku, p.title, l.quantity, l.unit_price_idr
+                               FROM order_lines l
+                               JOIN orders o ON o.merchant_id = l.merchant_id AND o.order_id = l.order_id
+                               JOIN skus k ON k.merchant_id = l.merchant_id AND k.sku_id = l.sku_id
+                               JOIN products p ON p.merchant_id = k.merchant_id AND p.product_id = k.product_id
+                               JOIN social_ids ks ON ks.kind = 'sku' AND ks.core_id = l.sku_id
+                               JOIN social_ids ps ON ps.kind = 'product' AND ps.core_id = k.product_id
+                               WHERE l.merchant_id = $1 AND o.updated_at_ms >= $2 ORDER BY l.order_id, l.line_no")
+                .bind(merchant.clone())
+                .bind(orders_since_ms)
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut lines = by_key(&lines, "order_id")?;
                 let mut out = Vec::with_capacity(orders.len());
                 for o in &orders {
-                    let lines = q("SELECT ps.social_id AS product, ks.social_id AS sku, p.title, l.quantity, l.unit_price_idr
-                                   FROM order_lines l
-                                   JOIN skus k ON k.merchant_id = l.merchant_id AND k.sku_id = l.sku_id
-                                   JOIN products p ON p.merchant_id = k.merchant_id AND p.product_id = k.product_id
-                                   JOIN social_ids ks ON ks.kind = 'sku' AND ks.core_id = l.sku_id
-                                   JOIN social_ids ps ON ps.kind = 'product' AND ps.core_id = k.product_id
-                                   WHERE l.merchant_id = $1 AND l.order_id = $2 ORDER BY l.line_no")
-                    .bind(merchant.clone())
-                    .bind(o.text("order_id")?)
-                    .fetch_all(&mut *conn)
-                    .await?;
+                    let lines = lines.remove(&o.text("order_id")?).unwrap_or_default();
                     out.push(ReverseOrderRow {
                         social_order_id: o.text("social_id")?,
                         status: o.text("status")?,
@@ -1026,32 +1029,12 @@ impl Store {
         self.write(None, move |conn| {
             Box::pin(async move {
                 let record = lock_merchant(conn, merchant_id, MigrationState::CutOver).await?;
-                let moved = q("UPDATE social_shops SET owner = 'legacy', owner_version = owner_version + 1, updated_at_ms = $2
-                               WHERE shop_id = $1 AND owner = 'migrating'")
-                .bind(record.shop_id.clone())
-                .bind(ctx.now.unix_ms())
-                .execute(&mut *conn)
-                .await?;
-                if moved != 1 {
-                    return Err(StoreError::Conflict(format!(
-                        "shop {} is not held for its rollback (owner `migrating`): nothing changed",
-                        record.shop_id
-                    )));
-                }
+                crate::social::set_owner(conn, &ctx, &record.shop_id, Owner::Migrating, Owner::Legacy)
+                    .await?;
                 q("UPDATE orders SET legacy_stock_moved = 0 WHERE merchant_id = $1 AND origin = 'legacy'")
                     .bind(merchant_id.to_string())
                     .execute(&mut *conn)
                     .await?;
-                let change = Change {
-                    event_type: "social_shop.owner_changed",
-                    action: "social_shop.set_owner",
-                    entity_type: "social_shop",
-                    entity_id: record.shop_id.clone(),
-                    merchant_id: Some(merchant_id),
-                    channel: None,
-                    payload: serde_json::json!({"shop_id": record.shop_id, "from": "migrating", "to": "legacy", "rollback": true}),
-                };
-                journal::record(&mut *conn, &ctx, change).await?;
                 move_state(
                     conn,
                     &ctx,
@@ -1186,31 +1169,17 @@ impl Store {
     ) -> Result<MigrationMerchantRecord, StoreError> {
         self.write(None, move |conn| {
             Box::pin(async move {
-                let record =
-                    move_state(conn, &ctx, merchant_id, MigrationState::Verified, MigrationState::Fenced, Progress::default())
-                        .await?;
-                let moved = q("UPDATE social_shops SET owner = 'migrating', owner_version = owner_version + 1, updated_at_ms = $2
-                               WHERE shop_id = $1 AND owner = 'legacy'")
-                .bind(record.shop_id.clone())
-                .bind(ctx.now.unix_ms())
-                .execute(&mut *conn)
+                let record = move_state(
+                    conn,
+                    &ctx,
+                    merchant_id,
+                    MigrationState::Verified,
+                    MigrationState::Fenced,
+                    Progress::default(),
+                )
                 .await?;
-                if moved != 1 {
-                    return Err(StoreError::Conflict(format!(
-                        "shop {} is not owned by the legacy store: its cutover does not start",
-                        record.shop_id
-                    )));
-                }
-                let change = Change {
-                    event_type: "social_shop.owner_changed",
-                    action: "social_shop.set_owner",
-                    entity_type: "social_shop",
-                    entity_id: record.shop_id.clone(),
-                    merchant_id: Some(merchant_id),
-                    channel: None,
-                    payload: serde_json::json!({"shop_id": record.shop_id, "from": "legacy", "to": "migrating"}),
-                };
-                journal::record(&mut *conn, &ctx, change).await?;
+                crate::social::set_owner(conn, &ctx, &record.shop_id, Owner::Legacy, Owner::Migrating)
+                    .await?;
                 Ok(record)
             })
         })

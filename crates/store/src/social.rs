@@ -202,40 +202,8 @@ impl Store {
         to: Owner,
     ) -> Result<SocialShop, StoreError> {
         let shop_id = shop_id.to_owned();
-        self.write(None, move |conn| {
-            Box::pin(async move {
-                let shop = load_shop(conn, "shop_id", &shop_id)
-                    .await?
-                    .ok_or_else(|| StoreError::not_found("social shop", &shop_id))?;
-                let moved = q("UPDATE social_shops SET owner = $2, owner_version = owner_version + 1, updated_at_ms = $3
-                               WHERE shop_id = $1 AND owner = $4")
-                .bind(shop_id.clone())
-                .bind(to.as_str())
-                .bind(ctx.now.unix_ms())
-                .bind(from.as_str())
-                .execute(&mut *conn)
-                .await?;
-                if moved != 1 {
-                    return Err(StoreError::Conflict(format!(
-                        "shop {shop_id} is owned by {}, not {}: nothing changed",
-                        shop.owner.as_str(),
-                        from.as_str()
-                    )));
-                }
-                let change = Change {
-                    event_type: "social_shop.owner_changed",
-                    action: "social_shop.set_owner",
-                    entity_type: "social_shop",
-                    entity_id: shop_id.clone(),
-                    merchant_id: Some(shop.merchant_id),
-                    channel: None,
-                    payload: serde_json::json!({"shop_id": shop_id, "from": from.as_str(), "to": to.as_str()}),
-                };
-                journal::record(conn, &ctx, change).await?;
-                Ok(SocialShop { owner: to, owner_version: shop.owner_version + 1, ..shop })
-            })
-        })
-        .await
+        self.write(None, move |conn| Box::pin(async move { set_owner(conn, &ctx, &shop_id, from, to).await }))
+            .await
     }
 
     /// The flip at the end of a shop's move, in one unit: the shop's stock becomes the core's.
@@ -753,6 +721,46 @@ pub(crate) async fn ensure_core_owned(
         Owner::Core => Ok(()),
         owner => Err(StoreError::NotOwner { merchant_id: merchant_id.to_string(), owner: owner.as_str() }),
     }
+}
+
+/// [`Store::set_shop_owner`] inside a unit: the owner from `from` to `to` (a conflict, changing
+/// nothing, if it is not `from`), journaled.
+pub(crate) async fn set_owner(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    shop_id: &str,
+    from: Owner,
+    to: Owner,
+) -> Result<SocialShop, StoreError> {
+    let shop = load_shop(conn, "shop_id", shop_id)
+        .await?
+        .ok_or_else(|| StoreError::not_found("social shop", shop_id))?;
+    let moved = q("UPDATE social_shops SET owner = $2, owner_version = owner_version + 1, updated_at_ms = $3
+                   WHERE shop_id = $1 AND owner = $4")
+    .bind(shop_id)
+    .bind(to.as_str())
+    .bind(ctx.now.unix_ms())
+    .bind(from.as_str())
+    .execute(&mut *conn)
+    .await?;
+    if moved != 1 {
+        return Err(StoreError::Conflict(format!(
+            "shop {shop_id} is owned by {}, not {}: nothing changed",
+            shop.owner.as_str(),
+            from.as_str()
+        )));
+    }
+    let change = Change {
+        event_type: "social_shop.owner_changed",
+        action: "social_shop.set_owner",
+        entity_type: "social_shop",
+        entity_id: shop_id.to_owned(),
+        merchant_id: Some(shop.merchant_id),
+        channel: None,
+        payload: serde_json::json!({"shop_id": shop_id, "from": from.as_str(), "to": to.as_str()}),
+    };
+    journal::record(conn, ctx, change).await?;
+    Ok(SocialShop { owner: to, owner_version: shop.owner_version + 1, ..shop })
 }
 
 async fn load_shop(conn: &mut dyn Conn, by: &str, value: &str) -> Result<Option<SocialShop>, StoreError> {

@@ -30,7 +30,7 @@ use jembatan_domain::migration::MigrationState;
 use jembatan_domain::social::{LegacyStatus, SocialId};
 use jembatan_domain::{
     Category, Channel, CheckoutLine, CheckoutRequest, MerchantId, PricedSku, Principal, ProductId, SkuId,
-    Timestamp, TypedId,
+    Timestamp,
 };
 use jembatan_store::catalogue::{SocialProductCopy, SocialProductIds};
 use jembatan_store::import::{Imported, ImportedOrder};
@@ -44,7 +44,7 @@ use jembatan_store::{StoreError, WriteCtx};
 
 use super::transform::{Defect, OrderDraft, ProductDraft, ShopTransform};
 use super::verify::{self, Verdict};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, parse_core_id};
 use crate::{Core, CoreError};
 
 /// How the engine works.
@@ -677,14 +677,14 @@ impl Engine {
         let mut products = Vec::with_capacity(pending.products.len());
         for (p, draft, listed) in pending.products {
             let product_id = match product_map.get(&p.product_id) {
-                Some(core) => parse_id::<ProductId>(core)?,
+                Some(core) => parse_core_id::<ProductId>(core)?,
                 None => jembatan_store::new_id(),
             };
             let mut sku_ids = Vec::with_capacity(draft.skus.len());
             let mut social_sku_ids = Vec::with_capacity(draft.skus.len());
             for (social, _) in &draft.skus {
                 let id = match sku_map.get(social) {
-                    Some(core) => parse_id::<SkuId>(core)?,
+                    Some(core) => parse_core_id::<SkuId>(core)?,
                     None => *sku_new.entry(social.clone()).or_insert_with(jembatan_store::new_id),
                 };
                 sku_ids.push(id);
@@ -713,7 +713,7 @@ impl Engine {
             let mut priced = Vec::with_capacity(draft.lines.len());
             for line in &draft.lines {
                 let sku_id = match (sku_map.get(&line.social_sku_id), sku_new.get(&line.social_sku_id)) {
-                    (Some(core), _) => parse_id::<SkuId>(core)?,
+                    (Some(core), _) => parse_core_id::<SkuId>(core)?,
                     (None, Some(id)) => *id,
                     (None, None) => {
                         quarantine.push(QuarantineEntry {
@@ -796,10 +796,7 @@ impl Engine {
         mut tf: ShopTransform,
         run: &mut MerchantRun,
     ) -> Result<(ShopTransform, bool), CoreError> {
-        let mut seq = match record.checkpoint.as_deref().and_then(Checkpoint::parse) {
-            Some(Checkpoint::Changes(seq)) => seq,
-            _ => record.snapshot_position.unwrap_or(0),
-        };
+        let mut seq = caught_up(record);
         for _ in 0..self.options.catch_up_rounds {
             let (applied, next) =
                 self.apply_changes(shop, MigrationState::CatchingUp, &mut tf, seq, run, None).await?;
@@ -907,10 +904,7 @@ impl Engine {
     ) -> Result<Verdict, CoreError> {
         for _ in 0..VERIFY_TRIES {
             let record = self.reload(record.merchant_id).await?;
-            let caught_up = match record.checkpoint.as_deref().and_then(Checkpoint::parse) {
-                Some(Checkpoint::Changes(seq)) => seq,
-                _ => record.snapshot_position.unwrap_or(0),
-            };
+            let caught_up = caught_up(&record);
             let outcome =
                 verify::verify(self.core(), self.gateway.legacy(), shop, None, caught_up, "before_cutover")
                     .await?;
@@ -946,10 +940,7 @@ impl Engine {
         let started = Instant::now();
         let record = store.migration_fence(self.ctx(), record.merchant_id).await?;
         legacy.fence(&shop.shop_id, "moving to the core", self.ctx().now.unix_ms()).await?;
-        let mut seq = match record.checkpoint.as_deref().and_then(Checkpoint::parse) {
-            Some(Checkpoint::Changes(seq)) => seq,
-            _ => record.snapshot_position.unwrap_or(0),
-        };
+        let mut seq = caught_up(&record);
         let mut pending = Pending::default();
         let mut keys = (BTreeSet::new(), BTreeSet::new());
         loop {
@@ -1116,6 +1107,15 @@ async fn record_checkpoint_unchanged(
         .unwrap_or_else(|| Checkpoint::Products(String::new()).to_string()))
 }
 
+/// The shop's change number the core has applied for this merchant: its catch-up checkpoint,
+/// or the snapshot's before the catch-up starts.
+fn caught_up(record: &MigrationMerchantRecord) -> i64 {
+    match record.checkpoint.as_deref().and_then(Checkpoint::parse) {
+        Some(Checkpoint::Changes(seq)) => seq,
+        _ => record.snapshot_position.unwrap_or(0),
+    }
+}
+
 fn stage_product(pending: &mut Pending, p: &LegacyProduct, drafted: Result<ProductDraft, Vec<Defect>>) {
     match drafted {
         Ok(draft) => pending.products.push((p.clone(), draft, p.status == PRODUCT_LIVE)),
@@ -1179,12 +1179,6 @@ pub(crate) fn order_json(o: &LegacyOrder) -> String {
         "postal_code": o.postal_code, "create_time": o.create_time, "items": items,
     })
     .to_string()
-}
-
-fn parse_id<T: TypedId>(raw: &str) -> Result<T, CoreError> {
-    T::parse(raw).map_err(|_| {
-        CoreError::Store(StoreError::Conflict(format!("the id map holds `{raw}`, which is not a core id")))
-    })
 }
 
 #[cfg(test)]
