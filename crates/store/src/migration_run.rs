@@ -401,10 +401,17 @@ impl Store {
     ) -> Result<Vec<QuarantineRecord>, StoreError> {
         self.read(move |conn| {
             Box::pin(async move {
-                q("SELECT * FROM migration_quarantine
-                   WHERE ($1 = '' OR merchant_id = $1) AND ($2 = '' OR state = $2)
-                     AND (merchant_id > $3 OR (merchant_id = $3 AND (entity > $4 OR (entity = $4 AND legacy_key > $5))))
-                   ORDER BY merchant_id, entity, legacy_key LIMIT $6")
+                // Each filter is in the SQL only when given, and the keyset starts with a plain
+                // range on `merchant_id`, so the primary key bounds the walk (an `$1 = '' OR …`
+                // form read the whole table, once per merchant the engine moved).
+                let merchant_filter = if merchant_id.is_some() { "merchant_id = $1" } else { "$1 = ''" };
+                let state_filter = if state.is_some() { "state = $2" } else { "$2 = ''" };
+                q(format!(
+                    "SELECT * FROM migration_quarantine
+                     WHERE {merchant_filter} AND {state_filter} AND merchant_id >= $3
+                       AND (merchant_id > $3 OR (entity > $4 OR (entity = $4 AND legacy_key > $5)))
+                     ORDER BY merchant_id, entity, legacy_key LIMIT $6"
+                ))
                 .bind(merchant_id.map(|m| m.to_string()).unwrap_or_default())
                 .bind(state.unwrap_or_default())
                 .bind(after.0)
@@ -428,9 +435,12 @@ impl Store {
     ) -> Result<(u64, u64, u64), StoreError> {
         self.read(move |conn| {
             Box::pin(async move {
-                let rows = q("SELECT state, COUNT(*) AS n FROM migration_quarantine
-                              WHERE ($1 = '' OR merchant_id = $1) GROUP BY state")
-                .bind(merchant_id.map(|m| m.to_string()).unwrap_or_default())
+                let rows = match merchant_id {
+                    Some(merchant) => q("SELECT state, COUNT(*) AS n FROM migration_quarantine
+                                         WHERE merchant_id = $1 GROUP BY state")
+                    .bind(merchant.to_string()),
+                    None => q("SELECT state, COUNT(*) AS n FROM migration_quarantine GROUP BY state"),
+                }
                 .fetch_all(conn)
                 .await?;
                 let mut counts = (0, 0, 0);
@@ -656,8 +666,11 @@ async fn core_products(
     merchant_id: MerchantId,
 ) -> Result<Vec<CoreProductRow>, StoreError> {
     let merchant = merchant_id.to_string();
+    // The id map is joined by `core_id` alone (unique over every kind): with `kind = …` in the
+    // join, SQLite's planner walked every id of that kind first, once per merchant — a cost
+    // that grew with the whole shop and dominated the migration's profile.
     let products = q("SELECT s.social_id, p.title, p.category, p.listed FROM products p
-                      JOIN social_ids s ON s.kind = 'product' AND s.core_id = p.product_id
+                      JOIN social_ids s ON s.core_id = p.product_id
                       WHERE p.merchant_id = $1 ORDER BY s.social_id")
     .bind(merchant.clone())
     .fetch_all(&mut *conn)
@@ -665,8 +678,8 @@ async fn core_products(
     let skus = q("SELECT ps.social_id AS product, s.social_id AS sku, k.code, k.price_idr,
                          k.stock_on_hand - k.stock_reserved AS available
                   FROM skus k
-                  JOIN social_ids s ON s.kind = 'sku' AND s.core_id = k.sku_id
-                  JOIN social_ids ps ON ps.kind = 'product' AND ps.core_id = k.product_id
+                  JOIN social_ids s ON s.core_id = k.sku_id
+                  JOIN social_ids ps ON ps.core_id = k.product_id
                   WHERE k.merchant_id = $1 ORDER BY ps.social_id, s.social_id")
     .bind(merchant.clone())
     .fetch_all(&mut *conn)
@@ -704,15 +717,15 @@ async fn core_view(conn: &mut dyn Conn, merchant_id: MerchantId) -> Result<CoreV
     let merchant = merchant_id.to_string();
     let orders = q("SELECT s.social_id, o.status, o.total_idr, o.payment_method, o.recipient_phone,
                            CASE WHEN EXISTS (SELECT 1 FROM payments y WHERE y.checkout_id = o.checkout_id) THEN 1 ELSE 0 END AS has_payment
-                    FROM orders o JOIN social_ids s ON s.kind = 'order' AND s.core_id = o.order_id
+                    FROM orders o JOIN social_ids s ON s.core_id = o.order_id
                     WHERE o.merchant_id = $1 ORDER BY s.social_id")
     .bind(merchant.clone())
     .fetch_all(&mut *conn)
     .await?;
     let lines = q("SELECT os.social_id AS social_order, ks.social_id AS sku, l.quantity, l.unit_price_idr
                    FROM order_lines l
-                   JOIN social_ids os ON os.kind = 'order' AND os.core_id = l.order_id
-                   JOIN social_ids ks ON ks.kind = 'sku' AND ks.core_id = l.sku_id
+                   JOIN social_ids os ON os.core_id = l.order_id
+                   JOIN social_ids ks ON ks.core_id = l.sku_id
                    WHERE l.merchant_id = $1 ORDER BY os.social_id, l.line_no")
     .bind(merchant)
     .fetch_all(&mut *conn)
@@ -945,7 +958,7 @@ impl Store {
                 let orders = q("SELECT s.social_id, o.order_id, o.status, o.buyer_id, o.payment_method, o.total_idr,
                                        o.recipient_name, o.recipient_phone, o.street, o.city, o.province, o.postal_code,
                                        o.created_at_ms, o.updated_at_ms
-                                FROM orders o JOIN social_ids s ON s.kind = 'order' AND s.core_id = o.order_id
+                                FROM orders o JOIN social_ids s ON s.core_id = o.order_id
                                 WHERE o.merchant_id = $1 AND o.updated_at_ms >= $2 ORDER BY s.social_id")
                 .bind(merchant.clone())
                 .bind(orders_since_ms)
@@ -957,8 +970,8 @@ impl Store {
                                JOIN orders o ON o.merchant_id = l.merchant_id AND o.order_id = l.order_id
                                JOIN skus k ON k.merchant_id = l.merchant_id AND k.sku_id = l.sku_id
                                JOIN products p ON p.merchant_id = k.merchant_id AND p.product_id = k.product_id
-                               JOIN social_ids ks ON ks.kind = 'sku' AND ks.core_id = l.sku_id
-                               JOIN social_ids ps ON ps.kind = 'product' AND ps.core_id = k.product_id
+                               JOIN social_ids ks ON ks.core_id = l.sku_id
+                               JOIN social_ids ps ON ps.core_id = k.product_id
                                WHERE l.merchant_id = $1 AND o.updated_at_ms >= $2 ORDER BY l.order_id, l.line_no")
                 .bind(merchant.clone())
                 .bind(orders_since_ms)

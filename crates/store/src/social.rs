@@ -349,7 +349,7 @@ impl Store {
         self.read(move |conn| {
             Box::pin(async move {
                 let rows = q("SELECT s.social_id, o.status, o.updated_at_ms, o.order_id FROM orders o
-                              JOIN social_ids s ON s.kind = 'order' AND s.core_id = o.order_id
+                              JOIN social_ids s ON s.core_id = o.order_id
                               WHERE o.origin = 'legacy'
                                 AND (o.updated_at_ms > $1 OR (o.updated_at_ms = $1 AND o.order_id > $2))
                               ORDER BY o.updated_at_ms, o.order_id LIMIT $3")
@@ -596,10 +596,20 @@ pub(crate) async fn lookup(
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
         let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-        let sql = format!(
-            "SELECT social_id, merchant_id, core_id FROM social_ids WHERE kind = $1 AND {by} IN ({})",
-            placeholders.join(", ")
-        );
+        // By core id (unique over every kind) the kind is checked on the rows found, not in the
+        // WHERE: given `kind = $1` too, SQLite's planner walks every id of that kind as soon as
+        // the list has four ids, once per batch — a cost that grew with the whole shop.
+        let sql = if by == "core_id" {
+            format!(
+                "SELECT social_id, merchant_id, core_id FROM social_ids WHERE core_id IN ({}) AND kind || '' = $1",
+                placeholders.join(", ")
+            )
+        } else {
+            format!(
+                "SELECT social_id, merchant_id, core_id FROM social_ids WHERE kind = $1 AND {by} IN ({})",
+                placeholders.join(", ")
+            )
+        };
         let mut query = q(sql).bind(kind.as_str());
         for id in chunk {
             query = query.bind(id.clone());
@@ -639,7 +649,7 @@ pub(crate) async fn complete_move(
     let lock = crate::db::lock_clause(conn, true);
     let twins = q(format!(
         "SELECT o.order_id, o.status, s.social_id FROM orders o
-         JOIN social_ids s ON s.kind = 'order' AND s.core_id = o.order_id
+         JOIN social_ids s ON s.core_id = o.order_id
          WHERE o.merchant_id = $1 AND o.origin = 'legacy' AND o.legacy_stock_moved = 0
          ORDER BY o.order_id{lock}"
     ))
