@@ -188,7 +188,7 @@ impl Store {
         let (sender, receiver) = mpsc::channel(options.write_queue_units_max);
         let group_units_max = options.group_commit_units_max;
         std::thread::Builder::new()
-            .name("sqlite-writer".to_owned())
+            .name(format!("{}-writer", crate::db::sqlite::thread_label(&path)))
             .spawn(move || writer_loop(writer, receiver, group_units_max))
             .map_err(|e| DbError::new(format!("cannot start the writer thread: {e}")))?;
         let alive = Arc::new(());

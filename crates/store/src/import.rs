@@ -9,17 +9,19 @@
 //! the engine to quarantine.
 
 use jembatan_domain::{
-    CheckoutId, CheckoutRequest, DomainError, MerchantId, OrderAction, OrderStatus, PaymentMethod, PricedSku,
-    Timestamp, TypedId, plan_orders,
+    CheckoutId, CheckoutRequest, DomainError, MerchantId, OrderAction, OrderDraft, OrderStatus,
+    PaymentMethod, PricedSku, Timestamp, TypedId, plan_orders,
 };
 
 use crate::catalogue::SocialProductCopy;
-use crate::db::{Conn, q};
+use std::collections::HashMap;
+
+use crate::db::{Conn, insert_many, q};
 use crate::error::StoreError;
 use crate::exec::{Store, WriteCtx};
 use crate::new_id;
-use crate::orders::{OrderRecord, Placed, insert_order, load_order, transition_loaded};
-use crate::social::{IdKind, insert_id_once, lookup};
+use crate::orders::{OrderRecord, Placed, insert_orders, load_order, transition_loaded};
+use crate::social::{IdKind, IdMapping, lookup};
 
 /// A legacy order as the core will hold it.
 #[derive(Debug, Clone)]
@@ -56,13 +58,7 @@ impl Store {
         orders: Vec<ImportedOrder>,
     ) -> Result<Vec<Imported>, StoreError> {
         self.write(None, move |conn| {
-            Box::pin(async move {
-                let mut outcomes = Vec::with_capacity(orders.len());
-                for order in orders {
-                    outcomes.push(import_order(conn, &ctx, merchant_id, order).await?);
-                }
-                Ok(outcomes)
-            })
+            Box::pin(async move { import_orders(conn, &ctx, merchant_id, orders).await })
         })
         .await
     }
@@ -85,10 +81,7 @@ impl Store {
                 for copy in products {
                     crate::catalogue::put_social_product(conn, &ctx, copy).await?;
                 }
-                let mut outcomes = Vec::with_capacity(orders.len());
-                for order in orders {
-                    outcomes.push(import_order(conn, &ctx, merchant_id, order).await?);
-                }
+                let outcomes = import_orders(conn, &ctx, merchant_id, orders).await?;
                 crate::social::complete_move(conn, &ctx, &shop_id, legacy_cancelled).await?;
                 Ok(outcomes)
             })
@@ -113,38 +106,120 @@ pub fn path(from: OrderStatus, to: OrderStatus) -> Option<Vec<OrderAction>> {
     }
 }
 
-pub(crate) async fn import_order(
+/// Imports orders in the caller's unit, one outcome per order in their order. The id map is
+/// read once for the whole batch; orders new to the core are written with multi-row
+/// statements (checkouts, orders, lines, id map, journal), and the in-flight ones among them
+/// then have their escrow held one by one.
+pub(crate) async fn import_orders(
     conn: &mut dyn Conn,
     ctx: &WriteCtx,
     merchant_id: MerchantId,
-    order: ImportedOrder,
-) -> Result<Imported, StoreError> {
-    let mapped =
-        lookup(conn, IdKind::Order, "social_id", std::slice::from_ref(&order.social_order_id)).await?;
-    if let Some(mapping) = mapped.first() {
-        let id = jembatan_domain::OrderId::parse(&mapping.core_id).map_err(|_| {
-            StoreError::Conflict(format!("the id map holds `{}`, not an order id", mapping.core_id))
-        })?;
-        let existing = load_order(conn, id, true)
-            .await?
-            .ok_or_else(|| StoreError::not_found("order", &mapping.core_id))?;
-        return advance(conn, ctx, existing, order.status).await;
+    orders: Vec<ImportedOrder>,
+) -> Result<Vec<Imported>, StoreError> {
+    let keys: Vec<String> = orders.iter().map(|o| o.social_order_id.clone()).collect();
+    let mut mapped: HashMap<String, IdMapping> = lookup(conn, IdKind::Order, "social_id", &keys)
+        .await?
+        .into_iter()
+        .map(|m| (m.social_id.clone(), m))
+        .collect();
+    let mut outcomes: Vec<Option<Imported>> = Vec::with_capacity(orders.len());
+    let mut new = Vec::new();
+    for (index, order) in orders.into_iter().enumerate() {
+        outcomes.push(None);
+        if let Some(mapping) = mapped.remove(&order.social_order_id) {
+            let id = jembatan_domain::OrderId::parse(&mapping.core_id).map_err(|_| {
+                StoreError::Conflict(format!("the id map holds `{}`, not an order id", mapping.core_id))
+            })?;
+            let existing = load_order(conn, id, true)
+                .await?
+                .ok_or_else(|| StoreError::not_found("order", &mapping.core_id))?;
+            outcomes[index] = Some(advance(conn, ctx, existing, order.status).await?);
+            continue;
+        }
+        match draft_of(merchant_id, &order)? {
+            Ok(draft) => new.push((index, order, draft)),
+            Err(reason) => outcomes[index] = Some(Imported::Refused(reason)),
+        }
     }
+    let mut checkouts = Vec::with_capacity(new.len());
+    let mut ids = Vec::with_capacity(new.len());
+    let mut inserts = Vec::with_capacity(new.len());
+    for (_, order, draft) in &new {
+        let checkout_id: CheckoutId = new_id();
+        checkouts.push(vec![
+            checkout_id.to_string().into(),
+            order.request.channel.as_str().into(),
+            order.request.buyer_id.as_str().into(),
+            order.request.payment_method.as_str().into(),
+            draft.total.rupiah().into(),
+            1i64.into(),
+            order.placed_at.unix_ms().into(),
+        ]);
+        let placed = Placed::Imported { status: order.status, placed_at: order.placed_at };
+        inserts.push((&order.request, checkout_id, draft.clone(), placed));
+    }
+    insert_many(
+        conn,
+        "INSERT INTO checkouts (checkout_id, channel, buyer_id, payment_method, total_idr, orders_count, created_at_ms)",
+        7,
+        checkouts,
+        "",
+    )
+    .await?;
+    let records = insert_orders(conn, ctx, inserts).await?;
+    for ((_, order, _), record) in new.iter().zip(&records) {
+        ids.push(vec![
+            IdKind::Order.as_str().into(),
+            order.social_order_id.clone().into(),
+            merchant_id.to_string().into(),
+            record.id.to_string().into(),
+        ]);
+    }
+    let mapped_now = insert_many(
+        conn,
+        "INSERT INTO social_ids (kind, social_id, merchant_id, core_id)",
+        4,
+        ids,
+        " ON CONFLICT DO NOTHING",
+    )
+    .await?;
+    if mapped_now != new.len() as u64 {
+        return Err(StoreError::Conflict(format!(
+            "{} of {} imported orders of merchant {merchant_id} are already mapped to other core ids",
+            new.len() as u64 - mapped_now,
+            new.len()
+        )));
+    }
+    for ((index, order, _), mut record) in new.into_iter().zip(records) {
+        // In flight: the buyer's money moves with the order, into the core's escrow.
+        if matches!(order.status, OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Delivered) {
+            crate::orders::hold(conn, ctx, &mut record).await?;
+        }
+        outcomes[index] = Some(Imported::Inserted);
+    }
+    Ok(outcomes.into_iter().map(|o| o.expect("every order has its outcome")).collect())
+}
+
+/// The core order a legacy order new to the core becomes, or why the core cannot take it.
+fn draft_of(
+    merchant_id: MerchantId,
+    order: &ImportedOrder,
+) -> Result<Result<OrderDraft, String>, StoreError> {
     if order.request.payment_method == PaymentMethod::CashOnDelivery
         && matches!(order.status, OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Delivered)
     {
-        return Ok(Imported::Refused(
+        return Ok(Err(
             "cash on delivery in flight: the legacy courier collects its money, which the core cannot hold yet".to_owned(),
         ));
     }
     if order.status == OrderStatus::AwaitingPayment {
-        return Ok(Imported::Refused(
-            "an unpaid order moves with its core payment (the gateway opens it), not as history".to_owned(),
+        return Ok(Err(
+            "an unpaid order moves with its core payment (the gateway opens it), not as history".to_owned()
         ));
     }
     let drafts = match plan_orders(&order.request, &order.priced) {
         Ok(drafts) => drafts,
-        Err(error) => return Ok(Imported::Refused(error.to_string())),
+        Err(error) => return Ok(Err(error.to_string())),
     };
     let [draft] = <[_; 1]>::try_from(drafts)
         .map_err(|_| StoreError::Conflict("an imported order belongs to one merchant".to_owned()))?;
@@ -154,25 +229,7 @@ pub(crate) async fn import_order(
             order.social_order_id
         )));
     }
-    let checkout_id: CheckoutId = new_id();
-    q("INSERT INTO checkouts (checkout_id, channel, buyer_id, payment_method, total_idr, orders_count, created_at_ms)
-       VALUES ($1, $2, $3, $4, $5, 1, $6)")
-    .bind(checkout_id.to_string())
-    .bind(order.request.channel.as_str())
-    .bind(order.request.buyer_id.as_str())
-    .bind(order.request.payment_method.as_str())
-    .bind(draft.total.rupiah())
-    .bind(order.placed_at.unix_ms())
-    .execute(&mut *conn)
-    .await?;
-    let placed = Placed::Imported { status: order.status, placed_at: order.placed_at };
-    let mut record = insert_order(conn, ctx, &order.request, checkout_id, draft, placed).await?;
-    insert_id_once(conn, IdKind::Order, &order.social_order_id, merchant_id, &record.id.to_string()).await?;
-    // In flight: the buyer's money moves with the order, into the core's escrow.
-    if matches!(order.status, OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Delivered) {
-        crate::orders::hold(conn, ctx, &mut record).await?;
-    }
-    Ok(Imported::Inserted)
+    Ok(Ok(draft))
 }
 
 /// Moves an imported order forward to `to` along the core's transitions.

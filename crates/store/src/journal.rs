@@ -2,7 +2,7 @@
 //! the same transaction) as the change itself. Hash-chaining of the audit log comes with
 //! oversight; entries are already append-only and time-ordered by their UUIDv7 ids.
 
-use crate::db::{Conn, q};
+use crate::db::{Conn, Value, insert_many, q};
 use jembatan_domain::{AuditId, Channel, EventId, MerchantId};
 
 use crate::error::StoreError;
@@ -24,37 +24,62 @@ pub struct Change {
 }
 
 pub async fn record(conn: &mut dyn Conn, ctx: &WriteCtx, change: Change) -> Result<(), StoreError> {
-    let payload = change.payload.to_string();
-    let merchant = change.merchant_id.map(|m| m.to_string());
-    let channel = change.channel.map(|c| c.as_str());
-    q(
-        "INSERT INTO outbox (event_id, event_type, entity_type, entity_id, merchant_id, channel, payload, created_at_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    record_many(conn, ctx, vec![change]).await
+}
+
+/// The events and audit entries of several changes of one unit, in multi-row statements (the
+/// migration's batches write hundreds at a time).
+pub async fn record_many(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    changes: Vec<Change>,
+) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let now = Value::Int(ctx.now.unix_ms());
+    let mut events = Vec::with_capacity(changes.len());
+    let mut audits = Vec::with_capacity(changes.len());
+    for change in changes {
+        let payload = change.payload.to_string();
+        let merchant: Value = change.merchant_id.map(|m| m.to_string()).into();
+        events.push(vec![
+            new_id::<EventId>().to_string().into(),
+            change.event_type.into(),
+            change.entity_type.into(),
+            change.entity_id.clone().into(),
+            merchant.clone(),
+            change.channel.map(|c| c.as_str()).into(),
+            payload.clone().into(),
+            now.clone(),
+        ]);
+        audits.push(vec![
+            new_id::<AuditId>().to_string().into(),
+            now.clone(),
+            ctx.actor.role().as_str().into(),
+            ctx.actor.subject().into(),
+            change.action.into(),
+            change.entity_type.into(),
+            change.entity_id.into(),
+            merchant,
+            payload.into(),
+        ]);
+    }
+    insert_many(
+        conn,
+        "INSERT INTO outbox (event_id, event_type, entity_type, entity_id, merchant_id, channel, payload, created_at_ms)",
+        8,
+        events,
+        "",
     )
-    .bind(new_id::<EventId>().to_string())
-    .bind(change.event_type)
-    .bind(change.entity_type)
-    .bind(&change.entity_id)
-    .bind(merchant.clone())
-    .bind(channel)
-    .bind(&payload)
-    .bind(ctx.now.unix_ms())
-    .execute(&mut *conn)
     .await?;
-    q(
-        "INSERT INTO audit_log (audit_id, at_ms, actor_role, actor_subject, action, entity_type, entity_id, merchant_id, detail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    insert_many(
+        conn,
+        "INSERT INTO audit_log (audit_id, at_ms, actor_role, actor_subject, action, entity_type, entity_id, merchant_id, detail)",
+        9,
+        audits,
+        "",
     )
-    .bind(new_id::<AuditId>().to_string())
-    .bind(ctx.now.unix_ms())
-    .bind(ctx.actor.role().as_str())
-    .bind(ctx.actor.subject())
-    .bind(change.action)
-    .bind(change.entity_type)
-    .bind(&change.entity_id)
-    .bind(merchant)
-    .bind(&payload)
-    .execute(&mut *conn)
     .await?;
     Ok(())
 }

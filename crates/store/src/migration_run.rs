@@ -8,6 +8,8 @@
 //! run working on stale state finds a conflict and changes nothing. The checkpoint moves in the
 //! same unit as the rows it covers, so it never runs ahead of what the core holds.
 
+use std::collections::HashSet;
+
 use jembatan_domain::MerchantId;
 use jembatan_domain::migration::MigrationState;
 
@@ -15,14 +17,20 @@ use crate::catalogue::SocialProductCopy;
 use crate::db::{Conn, Row, lock_clause, q};
 use crate::error::StoreError;
 use crate::exec::{Store, WriteCtx};
-use crate::import::{Imported, ImportedOrder, import_order};
+use crate::import::{Imported, ImportedOrder, import_orders};
 use crate::journal::{self, Change};
 use crate::migration::{MERCHANT_COLUMNS, MigrationMerchantRecord, decode_merchant};
 use crate::rows;
 use crate::social::Owner;
 
 /// The cutover's check of the rows it applied, on the core as the unit sees them.
-pub type SpotCheck = Box<dyn Fn(&CoreView) -> Option<String> + Send + Sync>;
+pub struct SpotCheck {
+    /// The social ids of the products and orders to read back (the last changes').
+    pub products: Vec<String>,
+    pub orders: Vec<String>,
+    /// The differences between what was read and what was expected, as JSON text, if any.
+    pub check: Box<dyn Fn(&CoreView) -> Option<String> + Send + Sync>,
+}
 
 /// How a conflict of a failed spot check starts; the differences (JSON) follow.
 pub const SPOT_CHECK_FAILED: &str = "the cutover's spot check found differences: ";
@@ -279,7 +287,9 @@ impl Store {
             Box::pin(async move {
                 let record = lock_merchant(conn, merchant_id, MigrationState::Fenced).await?;
                 let outcomes = apply(conn, &ctx, &record, batch.clone()).await?;
-                if let Some(differences) = spot_check(&core_view(conn, merchant_id).await?) {
+                let view =
+                    core_view(conn, merchant_id, Some((&spot_check.products, &spot_check.orders))).await?;
+                if let Some(differences) = (spot_check.check)(&view) {
                     return Err(StoreError::Conflict(format!("{SPOT_CHECK_FAILED}{differences}")));
                 }
                 crate::social::complete_move(conn, &ctx, &record.shop_id, legacy_cancelled).await?;
@@ -309,7 +319,7 @@ impl Store {
 
     /// The merchant's rows in the core by their social ids, for the verifier.
     pub async fn migration_core_view(&self, merchant_id: MerchantId) -> Result<CoreView, StoreError> {
-        self.read(move |conn| Box::pin(async move { core_view(conn, merchant_id).await })).await
+        self.read(move |conn| Box::pin(async move { core_view(conn, merchant_id, None).await })).await
     }
 
     pub async fn record_verification(
@@ -610,11 +620,10 @@ async fn apply(
     }
     let mut quarantine = batch.quarantine;
     let mut resolved = batch.resolved;
-    let mut outcomes = Vec::with_capacity(batch.orders.len());
-    for order in batch.orders {
-        let key = order.social_order_id.clone();
-        let outcome = import_order(conn, ctx, record.merchant_id, order).await?;
-        match &outcome {
+    let keys: Vec<String> = batch.orders.iter().map(|o| o.social_order_id.clone()).collect();
+    let outcomes = import_orders(conn, ctx, record.merchant_id, batch.orders).await?;
+    for (key, outcome) in keys.into_iter().zip(&outcomes) {
+        match outcome {
             Imported::Refused(reason) => quarantine.push(QuarantineEntry {
                 entity: QuarantineEntity::Order,
                 raw: serde_json::json!({"order_id": key}).to_string(),
@@ -624,7 +633,6 @@ async fn apply(
             }),
             _ => resolved.push((QuarantineEntity::Order, key)),
         }
-        outcomes.push(outcome);
     }
     for entry in quarantine {
         // A row quarantined again unchanged keeps its state (an operator's acceptance stands);
@@ -648,7 +656,23 @@ async fn apply(
         .execute(&mut *conn)
         .await?;
     }
+    // Rows copied cleanly close their quarantine entries, if they had any: the merchant's open
+    // entries are read once (almost always none) instead of one update per copied row.
+    let open: HashSet<(String, String)> = if resolved.is_empty() {
+        HashSet::new()
+    } else {
+        q("SELECT entity, legacy_key FROM migration_quarantine WHERE merchant_id = $1 AND state <> 'resolved'")
+            .bind(record.merchant_id.to_string())
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| Ok((rows::text(r, "entity")?, rows::text(r, "legacy_key")?)))
+            .collect::<Result<_, StoreError>>()?
+    };
     for (entity, key) in resolved {
+        if !open.contains(&(entity.as_str().to_owned(), key.clone())) {
+            continue;
+        }
         q("UPDATE migration_quarantine SET state = 'resolved', updated_at_ms = $4
            WHERE merchant_id = $1 AND entity = $2 AND legacy_key = $3 AND state <> 'resolved'")
         .bind(record.merchant_id.to_string())
@@ -661,27 +685,63 @@ async fn apply(
     Ok(outcomes)
 }
 
+/// `AND column IN ($2, …)` for the keys of a keyed view, or nothing for a whole view.
+fn only_keys(column: &str, keys: Option<&[String]>) -> String {
+    match keys {
+        Some(keys) => {
+            let list: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 2)).collect();
+            format!(" AND {column} IN ({})", list.join(", "))
+        }
+        None => String::new(),
+    }
+}
+
+/// A merchant's query bound with the keys of a keyed view, if any.
+fn with_keys(sql: String, merchant: &str, keys: Option<&[String]>) -> crate::db::Query {
+    let mut query = q(sql).bind(merchant.to_owned());
+    for key in keys.unwrap_or_default() {
+        query = query.bind(key.clone());
+    }
+    query
+}
+
 async fn core_products(
     conn: &mut dyn Conn,
     merchant_id: MerchantId,
+    only: Option<&[String]>,
 ) -> Result<Vec<CoreProductRow>, StoreError> {
+    if only.is_some_and(|keys| keys.is_empty()) {
+        return Ok(Vec::new());
+    }
     let merchant = merchant_id.to_string();
     // The id map is joined by `core_id` alone (unique over every kind): with `kind = …` in the
     // join, SQLite's planner walked every id of that kind first, once per merchant — a cost
     // that grew with the whole shop and dominated the migration's profile.
-    let products = q("SELECT s.social_id, p.title, p.category, p.listed FROM products p
-                      JOIN social_ids s ON s.core_id = p.product_id
-                      WHERE p.merchant_id = $1 ORDER BY s.social_id")
-    .bind(merchant.clone())
+    let products = with_keys(
+        format!(
+            "SELECT s.social_id, p.title, p.category, p.listed FROM products p
+             JOIN social_ids s ON s.core_id = p.product_id
+             WHERE p.merchant_id = $1{} ORDER BY s.social_id",
+            only_keys("s.social_id", only)
+        ),
+        &merchant,
+        only,
+    )
     .fetch_all(&mut *conn)
     .await?;
-    let skus = q("SELECT ps.social_id AS product, s.social_id AS sku, k.code, k.price_idr,
-                         k.stock_on_hand - k.stock_reserved AS available
-                  FROM skus k
-                  JOIN social_ids s ON s.core_id = k.sku_id
-                  JOIN social_ids ps ON ps.core_id = k.product_id
-                  WHERE k.merchant_id = $1 ORDER BY ps.social_id, s.social_id")
-    .bind(merchant.clone())
+    let skus = with_keys(
+        format!(
+            "SELECT ps.social_id AS product, s.social_id AS sku, k.code, k.price_idr,
+                    k.stock_on_hand - k.stock_reserved AS available
+             FROM skus k
+             JOIN social_ids s ON s.core_id = k.sku_id
+             JOIN social_ids ps ON ps.core_id = k.product_id
+             WHERE k.merchant_id = $1{} ORDER BY ps.social_id, s.social_id",
+            only_keys("ps.social_id", only)
+        ),
+        &merchant,
+        only,
+    )
     .fetch_all(&mut *conn)
     .await?;
     let mut skus = by_key(&skus, "product")?;
@@ -712,22 +772,49 @@ async fn core_products(
     Ok(out_products)
 }
 
-async fn core_view(conn: &mut dyn Conn, merchant_id: MerchantId) -> Result<CoreView, StoreError> {
-    let mut view = CoreView { products: core_products(conn, merchant_id).await?, orders: Vec::new() };
+/// A merchant's rows in the core by their social ids: all of them, or (`only`) those of the
+/// given products' and orders' social ids — the cutover's spot check reads just the rows of the
+/// last changes inside its unit, not the whole shop.
+async fn core_view(
+    conn: &mut dyn Conn,
+    merchant_id: MerchantId,
+    only: Option<(&[String], &[String])>,
+) -> Result<CoreView, StoreError> {
+    let (only_products, only_orders) = match only {
+        Some((products, orders)) => (Some(products), Some(orders)),
+        None => (None, None),
+    };
+    let mut view =
+        CoreView { products: core_products(conn, merchant_id, only_products).await?, orders: Vec::new() };
+    if only_orders.is_some_and(|keys| keys.is_empty()) {
+        return Ok(view);
+    }
     let merchant = merchant_id.to_string();
-    let orders = q("SELECT s.social_id, o.status, o.total_idr, o.payment_method, o.recipient_phone,
-                           CASE WHEN EXISTS (SELECT 1 FROM payments y WHERE y.checkout_id = o.checkout_id) THEN 1 ELSE 0 END AS has_payment
-                    FROM orders o JOIN social_ids s ON s.core_id = o.order_id
-                    WHERE o.merchant_id = $1 ORDER BY s.social_id")
-    .bind(merchant.clone())
+    let orders = with_keys(
+        format!(
+            "SELECT s.social_id, o.status, o.total_idr, o.payment_method, o.recipient_phone,
+                    CASE WHEN EXISTS (SELECT 1 FROM payments y WHERE y.checkout_id = o.checkout_id) THEN 1 ELSE 0 END AS has_payment
+             FROM orders o JOIN social_ids s ON s.core_id = o.order_id
+             WHERE o.merchant_id = $1{} ORDER BY s.social_id",
+            only_keys("s.social_id", only_orders)
+        ),
+        &merchant,
+        only_orders,
+    )
     .fetch_all(&mut *conn)
     .await?;
-    let lines = q("SELECT os.social_id AS social_order, ks.social_id AS sku, l.quantity, l.unit_price_idr
-                   FROM order_lines l
-                   JOIN social_ids os ON os.core_id = l.order_id
-                   JOIN social_ids ks ON ks.core_id = l.sku_id
-                   WHERE l.merchant_id = $1 ORDER BY os.social_id, l.line_no")
-    .bind(merchant)
+    let lines = with_keys(
+        format!(
+            "SELECT os.social_id AS social_order, ks.social_id AS sku, l.quantity, l.unit_price_idr
+             FROM order_lines l
+             JOIN social_ids os ON os.core_id = l.order_id
+             JOIN social_ids ks ON ks.core_id = l.sku_id
+             WHERE l.merchant_id = $1{} ORDER BY os.social_id, l.line_no",
+            only_keys("os.social_id", only_orders)
+        ),
+        &merchant,
+        only_orders,
+    )
     .fetch_all(&mut *conn)
     .await?;
     let mut lines = by_key(&lines, "social_order")?;
@@ -953,7 +1040,7 @@ impl Store {
     ) -> Result<(Vec<CoreProductRow>, Vec<ReverseOrderRow>), StoreError> {
         self.read(move |conn| {
             Box::pin(async move {
-                let products = core_products(conn, merchant_id).await?;
+                let products = core_products(conn, merchant_id, None).await?;
                 let merchant = merchant_id.to_string();
                 let orders = q("SELECT s.social_id, o.order_id, o.status, o.buyer_id, o.payment_method, o.total_idr,
                                        o.recipient_name, o.recipient_phone, o.street, o.city, o.province, o.postal_code,

@@ -1,7 +1,7 @@
 //! Checkouts and orders: reservation of stock, one order per merchant, and the order state
 //! machine carried out with conditional updates.
 
-use crate::db::{Conn, Row, q};
+use crate::db::{Conn, Row, insert_many, q};
 use jembatan_domain::{
     BuyerId, Category, Channel, CheckoutId, CheckoutRequest, DomainError, MerchantId, Money, OrderAction,
     OrderDraft, OrderId, OrderStatus, PaymentMethod, Price, PricedSku, Quantity, ShippingAddress, SkuId,
@@ -309,102 +309,130 @@ pub(crate) async fn insert_order(
     draft: OrderDraft,
     placed: Placed,
 ) -> Result<OrderRecord, StoreError> {
-    let order_id: OrderId = new_id();
-    let address = &request.shipping_address;
-    let legacy_origin = !matches!(placed, Placed::Core);
-    let (status, placed_at, (event_type, action)) = match placed {
-        Placed::Imported { status, placed_at } => (status, placed_at, ("order.imported", "order.import")),
-        // Cash on delivery: accepted at once, to be paid to the courier (see `payments`).
-        _ if request.payment_method == PaymentMethod::CashOnDelivery => {
-            (OrderStatus::Paid, ctx.now, ("order.created", "order.create"))
+    let mut records = insert_orders(conn, ctx, vec![(request, checkout_id, draft, placed)]).await?;
+    Ok(records.pop().expect("one order in, one record out"))
+}
+
+/// Inserts orders with their lines and journal in multi-row statements, in the caller's unit.
+pub(crate) async fn insert_orders(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    orders: Vec<(&CheckoutRequest, CheckoutId, OrderDraft, Placed)>,
+) -> Result<Vec<OrderRecord>, StoreError> {
+    let mut order_rows = Vec::with_capacity(orders.len());
+    let mut line_rows = Vec::new();
+    let mut changes = Vec::with_capacity(orders.len());
+    let mut records = Vec::with_capacity(orders.len());
+    for (request, checkout_id, draft, placed) in orders {
+        let order_id: OrderId = new_id();
+        let address = &request.shipping_address;
+        let legacy_origin = !matches!(placed, Placed::Core);
+        let (status, placed_at, (event_type, action)) = match placed {
+            Placed::Imported { status, placed_at } => (status, placed_at, ("order.imported", "order.import")),
+            // Cash on delivery: accepted at once, to be paid to the courier (see `payments`).
+            _ if request.payment_method == PaymentMethod::CashOnDelivery => {
+                (OrderStatus::Paid, ctx.now, ("order.created", "order.create"))
+            }
+            _ => (OrderStatus::AwaitingPayment, ctx.now, ("order.created", "order.create")),
+        };
+        let merchant = draft.merchant_id.to_string();
+        order_rows.push(vec![
+            merchant.clone().into(),
+            order_id.to_string().into(),
+            checkout_id.to_string().into(),
+            request.channel.as_str().into(),
+            request.buyer_id.as_str().into(),
+            status.as_str().into(),
+            request.payment_method.as_str().into(),
+            draft.total.rupiah().into(),
+            address.recipient_name.as_str().into(),
+            address.phone.as_str().into(),
+            address.street.as_str().into(),
+            address.city.as_str().into(),
+            address.province.as_str().into(),
+            address.postal_code.as_str().into(),
+            placed_at.unix_ms().into(),
+            placed_at.unix_ms().into(),
+            1i64.into(),
+            draft.fee.rupiah().into(),
+            if legacy_origin { "legacy" } else { "core" }.into(),
+        ]);
+        let mut lines = Vec::with_capacity(draft.lines.len());
+        for (index, line) in draft.lines.into_iter().enumerate() {
+            let line_no = index as u32 + 1;
+            line_rows.push(vec![
+                merchant.clone().into(),
+                order_id.to_string().into(),
+                i64::from(line_no).into(),
+                line.sku_id.to_string().into(),
+                i64::from(line.quantity.units()).into(),
+                line.unit_price.money().rupiah().into(),
+                line.line_total.rupiah().into(),
+                line.fee.rupiah().into(),
+            ]);
+            lines.push(OrderLineRecord {
+                line_no,
+                sku_id: line.sku_id,
+                quantity: line.quantity,
+                unit_price: line.unit_price,
+                line_total: line.line_total,
+                fee: line.fee,
+            });
         }
-        _ => (OrderStatus::AwaitingPayment, ctx.now, ("order.created", "order.create")),
-    };
-    q(
-        "INSERT INTO orders (merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr,
-             recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms, version, fee_idr, origin)
-         VALUES ($1, $2, $3, $4, $5, $16, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, 1, $15, $17)",
-    )
-    .bind(draft.merchant_id.to_string())
-    .bind(order_id.to_string())
-    .bind(checkout_id.to_string())
-    .bind(request.channel.as_str())
-    .bind(request.buyer_id.as_str())
-    .bind(request.payment_method.as_str())
-    .bind(draft.total.rupiah())
-    .bind(&address.recipient_name)
-    .bind(address.phone.as_str())
-    .bind(&address.street)
-    .bind(&address.city)
-    .bind(address.province.as_str())
-    .bind(&address.postal_code)
-    .bind(placed_at.unix_ms())
-    .bind(draft.fee.rupiah())
-    .bind(status.as_str())
-    .bind(if legacy_origin { "legacy" } else { "core" })
-    .execute(&mut *conn)
-    .await?;
-    let mut lines = Vec::with_capacity(draft.lines.len());
-    for (index, line) in draft.lines.into_iter().enumerate() {
-        let line_no = index as u32 + 1;
-        q(
-            "INSERT INTO order_lines (merchant_id, order_id, line_no, sku_id, quantity, unit_price_idr, line_total_idr, fee_idr)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(draft.merchant_id.to_string())
-        .bind(order_id.to_string())
-        .bind(i64::from(line_no))
-        .bind(line.sku_id.to_string())
-        .bind(i64::from(line.quantity.units()))
-        .bind(line.unit_price.money().rupiah())
-        .bind(line.line_total.rupiah())
-        .bind(line.fee.rupiah())
-        .execute(&mut *conn)
-        .await?;
-        lines.push(OrderLineRecord {
-            line_no,
-            sku_id: line.sku_id,
-            quantity: line.quantity,
-            unit_price: line.unit_price,
-            line_total: line.line_total,
-            fee: line.fee,
+        changes.push(Change {
+            event_type,
+            action,
+            entity_type: "order",
+            entity_id: order_id.to_string(),
+            merchant_id: Some(draft.merchant_id),
+            channel: Some(request.channel),
+            payload: serde_json::json!({
+                "order_id": order_id.to_string(),
+                "checkout_id": checkout_id.to_string(),
+                "merchant_id": merchant,
+                "status": status.as_str(),
+                "total": draft.total.rupiah(),
+            }),
+        });
+        records.push(OrderRecord {
+            id: order_id,
+            merchant_id: draft.merchant_id,
+            checkout_id,
+            channel: request.channel,
+            buyer_id: request.buyer_id.clone(),
+            status,
+            payment_method: request.payment_method,
+            total: draft.total,
+            fee: draft.fee,
+            held: Money::ZERO,
+            refunded: Money::ZERO,
+            shipping_address: address.clone(),
+            lines,
+            created_at: placed_at,
+            updated_at: placed_at,
+            legacy_origin,
+            legacy_stock_moved: false,
         });
     }
-    let change = Change {
-        event_type,
-        action,
-        entity_type: "order",
-        entity_id: order_id.to_string(),
-        merchant_id: Some(draft.merchant_id),
-        channel: Some(request.channel),
-        payload: serde_json::json!({
-            "order_id": order_id.to_string(),
-            "checkout_id": checkout_id.to_string(),
-            "merchant_id": draft.merchant_id.to_string(),
-            "status": status.as_str(),
-            "total": draft.total.rupiah(),
-        }),
-    };
-    journal::record(conn, ctx, change).await?;
-    Ok(OrderRecord {
-        id: order_id,
-        merchant_id: draft.merchant_id,
-        checkout_id,
-        channel: request.channel,
-        buyer_id: request.buyer_id.clone(),
-        status,
-        payment_method: request.payment_method,
-        total: draft.total,
-        fee: draft.fee,
-        held: Money::ZERO,
-        refunded: Money::ZERO,
-        shipping_address: address.clone(),
-        lines,
-        created_at: placed_at,
-        updated_at: placed_at,
-        legacy_origin,
-        legacy_stock_moved: false,
-    })
+    insert_many(
+        conn,
+        "INSERT INTO orders (merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr,
+             recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms, version, fee_idr, origin)",
+        19,
+        order_rows,
+        "",
+    )
+    .await?;
+    insert_many(
+        conn,
+        "INSERT INTO order_lines (merchant_id, order_id, line_no, sku_id, quantity, unit_price_idr, line_total_idr, fee_idr)",
+        8,
+        line_rows,
+        "",
+    )
+    .await?;
+    journal::record_many(conn, ctx, changes).await?;
+    Ok(records)
 }
 
 async fn transition_unit(

@@ -570,13 +570,18 @@ pub(crate) async fn insert_id_once(
     merchant_id: MerchantId,
     core_id: &str,
 ) -> Result<(), StoreError> {
-    q("INSERT INTO social_ids (kind, social_id, merchant_id, core_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-        .bind(kind.as_str())
-        .bind(social_id)
-        .bind(merchant_id.to_string())
-        .bind(core_id)
-        .execute(&mut *conn)
-        .await?;
+    let inserted =
+        q("INSERT INTO social_ids (kind, social_id, merchant_id, core_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+            .bind(kind.as_str())
+            .bind(social_id)
+            .bind(merchant_id.to_string())
+            .bind(core_id)
+            .execute(&mut *conn)
+            .await?;
+    if inserted == 1 {
+        return Ok(());
+    }
+    // Already there: fine if it is this very mapping (a replay), a conflict otherwise.
     let mapped = lookup(conn, kind, "social_id", &[social_id.to_owned()]).await?;
     match mapped.first() {
         Some(m) if m.core_id == core_id => Ok(()),

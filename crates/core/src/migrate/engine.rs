@@ -37,7 +37,7 @@ use jembatan_store::import::{Imported, ImportedOrder};
 use jembatan_store::legacy::{LegacyOrder, LegacyProduct, PRODUCT_DELETED, PRODUCT_DELISTED, PRODUCT_LIVE};
 use jembatan_store::migration::MigrationMerchantRecord;
 use jembatan_store::migration_run::{
-    MigrationBatch, Progress, QuarantineEntity, QuarantineEntry, SPOT_CHECK_FAILED,
+    MigrationBatch, Progress, QuarantineEntity, QuarantineEntry, SPOT_CHECK_FAILED, SpotCheck,
 };
 use jembatan_store::social::{IdKind, Owner, SocialShop};
 use jembatan_store::{StoreError, WriteCtx};
@@ -976,7 +976,11 @@ impl Engine {
                 .map(|(o, draft)| (o.order_id.clone(), verify::normal_order(draft)))
                 .collect();
             let checked = (expected_products.len() + expected_orders.len()) as u64;
-            let check = Box::new(verify::spot_check(expected_products, expected_orders));
+            let check = SpotCheck {
+                products: expected_products.keys().cloned().collect(),
+                orders: expected_orders.keys().cloned().collect(),
+                check: Box::new(verify::spot_check(expected_products, expected_orders)),
+            };
             let batch =
                 self.batch(shop, std::mem::take(&mut pending), Checkpoint::Changes(seq).to_string()).await?;
             if started.elapsed() > budget {

@@ -231,6 +231,44 @@ impl Query {
     }
 }
 
+/// Inserts rows of `width` values each with multi-row `INSERT … VALUES (…), (…)` statements:
+/// `head` is `INSERT INTO t (a, b)`, `tail` what follows the values (`ON CONFLICT …`) or "".
+/// Rows go in chunks of 64, 16, 4 and 1, so a table has at most four statement shapes in the
+/// prepared-statement cache. Returns the rows changed.
+pub(crate) async fn insert_many(
+    conn: &mut dyn Conn,
+    head: &str,
+    width: usize,
+    rows: Vec<Vec<Value>>,
+    tail: &str,
+) -> Result<u64, DbError> {
+    let mut changed = 0;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let left = rows.len();
+        let take = [64, 16, 4, 1].into_iter().find(|n| *n <= left).unwrap_or(1);
+        let mut params = Vec::with_capacity(take * width);
+        let mut tuples = Vec::with_capacity(take);
+        for row in rows.by_ref().take(take) {
+            if row.len() != width {
+                return Err(DbError::new(format!(
+                    "a row of {} values for {width} columns: {head}",
+                    row.len()
+                )));
+            }
+            let first = params.len();
+            tuples.push(format!(
+                "({})",
+                (first + 1..=first + width).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
+            ));
+            params.extend(row);
+        }
+        let sql = format!("{head} VALUES {}{tail}", tuples.join(", "));
+        changed += conn.execute(&sql, params).await?;
+    }
+    Ok(changed)
+}
+
 /// ` FOR UPDATE` on PostgreSQL when a write unit reads a row it will change (concurrent units
 /// then queue on the row instead of computing from a stale read); SQLite's single writer
 /// serialises units anyway.

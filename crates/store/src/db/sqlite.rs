@@ -167,6 +167,13 @@ fn parameter_order(sql: &str) -> Vec<usize> {
     order
 }
 
+/// The database file's stem (`core`, `legacy`), to name its threads in profiles (Linux keeps
+/// 15 bytes of a thread's name).
+pub fn thread_label(path: &Path) -> String {
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("sqlite");
+    stem.chars().take(8).collect()
+}
+
 /// Work for a thread that owns a connection.
 pub type Task = Box<dyn FnOnce(&mut SqliteConn) + Send>;
 
@@ -183,7 +190,7 @@ impl Readers {
             let mut conn = SqliteConn::open(path, true)?;
             let receiver = receiver.clone();
             std::thread::Builder::new()
-                .name(format!("sqlite-reader-{n}"))
+                .name(format!("{}-reader-{n}", thread_label(path)))
                 .spawn(move || {
                     loop {
                         let task = receiver.lock().expect("reader queue").recv();
@@ -215,7 +222,7 @@ pub fn start_checkpointer(path: &Path, alive: std::sync::Weak<()>) -> Result<(),
     let connection = rusqlite::Connection::open(path)?;
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     std::thread::Builder::new()
-        .name("sqlite-checkpointer".to_owned())
+        .name(format!("{}-checkpoint", thread_label(path)))
         .spawn(move || {
             while alive.upgrade().is_some() {
                 std::thread::sleep(CHECKPOINT_INTERVAL);
