@@ -24,12 +24,15 @@ use crate::rows;
 use crate::social::Owner;
 
 /// The cutover's check of the rows it applied, on the core as the unit sees them.
+/// Compares what the spot check read with what it expected: the differences as JSON text.
+pub type SpotCheckFn = Box<dyn Fn(&CoreView) -> Option<String> + Send + Sync>;
+
 pub struct SpotCheck {
     /// The social ids of the products and orders to read back (the last changes').
     pub products: Vec<String>,
     pub orders: Vec<String>,
     /// The differences between what was read and what was expected, as JSON text, if any.
-    pub check: Box<dyn Fn(&CoreView) -> Option<String> + Send + Sync>,
+    pub check: SpotCheckFn,
 }
 
 /// How a conflict of a failed spot check starts; the differences (JSON) follow.
