@@ -313,6 +313,155 @@ pub struct SocialProductCopy {
     pub listed: bool,
 }
 
+/// [`put_social_product`] for many products of one unit: those the core does not hold yet go
+/// in with multi-row statements (products, SKUs, id map, journal), the others one by one.
+pub(crate) async fn put_social_products(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    copies: Vec<SocialProductCopy>,
+) -> Result<(), StoreError> {
+    use crate::db::insert_many;
+    use crate::social::IdKind;
+    let Some(first) = copies.first() else { return Ok(()) };
+    let merchant_id = first.product.merchant_id;
+    let ids: Vec<String> = copies.iter().map(|c| c.ids.product_id.to_string()).collect();
+    let mut held = HashSet::new();
+    for chunk in ids.chunks(500) {
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let mut query = q(format!(
+            "SELECT product_id FROM products WHERE merchant_id = $1 AND product_id IN ({})",
+            list.join(", ")
+        ))
+        .bind(merchant_id.to_string());
+        for id in chunk {
+            query = query.bind(id.clone());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            held.insert(rows::text(&row, "product_id")?);
+        }
+    }
+    // A product the core holds, or one a batch carries twice, goes the row-by-row way, after
+    // the new ones (so its second version updates the first).
+    let (mut later, mut new) = (Vec::new(), Vec::new());
+    for copy in copies {
+        let id = copy.ids.product_id.to_string();
+        if copy.product.merchant_id != merchant_id || held.contains(&id) {
+            later.push(copy);
+        } else {
+            held.insert(id);
+            new.push(copy);
+        }
+    }
+    let (mut products, mut skus, mut mapped, mut changes) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for SocialProductCopy { product, ids, listed } in new {
+        let merchant = product.merchant_id.to_string();
+        let product_id = ids.product_id.to_string();
+        let listed = i64::from(listed);
+        products.push(vec![
+            merchant.clone().into(),
+            product_id.clone().into(),
+            product.title.as_str().into(),
+            product.category.as_str().into(),
+            ctx.now.unix_ms().into(),
+            listed.into(),
+        ]);
+        for (sku, sku_id) in product.skus.iter().zip(&ids.sku_ids) {
+            skus.push(vec![
+                merchant.clone().into(),
+                sku_id.to_string().into(),
+                product_id.clone().into(),
+                sku.code.as_str().into(),
+                sku.price.money().rupiah().into(),
+                i64::from(sku.stock.units_on_hand()).into(),
+                0i64.into(),
+                product.category.as_str().into(),
+                listed.into(),
+            ]);
+        }
+        mapped.push(vec![
+            IdKind::Product.as_str().into(),
+            ids.social_product_id.clone().into(),
+            merchant.clone().into(),
+            product_id.clone().into(),
+        ]);
+        for (social, core) in ids.social_sku_ids.iter().zip(&ids.sku_ids) {
+            mapped.push(vec![
+                IdKind::Sku.as_str().into(),
+                social.clone().into(),
+                merchant.clone().into(),
+                core.to_string().into(),
+            ]);
+        }
+        changes.push(imported_change(product.merchant_id, &product_id, &ids, listed != 0));
+    }
+    insert_many(
+        conn,
+        "INSERT INTO products (merchant_id, product_id, title, category, created_at_ms, listed)",
+        6,
+        products,
+        "",
+    )
+    .await?;
+    let wanted = skus.len() as u64;
+    let inserted = insert_many(
+        conn,
+        "INSERT INTO skus (merchant_id, sku_id, product_id, code, price_idr, stock_on_hand, stock_reserved, category, listed)",
+        9,
+        skus,
+        " ON CONFLICT (merchant_id, code) DO NOTHING",
+    )
+    .await?;
+    if inserted != wanted {
+        return Err(StoreError::Conflict(format!(
+            "{} sku codes of merchant {merchant_id} are already used by other SKUs",
+            wanted - inserted
+        )));
+    }
+    let wanted = mapped.len() as u64;
+    let inserted = insert_many(
+        conn,
+        "INSERT INTO social_ids (kind, social_id, merchant_id, core_id)",
+        4,
+        mapped,
+        " ON CONFLICT DO NOTHING",
+    )
+    .await?;
+    if inserted != wanted {
+        return Err(StoreError::Conflict(format!(
+            "{} social product or sku ids of merchant {merchant_id} are mapped to other core ids",
+            wanted - inserted
+        )));
+    }
+    journal::record_many(conn, ctx, changes).await?;
+    for copy in later {
+        put_social_product(conn, ctx, copy).await?;
+    }
+    Ok(())
+}
+
+/// The journal entry of a product copied from the social shop.
+fn imported_change(
+    merchant_id: MerchantId,
+    product_id: &str,
+    ids: &SocialProductIds,
+    listed: bool,
+) -> Change {
+    Change {
+        event_type: "product.imported",
+        action: "product.import",
+        entity_type: "product",
+        entity_id: product_id.to_owned(),
+        merchant_id: Some(merchant_id),
+        channel: None,
+        payload: serde_json::json!({
+            "product_id": product_id,
+            "social_product_id": ids.social_product_id,
+            "listed": listed,
+            "sku_ids": ids.sku_ids.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        }),
+    }
+}
+
 pub(crate) async fn put_social_product(
     conn: &mut dyn Conn,
     ctx: &WriteCtx,
@@ -400,20 +549,7 @@ pub(crate) async fn put_social_product(
     for (social, core) in ids.social_sku_ids.iter().zip(&ids.sku_ids) {
         insert_id_once(conn, IdKind::Sku, social, product.merchant_id, &core.to_string()).await?;
     }
-    let change = Change {
-        event_type: "product.imported",
-        action: "product.import",
-        entity_type: "product",
-        entity_id: product_id.clone(),
-        merchant_id: Some(product.merchant_id),
-        channel: None,
-        payload: serde_json::json!({
-            "product_id": product_id,
-            "social_product_id": ids.social_product_id,
-            "listed": listed != 0,
-            "sku_ids": ids.sku_ids.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-        }),
-    };
+    let change = imported_change(product.merchant_id, &product_id, &ids, listed != 0);
     journal::record(conn, ctx, change).await
 }
 

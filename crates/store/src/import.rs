@@ -78,9 +78,7 @@ impl Store {
         let shop_id = shop_id.to_owned();
         self.write(None, move |conn| {
             Box::pin(async move {
-                for copy in products {
-                    crate::catalogue::put_social_product(conn, &ctx, copy).await?;
-                }
+                crate::catalogue::put_social_products(conn, &ctx, products).await?;
                 let outcomes = import_orders(conn, &ctx, merchant_id, orders).await?;
                 crate::social::complete_move(conn, &ctx, &shop_id, legacy_cancelled).await?;
                 Ok(outcomes)
@@ -117,23 +115,24 @@ pub(crate) async fn import_orders(
     orders: Vec<ImportedOrder>,
 ) -> Result<Vec<Imported>, StoreError> {
     let keys: Vec<String> = orders.iter().map(|o| o.social_order_id.clone()).collect();
-    let mut mapped: HashMap<String, IdMapping> = lookup(conn, IdKind::Order, "social_id", &keys)
+    let mapped: HashMap<String, IdMapping> = lookup(conn, IdKind::Order, "social_id", &keys)
         .await?
         .into_iter()
         .map(|m| (m.social_id.clone(), m))
         .collect();
     let mut outcomes: Vec<Option<Imported>> = Vec::with_capacity(orders.len());
     let mut new = Vec::new();
+    // An order a batch carries twice: its second version moves the first forward, after.
+    let mut again = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (index, order) in orders.into_iter().enumerate() {
         outcomes.push(None);
-        if let Some(mapping) = mapped.remove(&order.social_order_id) {
-            let id = jembatan_domain::OrderId::parse(&mapping.core_id).map_err(|_| {
-                StoreError::Conflict(format!("the id map holds `{}`, not an order id", mapping.core_id))
-            })?;
-            let existing = load_order(conn, id, true)
-                .await?
-                .ok_or_else(|| StoreError::not_found("order", &mapping.core_id))?;
-            outcomes[index] = Some(advance(conn, ctx, existing, order.status).await?);
+        if let Some(mapping) = mapped.get(&order.social_order_id) {
+            outcomes[index] = Some(advance_mapped(conn, ctx, mapping, order.status).await?);
+            continue;
+        }
+        if !seen.insert(order.social_order_id.clone()) {
+            again.push((index, order));
             continue;
         }
         match draft_of(merchant_id, &order)? {
@@ -197,7 +196,36 @@ pub(crate) async fn import_orders(
         }
         outcomes[index] = Some(Imported::Inserted);
     }
+    for (index, order) in again {
+        let mapped =
+            lookup(conn, IdKind::Order, "social_id", std::slice::from_ref(&order.social_order_id)).await?;
+        outcomes[index] = Some(match mapped.first() {
+            Some(mapping) => advance_mapped(conn, ctx, mapping, order.status).await?,
+            // Its first version was refused: so is this one, for its own reason.
+            None => match draft_of(merchant_id, &order)? {
+                Err(reason) => Imported::Refused(reason),
+                Ok(_) => Imported::Refused(
+                    "an earlier version of this order in the same batch was refused".to_owned(),
+                ),
+            },
+        });
+    }
     Ok(outcomes.into_iter().map(|o| o.expect("every order has its outcome")).collect())
+}
+
+/// Moves the core order an id-map row points at forward to `to`.
+async fn advance_mapped(
+    conn: &mut dyn Conn,
+    ctx: &WriteCtx,
+    mapping: &IdMapping,
+    to: OrderStatus,
+) -> Result<Imported, StoreError> {
+    let id = jembatan_domain::OrderId::parse(&mapping.core_id).map_err(|_| {
+        StoreError::Conflict(format!("the id map holds `{}`, not an order id", mapping.core_id))
+    })?;
+    let existing =
+        load_order(conn, id, true).await?.ok_or_else(|| StoreError::not_found("order", &mapping.core_id))?;
+    advance(conn, ctx, existing, to).await
 }
 
 /// The core order a legacy order new to the core becomes, or why the core cannot take it.

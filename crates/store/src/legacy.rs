@@ -821,13 +821,15 @@ impl LegacyStore {
         self.store
             .write(None, move |conn| {
                 Box::pin(async move {
-                    for (buyer_ref, buyer_id) in refs {
-                        q("INSERT INTO buyer_refs (buyer_ref, buyer_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                            .bind(buyer_ref)
-                            .bind(buyer_id)
-                            .execute(&mut *conn)
-                            .await?;
-                    }
+                    let rows = refs.into_iter().map(|(r, b)| vec![r.into(), b.into()]).collect();
+                    crate::db::insert_many(
+                        conn,
+                        "INSERT INTO buyer_refs (buyer_ref, buyer_id)",
+                        2,
+                        rows,
+                        " ON CONFLICT DO NOTHING",
+                    )
+                    .await?;
                     Ok(())
                 })
             })

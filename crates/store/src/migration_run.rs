@@ -618,9 +618,7 @@ async fn apply(
     batch: MigrationBatch,
 ) -> Result<Vec<Imported>, StoreError> {
     let now_ms = ctx.now.unix_ms();
-    for copy in batch.products {
-        crate::catalogue::put_social_product(conn, ctx, copy).await?;
-    }
+    crate::catalogue::put_social_products(conn, ctx, batch.products).await?;
     let mut quarantine = batch.quarantine;
     let mut resolved = batch.resolved;
     let keys: Vec<String> = batch.orders.iter().map(|o| o.social_order_id.clone()).collect();

@@ -323,3 +323,62 @@ async fn escrow_holds_then_releases_or_returns_the_money() {
     assert_eq!(balance(merchant_balance_account(m)).await.credit_balance(), 18_700);
     assert_eq!(balance(platform_account(AccountKind::PlatformFeeRevenue)).await.credit_balance(), 1_300);
 }
+
+/// The migration's batch import: orders new to the core go in together, an order the batch
+/// carries twice ends as its last version, a replay changes nothing, an in-flight order has
+/// its escrow held, and what the core cannot hold is refused with its reason.
+#[tokio::test]
+async fn a_batch_of_legacy_orders_imports_once_in_one_unit() {
+    use jembatan_store::import::{Imported, ImportedOrder};
+    let t = fresh_store().await.unwrap();
+    let store = &t.store;
+    let merchant_id = merchant(store).await;
+    let sku_id = sku(store, merchant_id, "KOPI-250", 50_000, 10).await;
+    let priced = vec![PricedSku {
+        sku_id,
+        merchant_id,
+        price: Price::from_rupiah(50_000).unwrap(),
+        category: Category::Food,
+    }];
+    let order = |id: &str, status: OrderStatus, method: PaymentMethod| {
+        let mut request = cart(&[(sku_id, 2)]);
+        request.payment_method = method;
+        ImportedOrder {
+            social_order_id: id.to_owned(),
+            request,
+            priced: priced.clone(),
+            status,
+            placed_at: Timestamp::from_unix_ms(1_700_000_000_000),
+        }
+    };
+    let batch = vec![
+        order("9001", OrderStatus::Completed, PaymentMethod::Qris),
+        order("9002", OrderStatus::Paid, PaymentMethod::Qris),
+        order("9003", OrderStatus::Shipped, PaymentMethod::CashOnDelivery),
+        order("9004", OrderStatus::Paid, PaymentMethod::Qris),
+        order("9004", OrderStatus::Completed, PaymentMethod::Qris),
+    ];
+    let outcomes =
+        store.import_legacy_orders(ctx(Principal::Operator), merchant_id, batch.clone()).await.unwrap();
+    assert_eq!(outcomes[0], Imported::Inserted);
+    assert_eq!(outcomes[1], Imported::Inserted);
+    assert!(matches!(&outcomes[2], Imported::Refused(reason) if reason.contains("cash on delivery")));
+    assert_eq!(outcomes[3], Imported::Inserted);
+    assert_eq!(outcomes[4], Imported::Advanced(OrderStatus::Paid, OrderStatus::Completed));
+    let orders = store.orders_of_merchant(merchant_id, None, None, 100).await.unwrap();
+    assert_eq!(orders.len(), 3, "9001, 9002 and 9004 once each; 9003 refused");
+    let escrow = jembatan_domain::ledger::platform_account(jembatan_domain::ledger::AccountKind::Escrow);
+    let held = || async move { store.ledger_account(escrow).await.unwrap().unwrap().balances };
+    assert_eq!(held().await.credits_pending, 100_000, "only 9002 is in flight: 2 × 50,000 held in escrow");
+
+    let again = store.import_legacy_orders(ctx(Principal::Operator), merchant_id, batch).await.unwrap();
+    assert_eq!(again[0], Imported::Unchanged);
+    assert_eq!(
+        store.orders_of_merchant(merchant_id, None, None, 100).await.unwrap().len(),
+        3,
+        "a replay adds nothing"
+    );
+    assert_eq!(held().await.credits_pending, 100_000, "nor holds anything twice");
+    let (events, audits) = jembatan_store::journal::counts(store).await.unwrap();
+    assert_eq!(events, audits, "every change journaled with its audit entry");
+}
