@@ -378,19 +378,9 @@ pub(crate) async fn put_social_products(
                 listed.into(),
             ]);
         }
-        mapped.push(vec![
-            IdKind::Product.as_str().into(),
-            ids.social_product_id.clone().into(),
-            merchant.clone().into(),
-            product_id.clone().into(),
-        ]);
+        mapped.push((IdKind::Product, ids.social_product_id.clone(), product_id.clone()));
         for (social, core) in ids.social_sku_ids.iter().zip(&ids.sku_ids) {
-            mapped.push(vec![
-                IdKind::Sku.as_str().into(),
-                social.clone().into(),
-                merchant.clone().into(),
-                core.to_string().into(),
-            ]);
+            mapped.push((IdKind::Sku, social.clone(), core.to_string()));
         }
         changes.push(imported_change(product.merchant_id, &product_id, &ids, listed != 0));
     }
@@ -417,21 +407,7 @@ pub(crate) async fn put_social_products(
             wanted - inserted
         )));
     }
-    let wanted = mapped.len() as u64;
-    let inserted = insert_many(
-        conn,
-        "INSERT INTO social_ids (kind, social_id, merchant_id, core_id)",
-        4,
-        mapped,
-        " ON CONFLICT DO NOTHING",
-    )
-    .await?;
-    if inserted != wanted {
-        return Err(StoreError::Conflict(format!(
-            "{} social product or sku ids of merchant {merchant_id} are mapped to other core ids",
-            wanted - inserted
-        )));
-    }
+    crate::social::insert_ids_once(conn, merchant_id, mapped).await?;
     journal::record_many(conn, ctx, changes).await?;
     for copy in later {
         put_social_product(conn, ctx, copy).await?;

@@ -167,28 +167,9 @@ pub(crate) async fn import_orders(
     .await?;
     let records = insert_orders(conn, ctx, inserts).await?;
     for ((_, order, _), record) in new.iter().zip(&records) {
-        ids.push(vec![
-            IdKind::Order.as_str().into(),
-            order.social_order_id.clone().into(),
-            merchant_id.to_string().into(),
-            record.id.to_string().into(),
-        ]);
+        ids.push((IdKind::Order, order.social_order_id.clone(), record.id.to_string()));
     }
-    let mapped_now = insert_many(
-        conn,
-        "INSERT INTO social_ids (kind, social_id, merchant_id, core_id)",
-        4,
-        ids,
-        " ON CONFLICT DO NOTHING",
-    )
-    .await?;
-    if mapped_now != new.len() as u64 {
-        return Err(StoreError::Conflict(format!(
-            "{} of {} imported orders of merchant {merchant_id} are already mapped to other core ids",
-            new.len() as u64 - mapped_now,
-            new.len()
-        )));
-    }
+    crate::social::insert_ids_once(conn, merchant_id, ids).await?;
     for ((index, order, _), mut record) in new.into_iter().zip(records) {
         // In flight: the buyer's money moves with the order, into the core's escrow.
         if matches!(order.status, OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Delivered) {

@@ -1,6 +1,8 @@
 //! The social storefront's side of the core: which system owns each social shop, the map
 //! from the social shop's legacy ids to core ids, and the consents of social-app users.
 
+use std::collections::HashMap;
+
 use jembatan_domain::{ConsentId, DomainError, Merchant, MerchantId, OrderId, ProductId, Timestamp, TypedId};
 
 use crate::db::{Conn, Row, q};
@@ -590,6 +592,57 @@ pub(crate) async fn insert_id_once(
             kind.as_str()
         ))),
     }
+}
+
+/// [`insert_id_once`] for many ids in multi-row statements: each `(kind, social id, core id)`
+/// of `merchant_id` is mapped, or was already mapped to that very core id (a replay, or a
+/// mapping the gateway made first); one mapped to another core id is a conflict.
+pub(crate) async fn insert_ids_once(
+    conn: &mut dyn Conn,
+    merchant_id: MerchantId,
+    ids: Vec<(IdKind, String, String)>,
+) -> Result<(), StoreError> {
+    let rows = ids
+        .iter()
+        .map(|(kind, social, core)| {
+            vec![
+                kind.as_str().into(),
+                social.clone().into(),
+                merchant_id.to_string().into(),
+                core.clone().into(),
+            ]
+        })
+        .collect();
+    let inserted = crate::db::insert_many(
+        conn,
+        "INSERT INTO social_ids (kind, social_id, merchant_id, core_id)",
+        4,
+        rows,
+        " ON CONFLICT DO NOTHING",
+    )
+    .await?;
+    if inserted == ids.len() as u64 {
+        return Ok(());
+    }
+    for kind in [IdKind::Order, IdKind::Product, IdKind::Sku] {
+        let wanted: HashMap<&str, &str> =
+            ids.iter().filter(|i| i.0 == kind).map(|(_, s, c)| (s.as_str(), c.as_str())).collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let socials: Vec<String> = wanted.keys().map(|s| (*s).to_owned()).collect();
+        let found = lookup(conn, kind, "social_id", &socials).await?;
+        let agree =
+            found.iter().filter(|m| wanted.get(m.social_id.as_str()) == Some(&m.core_id.as_str())).count();
+        if agree != wanted.len() {
+            return Err(StoreError::Conflict(format!(
+                "{} social {} ids of merchant {merchant_id} are mapped to other core ids",
+                wanted.len() - agree,
+                kind.as_str()
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) async fn lookup(
