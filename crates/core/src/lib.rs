@@ -2,6 +2,7 @@
 //! the store. Every public method takes the calling [`Principal`] first and asks [`authz`]
 //! before it reads or writes anything; no handler decides access on its own.
 
+pub mod audit;
 pub mod authz;
 pub mod clock;
 pub mod error;

@@ -5,6 +5,7 @@
 //! Every value type parses instead of validating: a private field, one fallible constructor that
 //! enforces every rule, no setters. Callers (store, core, api) hold these types, never raw strings.
 
+pub mod audit;
 pub mod checkout;
 pub mod csv;
 pub mod error;

@@ -302,6 +302,17 @@ impl Config {
         })
     }
 
+    /// The platform's Ed25519 key that signs the audit chain's daily digests
+    /// (`<data_dir>/audit-signing-key`, 32 bytes of hex, owner-only, created on first use).
+    pub fn audit_signing_key(&self) -> anyhow::Result<ed25519_dalek::SigningKey> {
+        let text = self.secret(None, "audit-signing-key")?;
+        let bytes: [u8; 32] = hex::decode(&text)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| anyhow::anyhow!("audit-signing-key is not 32 bytes of hex"))?;
+        Ok(jembatan_domain::audit::signing_key(&bytes))
+    }
+
     fn secret(&self, configured: Option<&SecretUrl>, file: &str) -> anyhow::Result<Vec<u8>> {
         if let Some(secret) = configured {
             return Ok(secret.expose().as_bytes().to_vec());

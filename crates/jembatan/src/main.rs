@@ -1,6 +1,7 @@
 //! The `jembatan` command: a thin binary that parses arguments, loads the configuration and
 //! wires the library crates together. `main` calls `run`, which returns a `Result`.
 
+mod audit;
 mod config;
 mod migrate;
 
@@ -134,6 +135,11 @@ enum Command {
     Migrate {
         #[command(subcommand)]
         command: migrate::MigrateRun,
+    },
+    /// The tamper-evident audit chain: seal, verify, sign and verify daily digests.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
     /// Benchmarks that print their figures.
     Bench {
@@ -426,6 +432,10 @@ fn run() -> anyhow::Result<()> {
                 let report = jembatan_sim::bench_migrate::migrate(&options).await?;
                 print!("{}", report.render());
                 Ok(())
+            }
+            Command::Audit { command } => {
+                init_tracing("warn");
+                audit::run(command).await
             }
             Command::Migrate { command } => {
                 init_tracing("warn");
@@ -826,8 +836,16 @@ async fn serve(config: config::Config, demo: bool) -> anyhow::Result<()> {
         )
         .run_reverse_sync(sync_interval),
     );
+    // The audit chain: entries sealed every second, each ended day's digest signed.
+    let sealer = tokio::spawn(jembatan_core::audit::run_sealer(
+        core.store().clone(),
+        config.audit_signing_key()?,
+        std::time::Duration::from_secs(1),
+        core.clock().clone(),
+    ));
     let state = jembatan_api::AppState::new(core, config.api_limits()).with_gateway(gateway);
     jembatan_api::serve(listener, state, shutdown_signal()).await?;
+    sealer.abort();
     maintenance.abort();
     legacy_sync.abort();
     reverse_sync.abort();

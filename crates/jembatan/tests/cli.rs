@@ -824,3 +824,53 @@ fn a_seeded_shop_migrates_inside_the_server_under_load_and_its_journal_checks_cl
     assert!(said.contains("every acknowledged write of the journal is there, once"), "{said}");
     drop(server);
 }
+
+/// The regulator's audit proofs from the command line: the chain verifies, a day's digest is
+/// signed and verifies with the printed public key; an entry edited in the database afterwards
+/// is named by `audit verify`, and the digest no longer verifies.
+#[test]
+fn audit_verify_names_an_edited_entry_and_the_signed_digest_stops_verifying() {
+    let place = Place::new();
+    for label in ["a", "b", "c"] {
+        issue(&place, &["--role", "operator", "--label", label]);
+    }
+    let run = |args: &[&str]| {
+        let out = jembatan(args, &place);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = run(&["audit", "seal"]);
+    assert!(ok && text.contains("sealed"), "{text}");
+    let (ok, text) = run(&["audit", "verify"]);
+    assert!(ok && text.contains("verified") && text.contains("entries/s"), "{text}");
+    let (ok, digest) = run(&["audit", "digest", "--day", "2026-12-08"]);
+    assert!(ok, "{digest}");
+    let digest = json(&digest);
+    assert!(digest["last_seq"].as_i64().unwrap() >= 3, "{digest}");
+    let (ok, public_key) = run(&["audit", "public-key"]);
+    assert!(ok && public_key.trim().len() == 64, "{public_key}");
+    let (ok, text) =
+        run(&["audit", "verify-digest", "--day", "2026-12-08", "--public-key", public_key.trim()]);
+    assert!(ok && text.contains("verifies"), "{text}");
+    let (ok, text) = run(&["audit", "digest", "--day", "8-12-2026"]);
+    assert!(!ok && text.contains("YYYY-MM-DD"), "{text}");
+
+    let url = place.database_url.clone().unwrap_or_else(|| {
+        format!("sqlite://{}", place.dir.path().join("data").join("core.sqlite").display())
+    });
+    let edited = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(jembatan_store::testing::raw_execute(
+            &url,
+            "UPDATE audit_log SET actor_subject = 'someone else' WHERE chain_seq = 2",
+        ))
+        .unwrap();
+    assert_eq!(edited, 1);
+    let (ok, text) = run(&["audit", "verify"]);
+    assert!(!ok && text.contains("BROKEN at entry 2"), "{text}");
+    let (ok, text) =
+        run(&["audit", "verify-digest", "--day", "2026-12-08", "--public-key", public_key.trim()]);
+    assert!(!ok && text.contains("does not verify") && text.contains("entry 2"), "{text}");
+}

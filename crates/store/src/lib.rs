@@ -12,6 +12,7 @@
 //! - On SQLite all writes go through one writer task that commits them in groups
 //!   ([`exec`]); on PostgreSQL each write is its own transaction on the pool.
 
+pub mod audit;
 pub mod catalogue;
 pub mod db;
 pub mod error;

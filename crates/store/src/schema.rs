@@ -57,6 +57,7 @@ const MIGRATIONS: &[(i64, &str, On, &str)] = &[
     (11, "listing", On::Both, include_str!("../migrations/0011_listing.sql")),
     (12, "migration_engine", On::Both, include_str!("../migrations/0012_migration_engine.sql")),
     (13, "lookup_indexes", On::Both, include_str!("../migrations/0013_lookup_indexes.sql")),
+    (14, "audit_chain", On::Both, include_str!("../migrations/0014_audit_chain.sql")),
 ];
 
 /// The social shop's legacy database. Its change-capture triggers are not a migration: they
