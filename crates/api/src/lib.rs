@@ -10,6 +10,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod migration;
 pub mod migration_run;
+pub mod oversight;
 pub mod problem;
 pub mod routes;
 pub mod social;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub migration_running: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Latencies of the storefront requests of the last seconds: the migration's throttle.
     pub live_latency: std::sync::Arc<jembatan_core::migrate::throttle::LatencyWindow>,
+    /// Hex of the public key that signs the audit digests, when the server has the key.
+    pub audit_public_key: Option<String>,
 }
 
 impl AppState {
@@ -81,7 +84,13 @@ impl AppState {
             live_latency: std::sync::Arc::new(jembatan_core::migrate::throttle::LatencyWindow::new(
                 std::time::Duration::from_secs(10),
             )),
+            audit_public_key: None,
         }
+    }
+
+    pub fn with_audit_public_key(mut self, public_key_hex: String) -> AppState {
+        self.audit_public_key = Some(public_key_hex);
+        self
     }
 
     pub fn with_gateway(mut self, gateway: jembatan_core::gateway::Gateway) -> AppState {
@@ -117,6 +126,7 @@ pub fn metrics_handle() -> PrometheusHandle {
         (name = "payouts", description = "Merchant balances, payouts, batches for the bank and its answers"),
         (name = "reconciliation", description = "Provider settlement reports matched against the ledger"),
         (name = "operations", description = "Health and metrics"),
+        (name = "oversight", description = "The regulator's window: audit chain, signed digests (regulator and operator, read-only)"),
         (name = "migration", description = "Waves of social shops planned for the live migration to the core (operator only)"),
         (name = "social", description = "The social shop's own contract (legacy style: digit ids, numeric status codes, decimal-string rupiah, unix seconds), served for every shop wherever it lives"),
     )
@@ -191,6 +201,10 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(social::social_abort_move))
         .routes(routes!(migration::plan_wave, migration::list_waves))
         .routes(routes!(migration::get_wave))
+        .routes(routes!(oversight::get_chain))
+        .routes(routes!(oversight::list_digests))
+        .routes(routes!(oversight::get_digest))
+        .routes(routes!(oversight::get_public_key))
         .routes(routes!(migration_run::start_run))
         .routes(routes!(migration_run::get_progress))
         .routes(routes!(migration_run::list_merchants))

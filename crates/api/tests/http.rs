@@ -1191,6 +1191,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/ops/migration/merchants/{merchant_id}/finalize"),
     ("post", "/v1/ops/migration/waves/{name}/pause"),
     ("post", "/v1/ops/migration/waves/{name}/resume"),
+    ("get", "/v1/oversight/audit/chain"),
+    ("get", "/v1/oversight/audit/digests"),
+    ("get", "/v1/oversight/audit/digests/{day}"),
+    ("get", "/v1/oversight/audit/public-key"),
 ];
 
 #[tokio::test]
@@ -1229,10 +1233,60 @@ async fn health_metrics_and_the_api_document_are_served() {
         include_str!("../src/social.rs"),
         include_str!("../src/migration.rs"),
         include_str!("../src/migration_run.rs"),
+        include_str!("../src/oversight.rs"),
     ]
     .concat();
     let in_source: BTreeSet<&str> =
         source.split('"').skip(1).step_by(2).filter(|s| s.starts_with('/')).collect();
     let in_table: BTreeSet<&str> = ROUTES.iter().map(|(_, path)| *path).collect();
     assert_eq!(in_source, in_table, "routes.rs and this test's table of routes");
+}
+
+// ----- the audit proofs -----
+
+/// The regulator reads the chain's state, the public key and the signed digests, and verifies
+/// a digest's signature itself; no other role reads them.
+#[tokio::test]
+async fn the_regulator_fetches_signed_digests_and_checks_them_with_the_public_key() {
+    use jembatan_domain::audit::{DigestBody, public_key_hex, signing_key, verify_signature};
+    let app = App::start().await;
+    jembatan_core::audit::seal_all(app.store()).await.unwrap();
+    let key = signing_key(&common::AUDIT_TEST_KEY);
+    jembatan_core::audit::sign_digest(app.store(), &key, "2026-12-07", 0).await.unwrap();
+
+    let chain = app.get("/v1/oversight/audit/chain").token(&app.regulator).send().await;
+    assert_eq!(chain.status, StatusCode::OK, "{}", chain.text());
+    let chain = chain.json();
+    assert!(chain["verified"].as_i64().unwrap() >= 1, "the tokens issued are audited: {chain}");
+    assert_eq!(chain["first_break"], Value::Null, "{chain}");
+
+    let public = app.get("/v1/oversight/audit/public-key").token(&app.regulator).send().await.json();
+    assert_eq!(public["public_key"], public_key_hex(&key));
+    let digests = app.get("/v1/oversight/audit/digests").token(&app.regulator).send().await.json();
+    let d = &digests["digests"][0];
+    let body = DigestBody {
+        day: d["day"].as_str().unwrap().to_owned(),
+        last_seq: d["last_seq"].as_i64().unwrap(),
+        last_hash: d["last_hash"].as_str().unwrap().to_owned(),
+        entries: d["entries"].as_i64().unwrap(),
+    };
+    assert_eq!(body.last_hash, chain["head_hash"].as_str().unwrap());
+    assert_eq!(
+        verify_signature(public["public_key"].as_str().unwrap(), &body, d["signature"].as_str().unwrap()),
+        Ok(())
+    );
+    let one = app.get("/v1/oversight/audit/digests/2026-12-07").token(&app.operator).send().await;
+    assert_eq!(one.status, StatusCode::OK);
+    let none = app.get("/v1/oversight/audit/digests/2026-01-01").token(&app.regulator).send().await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND);
+    assert!(none.text().contains("YYYY-MM-DD"), "{}", none.text());
+
+    let merchant = app.new_merchant("Toko Audit").await;
+    let merchant = app.token_for(jembatan_domain::Principal::Merchant(merchant.id.parse().unwrap())).await;
+    for path in ["chain", "digests", "digests/2026-12-07", "public-key"] {
+        for token in [&merchant, &app.social, &app.provider] {
+            let reply = app.get(&format!("/v1/oversight/audit/{path}")).token(token).send().await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path}: {}", reply.text());
+        }
+    }
 }

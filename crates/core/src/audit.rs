@@ -164,3 +164,14 @@ pub fn day_of(unix_ms: i64) -> String {
         .map(|t| t.date().to_string())
         .unwrap_or_else(|_| "1970-01-01".to_owned())
 }
+
+/// The audit proofs are read by the regulator and the operator, nobody else.
+pub fn may_read_proofs(who: &jembatan_domain::Principal) -> Result<(), crate::CoreError> {
+    use jembatan_domain::Principal;
+    match who {
+        Principal::Operator | Principal::Regulator => Ok(()),
+        _ => Err(crate::CoreError::Forbidden(
+            "the audit proofs are the regulator's and the operator's".to_owned(),
+        )),
+    }
+}

@@ -837,13 +837,17 @@ async fn serve(config: config::Config, demo: bool) -> anyhow::Result<()> {
         .run_reverse_sync(sync_interval),
     );
     // The audit chain: entries sealed every second, each ended day's digest signed.
+    let audit_key = config.audit_signing_key()?;
+    let audit_public_key = jembatan_domain::audit::public_key_hex(&audit_key);
     let sealer = tokio::spawn(jembatan_core::audit::run_sealer(
         core.store().clone(),
-        config.audit_signing_key()?,
+        audit_key,
         std::time::Duration::from_secs(1),
         core.clock().clone(),
     ));
-    let state = jembatan_api::AppState::new(core, config.api_limits()).with_gateway(gateway);
+    let state = jembatan_api::AppState::new(core, config.api_limits())
+        .with_gateway(gateway)
+        .with_audit_public_key(audit_public_key);
     jembatan_api::serve(listener, state, shutdown_signal()).await?;
     sealer.abort();
     maintenance.abort();

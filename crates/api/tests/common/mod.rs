@@ -39,6 +39,9 @@ pub const STREET: &str = "Jl. Braga No. 12";
 pub const POSTAL_CODE: &str = "40111";
 
 /// A running server with its store and one token of every fixed role.
+/// The secret of the key the test apps sign audit digests with.
+pub const AUDIT_TEST_KEY: [u8; 32] = [9; 32];
+
 pub struct App {
     pub core: Core,
     pub operator: String,
@@ -84,7 +87,11 @@ impl App {
             legacy.store.clone(),
             jembatan_core::gateway::GatewayOptions::default(),
         );
-        let state = AppState::new(core.clone(), ApiLimits::default()).with_gateway(gateway.clone());
+        let state = AppState::new(core.clone(), ApiLimits::default())
+            .with_gateway(gateway.clone())
+            .with_audit_public_key(jembatan_domain::audit::public_key_hex(
+                &jembatan_domain::audit::signing_key(&AUDIT_TEST_KEY),
+            ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a random port");
         let address = listener.local_addr().expect("bound address");
         let server = tokio::spawn(jembatan_api::serve(listener, state, std::future::pending()));
