@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod maintenance;
 pub mod migrate;
 pub mod payments;
+pub mod policy;
 pub mod tokens;
 pub mod webhooks;
 

@@ -18,6 +18,7 @@ pub mod money;
 pub mod order;
 pub mod payment;
 pub mod payout;
+pub mod policy;
 pub mod principal;
 pub mod product;
 pub mod qris;
