@@ -9,6 +9,7 @@ pub mod error;
 pub mod gateway;
 pub mod maintenance;
 pub mod migrate;
+pub mod oversight;
 pub mod payments;
 pub mod policy;
 pub mod tokens;

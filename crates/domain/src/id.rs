@@ -104,6 +104,8 @@ typed_ids! {
     EventId => "evt", "event_id";
     /// An audit entry.
     AuditId => "aud", "audit_id";
+    /// A compliance finding.
+    FindingId => "fnd", "finding_id";
     /// An API token (its public id; the secret is never stored).
     TokenId => "tok", "token_id";
     /// A ledger account.

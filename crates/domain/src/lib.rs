@@ -35,9 +35,9 @@ pub use checkout::{
 };
 pub use error::DomainError;
 pub use id::{
-    AccountId, AuditId, CallbackId, CheckoutId, ConsentId, EventId, MerchantId, OrderId, PaymentId,
-    PayoutBatchId, PayoutId, ProductId, ReconciliationId, RefundId, SkuId, TokenId, TransferId, TypedId,
-    WebhookDeliveryId, WebhookSubscriptionId,
+    AccountId, AuditId, CallbackId, CheckoutId, ConsentId, EventId, FindingId, MerchantId, OrderId,
+    PaymentId, PayoutBatchId, PayoutId, ProductId, ReconciliationId, RefundId, SkuId, TokenId, TransferId,
+    TypedId, WebhookDeliveryId, WebhookSubscriptionId,
 };
 pub use merchant::{Merchant, MerchantName, Nib, Origin, Province};
 pub use money::Money;

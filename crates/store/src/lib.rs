@@ -17,6 +17,7 @@ pub mod catalogue;
 pub mod db;
 pub mod error;
 pub mod exec;
+pub mod findings;
 pub mod idempotency;
 pub mod import;
 pub mod journal;

@@ -58,6 +58,7 @@ const MIGRATIONS: &[(i64, &str, On, &str)] = &[
     (12, "migration_engine", On::Both, include_str!("../migrations/0012_migration_engine.sql")),
     (13, "lookup_indexes", On::Both, include_str!("../migrations/0013_lookup_indexes.sql")),
     (14, "audit_chain", On::Both, include_str!("../migrations/0014_audit_chain.sql")),
+    (15, "findings", On::Both, include_str!("../migrations/0015_findings.sql")),
 ];
 
 /// The social shop's legacy database. Its change-capture triggers are not a migration: they
