@@ -71,6 +71,8 @@ pub struct AppState {
     pub live_latency: std::sync::Arc<jembatan_core::migrate::throttle::LatencyWindow>,
     /// Hex of the public key that signs the audit digests, when the server has the key.
     pub audit_public_key: Option<String>,
+    /// The compliance policy in force (the built-in one unless the server was given another).
+    pub policy: std::sync::Arc<jembatan_domain::policy::Policy>,
 }
 
 impl AppState {
@@ -85,7 +87,16 @@ impl AppState {
                 std::time::Duration::from_secs(10),
             )),
             audit_public_key: None,
+            policy: std::sync::Arc::new(
+                jembatan_core::policy::load(jembatan_core::policy::BUILT_IN)
+                    .expect("the built-in policy loads"),
+            ),
         }
+    }
+
+    pub fn with_policy(mut self, policy: jembatan_domain::policy::Policy) -> AppState {
+        self.policy = std::sync::Arc::new(policy);
+        self
     }
 
     pub fn with_audit_public_key(mut self, public_key_hex: String) -> AppState {
@@ -201,6 +212,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(social::social_abort_move))
         .routes(routes!(migration::plan_wave, migration::list_waves))
         .routes(routes!(migration::get_wave))
+        .routes(routes!(oversight::list_rules))
+        .routes(routes!(oversight::list_findings))
         .routes(routes!(oversight::get_chain))
         .routes(routes!(oversight::list_digests))
         .routes(routes!(oversight::get_digest))

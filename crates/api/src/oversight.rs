@@ -142,3 +142,171 @@ pub async fn get_public_key(State(state): State<AppState>, Caller(who): Caller) 
     })?;
     ok(StatusCode::OK, &PublicKeyWire { algorithm: "Ed25519".to_owned(), public_key: key })
 }
+
+/// A compliance rule of the policy in force.
+#[derive(Serialize, ToSchema)]
+pub struct RuleWire {
+    pub id: String,
+    pub article: String,
+    /// `blocking`, `finding` or `review`.
+    pub severity: String,
+    pub title: String,
+    pub checks: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleList {
+    pub rules: Vec<RuleWire>,
+}
+
+#[utoipa::path(get, path = "/v1/oversight/rules", tag = "oversight",
+    responses((status = 200, body = RuleList), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+/// The compliance rules in force, each with the article of Permendag 31/2023 it comes from.
+/// Regulator and operator.
+pub async fn list_rules(State(state): State<AppState>, Caller(who): Caller) -> Answer {
+    may_read_proofs(&who)?;
+    let rules = state
+        .policy
+        .rules
+        .values()
+        .map(|r| RuleWire {
+            id: r.id.clone(),
+            article: r.article.clone(),
+            severity: r.severity.as_str().to_owned(),
+            title: r.title.clone(),
+            checks: r.checks.clone(),
+        })
+        .collect();
+    ok(StatusCode::OK, &RuleList { rules })
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct FindingsQuery {
+    /// Only this merchant's findings.
+    pub merchant_id: Option<String>,
+    /// Only this rule's (`R1`…`R7`).
+    pub rule: Option<String>,
+    /// `open`, `acknowledged` or `resolved`.
+    pub state: Option<String>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// A compliance finding: the rule an entity broke, with what shows it.
+#[derive(Serialize, ToSchema)]
+pub struct FindingWire {
+    pub finding_id: String,
+    pub rule: String,
+    pub article: String,
+    pub severity: String,
+    /// Empty for a finding of the platform itself.
+    pub merchant_id: String,
+    pub entity_type: String,
+    pub entity_id: String,
+    /// What shows it (JSON); holds no personal data.
+    pub evidence: serde_json::Value,
+    /// `open`, `acknowledged` or `resolved`.
+    pub state: String,
+    pub found_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FindingPage {
+    pub findings: Vec<FindingWire>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/oversight/findings", tag = "oversight",
+    params(FindingsQuery),
+    responses((status = 200, body = FindingPage, description = "JSON, or with `format=csv` a CSV file: finding_id,rule,article,severity,merchant_id,entity_type,entity_id,state,found_at,evidence"),
+        (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+/// Compliance findings, newest first. Regulator and operator.
+pub async fn list_findings(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    q: Result<axum::extract::Query<FindingsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    may_read_proofs(&who)?;
+    let q = q
+        .map(|axum::extract::Query(q)| q)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
+    let limit = crate::routes::page_size(&state.limits, q.limit)?;
+    if let Some(s) = q.state.as_deref().filter(|s| !matches!(*s, "open" | "acknowledged" | "resolved")) {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            format!("state `{s}` is not one of open, acknowledged, resolved"),
+        ));
+    }
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                format!("format `{other}` is not json or csv"),
+            ));
+        }
+    };
+    let found = state
+        .core
+        .store()
+        .findings(q.merchant_id, q.rule, q.state, q.cursor, limit)
+        .await
+        .map_err(jembatan_core::CoreError::from)?;
+    let next_cursor = (found.len() as u32 == limit).then(|| found.last().map(|f| f.id.to_string())).flatten();
+    let findings: Vec<FindingWire> = found
+        .iter()
+        .map(|f| FindingWire {
+            finding_id: f.id.to_string(),
+            rule: f.finding.rule_id.clone(),
+            article: f.finding.article.clone(),
+            severity: f.finding.severity.clone(),
+            merchant_id: f.finding.merchant_id.clone(),
+            entity_type: f.finding.entity_type.clone(),
+            entity_id: f.finding.entity_id.clone(),
+            evidence: serde_json::from_str(&f.finding.evidence).unwrap_or(serde_json::Value::Null),
+            state: f.state.clone(),
+            found_at: crate::wire::rfc3339(f.found_at),
+        })
+        .collect();
+    if !csv {
+        return ok(StatusCode::OK, &FindingPage { findings, next_cursor });
+    }
+    use axum::response::IntoResponse;
+    use jembatan_domain::csv::field;
+    let mut body = String::from(
+        "finding_id,rule,article,severity,merchant_id,entity_type,entity_id,state,found_at,evidence\n",
+    );
+    for f in &findings {
+        let cells = [
+            &f.finding_id,
+            &f.rule,
+            &f.article,
+            &f.severity,
+            &f.merchant_id,
+            &f.entity_type,
+            &f.entity_id,
+            &f.state,
+            &f.found_at,
+            &f.evidence.to_string(),
+        ];
+        body.push_str(&cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
+        body.push('\n');
+    }
+    Ok((
+        StatusCode::OK,
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"findings.csv\"".to_owned()),
+        ],
+        body,
+    )
+        .into_response())
+}

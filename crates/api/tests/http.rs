@@ -1191,6 +1191,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/ops/migration/merchants/{merchant_id}/finalize"),
     ("post", "/v1/ops/migration/waves/{name}/pause"),
     ("post", "/v1/ops/migration/waves/{name}/resume"),
+    ("get", "/v1/oversight/rules"),
+    ("get", "/v1/oversight/findings"),
     ("get", "/v1/oversight/audit/chain"),
     ("get", "/v1/oversight/audit/digests"),
     ("get", "/v1/oversight/audit/digests/{day}"),
@@ -1287,6 +1289,65 @@ async fn the_regulator_fetches_signed_digests_and_checks_them_with_the_public_ke
         for token in [&merchant, &app.social, &app.provider] {
             let reply = app.get(&format!("/v1/oversight/audit/{path}")).token(token).send().await;
             assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path}: {}", reply.text());
+        }
+    }
+}
+
+/// The regulator reads the rules in force and the findings of a scan, as JSON and as CSV;
+/// bad filters are refused; merchants and channels read neither.
+#[tokio::test]
+async fn the_regulator_reads_the_rules_and_the_findings_as_json_and_csv() {
+    let app = App::start().await;
+    let rules = app.get("/v1/oversight/rules").token(&app.regulator).send().await;
+    assert_eq!(rules.status, StatusCode::OK, "{}", rules.text());
+    let rules = rules.json();
+    let ids: Vec<&str> =
+        rules["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["R1", "R2", "R3", "R4", "R5", "R6", "R7"]);
+    assert_eq!(rules["rules"][1]["article"], "Permendag 31/2023 art. 19(1)-(3)");
+
+    // A cross-border shop lists a toy at Rp 50,000 (about USD 3): under the USD 100 floor.
+    let body = json!({"name": "Global Toys", "origin": "cross_border", "province": "DKI Jakarta"});
+    let reply = app.post("/v1/merchants").token(&app.operator).json(&body).send().await;
+    let id = reply.expect(StatusCode::CREATED).json()["id"].as_str().unwrap().to_owned();
+    let token = app.token_for(jembatan_domain::Principal::Merchant(id.parse().unwrap())).await;
+    let abroad = Merchant { id, token };
+    app.list_product(&abroad, &[("T-1", 50_000, 5)]).await;
+    let policy = jembatan_core::policy::load(jembatan_core::policy::BUILT_IN).unwrap();
+    let day = ::time::macros::date!(2026 - 12 - 08);
+    let report =
+        jembatan_core::oversight::scan(&app.core, &jembatan_domain::Principal::Operator, &policy, day)
+            .await
+            .unwrap();
+    assert_eq!(report.found.get("R2"), Some(&1), "{report:?}");
+
+    let page = app.get("/v1/oversight/findings?rule=R2").token(&app.regulator).send().await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let page = page.json();
+    let f = &page["findings"][0];
+    assert_eq!(
+        (f["rule"].as_str(), f["merchant_id"].as_str(), f["state"].as_str()),
+        (Some("R2"), Some(abroad.id.as_str()), Some("open"))
+    );
+    assert!(f["evidence"]["detail"].as_str().unwrap().contains("under the USD 100.00 floor"), "{f}");
+    let csv = app.get("/v1/oversight/findings?format=csv").token(&app.operator).send().await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.content_type().starts_with("text/csv"), "{}", csv.content_type());
+    let lines: Vec<&str> = csv.text().lines().collect();
+    assert_eq!(
+        lines[0],
+        "finding_id,rule,article,severity,merchant_id,entity_type,entity_id,state,found_at,evidence"
+    );
+    assert!(lines[1].contains(",R2,") && lines[1].contains(&abroad.id), "{}", lines[1]);
+
+    for bad in ["state=closed", "format=xml", "limit=0"] {
+        let reply = app.get(&format!("/v1/oversight/findings?{bad}")).token(&app.regulator).send().await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", reply.text());
+    }
+    let merchant = app.token_for(jembatan_domain::Principal::Merchant(abroad.id.parse().unwrap())).await;
+    for path in ["/v1/oversight/rules", "/v1/oversight/findings"] {
+        for token in [&merchant, &app.social] {
+            assert_eq!(app.get(path).token(token).send().await.status, StatusCode::FORBIDDEN, "{path}");
         }
     }
 }

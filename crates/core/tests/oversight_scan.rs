@@ -54,8 +54,8 @@ async fn the_scan_records_each_violation_once_and_names_its_rule_and_article() {
     let local = merchant(&core, Origin::Local, "Toko Elektronik").await;
     let cheap_import = listing(&core, abroad, Category::Toys, "T-1", 1_609_999).await; // USD 99.99
     listing(&core, abroad, Category::Toys, "T-2", 1_610_000).await; // USD 100.00
-    let too_cheap = listing(&core, local, Category::Electronics, "E-1", 449_999).await; // > 70% under 1.5M
-    listing(&core, local, Category::Electronics, "E-2", 450_000).await;
+    let too_cheap = listing(&core, local, Category::Electronics, "E-1", 89_999).await; // > 70% under 300,000
+    listing(&core, local, Category::Electronics, "E-2", 90_000).await;
 
     assert!(matches!(
         scan(&core, &Principal::Regulator, &policy, day).await,

@@ -94,6 +94,9 @@ pub struct Config {
     pub payments: PaymentsConfig,
     pub webhooks: WebhooksConfig,
     pub social: SocialConfig,
+    /// A compliance policy file replacing the built-in `policy/rules.toml` (same shape).
+    #[serde(default)]
+    pub policy_file: Option<PathBuf>,
 }
 
 /// The social storefront's gateway.
@@ -119,6 +122,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./jembatan-data"),
             database_url: None,
             legacy_database_url: None,
+            policy_file: None,
             log: "info".to_owned(),
             api: ApiConfig {
                 body_bytes_max: api.body_bytes_max,
@@ -300,6 +304,17 @@ impl Config {
             fence_poll: std::time::Duration::from_millis(self.social.fence_poll_ms),
             pseudonym_key: self.secret(self.social.pseudonym_secret.as_ref(), "pseudonym-secret")?,
         })
+    }
+
+    /// The compliance policy: the configured file, or the built-in one. A bad file is refused
+    /// with what is wrong in it.
+    pub fn policy(&self) -> anyhow::Result<jembatan_domain::policy::Policy> {
+        let text = match &self.policy_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read the policy file {}: {e}", path.display()))?,
+            None => jembatan_core::policy::BUILT_IN.to_owned(),
+        };
+        jembatan_core::policy::load(&text).map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// The platform's Ed25519 key that signs the audit chain's daily digests

@@ -4,6 +4,7 @@
 mod audit;
 mod config;
 mod migrate;
+mod oversight;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -140,6 +141,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: audit::AuditCommand,
+    },
+    /// Compliance: the rules in force, the bulk scan, the findings.
+    Oversight {
+        #[command(subcommand)]
+        command: oversight::OversightCommand,
     },
     /// Benchmarks that print their figures.
     Bench {
@@ -432,6 +438,10 @@ fn run() -> anyhow::Result<()> {
                 let report = jembatan_sim::bench_migrate::migrate(&options).await?;
                 print!("{}", report.render());
                 Ok(())
+            }
+            Command::Oversight { command } => {
+                init_tracing("warn");
+                oversight::run(command).await
             }
             Command::Audit { command } => {
                 init_tracing("warn");
@@ -847,7 +857,8 @@ async fn serve(config: config::Config, demo: bool) -> anyhow::Result<()> {
     ));
     let state = jembatan_api::AppState::new(core, config.api_limits())
         .with_gateway(gateway)
-        .with_audit_public_key(audit_public_key);
+        .with_audit_public_key(audit_public_key)
+        .with_policy(config.policy()?);
     jembatan_api::serve(listener, state, shutdown_signal()).await?;
     sealer.abort();
     maintenance.abort();
