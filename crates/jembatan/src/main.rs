@@ -228,6 +228,14 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5000)]
         baseline_checkouts: usize,
     },
+    /// The inline rule check per listing, and the audit chain's seal and verify rates.
+    Oversight {
+        /// Run against PostgreSQL (a fresh schema) instead of a fresh SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 200_000)]
+        entries: usize,
+    },
     /// Ledger transfers/s in process, batched, and the raw baseline of the same writes.
     Ledger {
         /// Run against PostgreSQL (a fresh schema) instead of a fresh SQLite file.
@@ -476,6 +484,13 @@ fn run() -> anyhow::Result<()> {
                 };
                 let report = jembatan_sim::bench::checkout(&options).await?;
                 print!("{}", report.render(&options));
+                Ok(())
+            }
+            Command::Bench { command: BenchCommand::Oversight { database_url, entries } } => {
+                init_tracing("warn");
+                let options = jembatan_sim::bench_oversight::OversightBenchOptions { database_url, entries };
+                let report = jembatan_sim::bench_oversight::oversight(&options).await?;
+                print!("{}", report.render());
                 Ok(())
             }
             Command::Bench { command: BenchCommand::Ledger { database_url, transfers, batch, accounts } } => {

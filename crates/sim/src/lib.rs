@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bench_gateway;
 pub mod bench_ledger;
 pub mod bench_migrate;
+pub mod bench_oversight;
 pub mod demo;
 pub mod invariants;
 pub mod load;
