@@ -156,6 +156,18 @@ const PAYOUT_CHECK: &str = "SELECT 'payout clearing pending ' || CAST(a.credits_
      WHERE a.account_id = $1 AND (a.credits_pending <> p.total OR a.credits_posted <> a.debits_posted)";
 
 pub async fn check(store: &Store) -> Result<Vec<Violation>, StoreError> {
+    let mut violations = check_tables(store).await?;
+    // Invariant 8: the sealed audit chain verifies from its first entry to its last.
+    if let Some(found) = jembatan_core::audit::verify_chain(store, None).await?.first_break {
+        violations.push(Violation {
+            invariant: "audit: the chain verifies from the first entry",
+            detail: found.describe(),
+        });
+    }
+    Ok(violations)
+}
+
+async fn check_tables(store: &Store) -> Result<Vec<Violation>, StoreError> {
     store
         .read(|conn| {
             Box::pin(async move {
