@@ -213,6 +213,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(migration::plan_wave, migration::list_waves))
         .routes(routes!(migration::get_wave))
         .routes(routes!(oversight::list_rules))
+        .routes(routes!(oversight::transactions_report))
         .routes(routes!(oversight::list_findings))
         .routes(routes!(oversight::get_chain))
         .routes(routes!(oversight::list_digests))

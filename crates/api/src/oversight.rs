@@ -310,3 +310,121 @@ pub async fn list_findings(
     )
         .into_response())
 }
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct ReportQuery {
+    /// First day (WIB, YYYY-MM-DD).
+    pub from: String,
+    /// Last day (WIB, YYYY-MM-DD), at most 366 days after `from`.
+    pub to: String,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// Orders paid (or further along) and their GMV on one day, channel, merchant origin and
+/// province.
+#[derive(Serialize, ToSchema)]
+pub struct ReportLineWire {
+    /// WIB (UTC+7) day the orders were placed.
+    pub day: String,
+    /// `social` or `marketplace`.
+    pub channel: String,
+    /// `local` or `cross_border`.
+    pub merchant_origin: String,
+    pub province: String,
+    pub orders: i64,
+    /// Gross merchandise value in rupiah.
+    pub gmv_idr: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportWire {
+    pub from: String,
+    pub to: String,
+    pub lines: Vec<ReportLineWire>,
+    pub total_orders: i64,
+    pub total_gmv_idr: i64,
+}
+
+fn day_param(name: &str, raw: &str) -> Result<time::Date, Problem> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(raw, format).map_err(|_| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            format!("`{name}`: `{raw}` is not a day as YYYY-MM-DD"),
+        )
+    })
+}
+
+#[utoipa::path(get, path = "/v1/oversight/reports/transactions", tag = "oversight",
+    params(ReportQuery),
+    responses((status = 200, body = ReportWire, description = "JSON, or with `format=csv` a CSV file: day,channel,merchant_origin,province,orders,gmv_idr"),
+        (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+/// Transactions and GMV per day, channel, merchant origin and province. Regulator and operator.
+pub async fn transactions_report(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    q: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    may_read_proofs(&who)?;
+    let q = q
+        .map(|axum::extract::Query(q)| q)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
+    let (from, to) = (day_param("from", &q.from)?, day_param("to", &q.to)?);
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                format!("format `{other}` is not json or csv"),
+            ));
+        }
+    };
+    let lines: Vec<ReportLineWire> = jembatan_core::oversight::transactions(&state.core, &who, from, to)
+        .await?
+        .into_iter()
+        .map(|l| ReportLineWire {
+            day: jembatan_core::oversight::day_text(l.day),
+            channel: l.channel,
+            merchant_origin: l.origin,
+            province: l.province,
+            orders: l.orders,
+            gmv_idr: l.gmv_idr,
+        })
+        .collect();
+    if csv {
+        use axum::response::IntoResponse;
+        use jembatan_domain::csv::field;
+        let mut body = String::from("day,channel,merchant_origin,province,orders,gmv_idr\n");
+        for l in &lines {
+            body.push_str(&format!(
+                "{},{},{},{},{},{}\n",
+                l.day,
+                l.channel,
+                l.merchant_origin,
+                field(&l.province),
+                l.orders,
+                l.gmv_idr
+            ));
+        }
+        let disposition = format!("attachment; filename=\"transactions-{from}-{to}.csv\"");
+        return Ok((
+            StatusCode::OK,
+            [
+                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (axum::http::header::CONTENT_DISPOSITION, disposition),
+            ],
+            body,
+        )
+            .into_response());
+    }
+    let (total_orders, total_gmv_idr) = lines.iter().fold((0, 0), |(o, g), l| (o + l.orders, g + l.gmv_idr));
+    ok(
+        StatusCode::OK,
+        &ReportWire { from: from.to_string(), to: to.to_string(), lines, total_orders, total_gmv_idr },
+    )
+}

@@ -1192,6 +1192,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/ops/migration/waves/{name}/pause"),
     ("post", "/v1/ops/migration/waves/{name}/resume"),
     ("get", "/v1/oversight/rules"),
+    ("get", "/v1/oversight/reports/transactions"),
     ("get", "/v1/oversight/findings"),
     ("get", "/v1/oversight/audit/chain"),
     ("get", "/v1/oversight/audit/digests"),
@@ -1350,4 +1351,57 @@ async fn the_regulator_reads_the_rules_and_the_findings_as_json_and_csv() {
             assert_eq!(app.get(path).token(token).send().await.status, StatusCode::FORBIDDEN, "{path}");
         }
     }
+}
+
+/// The regulator's transaction report: a paid social order counts on its WIB day under its
+/// channel, the merchant's origin and province; an unpaid one does not. JSON and CSV; bad
+/// ranges refused; merchants read nothing.
+#[tokio::test]
+async fn the_transaction_report_counts_paid_orders_by_day_channel_origin_and_province() {
+    let app = App::start().await;
+    let shop = app.new_merchant("Toko Laporan").await;
+    let product = app.list_product(&shop, &[("R-1", 40_000, 10)]).await;
+    let paid = app.checkout(&app.social, &[(&product.sku_ids[0], 2)]).await;
+    app.pay(&paid).await;
+    app.checkout(&app.social, &[(&product.sku_ids[0], 1)]).await; // never paid
+    let now_ms = app.core.clock().now().unix_ms() + 7 * 3_600_000;
+    let today = ::time::OffsetDateTime::from_unix_timestamp(now_ms / 1000).unwrap().date().to_string();
+
+    let url = format!("/v1/oversight/reports/transactions?from={today}&to={today}");
+    let report = app.get(&url).token(&app.regulator).send().await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.text());
+    let report = report.json();
+    assert_eq!(report["total_orders"], 1, "{report}");
+    assert_eq!(report["total_gmv_idr"], 80_000, "{report}");
+    let line = &report["lines"][0];
+    assert_eq!(
+        (
+            line["day"].as_str(),
+            line["channel"].as_str(),
+            line["merchant_origin"].as_str(),
+            line["province"].as_str()
+        ),
+        (Some(today.as_str()), Some("social"), Some("local"), Some("Jawa Barat")),
+        "{report}"
+    );
+    let csv = app.get(&format!("{url}&format=csv")).token(&app.operator).send().await;
+    assert!(csv.content_type().starts_with("text/csv"));
+    assert_eq!(
+        csv.text().lines().collect::<Vec<_>>(),
+        [
+            "day,channel,merchant_origin,province,orders,gmv_idr",
+            &format!("{today},social,local,Jawa Barat,1,80000")
+        ]
+    );
+    for bad in [
+        "from=2026-12-08&to=2026-12-01",
+        "from=2025-01-01&to=2026-12-31",
+        "from=08-12-2026&to=2026-12-08",
+        "from=2026-12-08",
+    ] {
+        let reply =
+            app.get(&format!("/v1/oversight/reports/transactions?{bad}")).token(&app.regulator).send().await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", reply.text());
+    }
+    assert_eq!(app.get(&url).token(&shop.token).send().await.status, StatusCode::FORBIDDEN);
 }

@@ -143,3 +143,35 @@ pub async fn scan(
     report.new += store.record_findings(ctx, findings).await?;
     Ok(report)
 }
+
+/// Longest range of one transaction report, in days.
+pub const REPORT_DAYS_MAX: i64 = 366;
+
+/// The transaction report (orders paid or further and GMV by WIB day, channel, merchant
+/// origin and province) of the days `from..=to`. Regulator and operator. Holds no personal data.
+pub async fn transactions(
+    core: &Core,
+    who: &Principal,
+    from: time::Date,
+    to: time::Date,
+) -> Result<Vec<jembatan_store::findings::ReportLine>, CoreError> {
+    crate::audit::may_read_proofs(who)?;
+    let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1).expect("a date");
+    let (from, to) =
+        (i64::from((from - epoch).whole_days() as i32), i64::from((to - epoch).whole_days() as i32));
+    if to < from || to - from >= REPORT_DAYS_MAX {
+        return Err(CoreError::Store(jembatan_store::StoreError::Domain(
+            jembatan_domain::DomainError::invalid(
+                "to",
+                format!("must be on or after `from` and at most {REPORT_DAYS_MAX} days after it"),
+            ),
+        )));
+    }
+    Ok(core.store().transaction_report(from, to).await?)
+}
+
+/// A WIB day number (days since 1970-01-01) as YYYY-MM-DD.
+pub fn day_text(day: i64) -> String {
+    let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1).expect("a date");
+    (epoch + time::Duration::days(day)).to_string()
+}

@@ -235,6 +235,9 @@ enum BenchCommand {
         database_url: Option<String>,
         #[arg(long, default_value_t = 200_000)]
         entries: usize,
+        /// Orders written for the transaction report (0 skips it).
+        #[arg(long, default_value_t = 0)]
+        orders: usize,
     },
     /// Ledger transfers/s in process, batched, and the raw baseline of the same writes.
     Ledger {
@@ -486,9 +489,10 @@ fn run() -> anyhow::Result<()> {
                 print!("{}", report.render(&options));
                 Ok(())
             }
-            Command::Bench { command: BenchCommand::Oversight { database_url, entries } } => {
+            Command::Bench { command: BenchCommand::Oversight { database_url, entries, orders } } => {
                 init_tracing("warn");
-                let options = jembatan_sim::bench_oversight::OversightBenchOptions { database_url, entries };
+                let options =
+                    jembatan_sim::bench_oversight::OversightBenchOptions { database_url, entries, orders };
                 let report = jembatan_sim::bench_oversight::oversight(&options).await?;
                 print!("{}", report.render());
                 Ok(())

@@ -22,6 +22,17 @@ pub enum OversightCommand {
         #[arg(long)]
         day: Option<String>,
     },
+    /// Transactions and GMV per WIB day, channel, merchant origin and province, as CSV.
+    Report {
+        #[command(flatten)]
+        store: StoreFlags,
+        /// First day (WIB, YYYY-MM-DD).
+        #[arg(long)]
+        from: String,
+        /// Last day (WIB, YYYY-MM-DD), at most 366 days after `from`.
+        #[arg(long)]
+        to: String,
+    },
     /// List findings, newest first.
     Findings {
         #[command(flatten)]
@@ -70,6 +81,30 @@ pub async fn run(command: OversightCommand) -> anyhow::Result<()> {
             }
             for (rule, why) in &report.not_checked {
                 println!("  {rule} not checked: {why}");
+            }
+            Ok(())
+        }
+        OversightCommand::Report { store, from, to } => {
+            let core = open_core(&load_config(&store, None)?).await?;
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            let day = |raw: &str| {
+                time::Date::parse(raw, format)
+                    .map_err(|_| anyhow::anyhow!("`{raw}` is not a day as YYYY-MM-DD"))
+            };
+            let lines =
+                jembatan_core::oversight::transactions(&core, &Principal::Operator, day(&from)?, day(&to)?)
+                    .await?;
+            println!("day,channel,merchant_origin,province,orders,gmv_idr");
+            for l in lines {
+                println!(
+                    "{},{},{},{},{},{}",
+                    jembatan_core::oversight::day_text(l.day),
+                    l.channel,
+                    l.origin,
+                    jembatan_domain::csv::field(&l.province),
+                    l.orders,
+                    l.gmv_idr
+                );
             }
             Ok(())
         }

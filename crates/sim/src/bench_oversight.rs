@@ -18,6 +18,8 @@ use jembatan_store::{Store, StoreOptions, WriteCtx, q};
 pub struct OversightBenchOptions {
     pub database_url: Option<String>,
     pub entries: usize,
+    /// Orders for the transaction report (0: no report).
+    pub orders: usize,
 }
 
 pub struct OversightReport {
@@ -28,6 +30,9 @@ pub struct OversightReport {
     pub seal_s: f64,
     pub verify_s: f64,
     pub read_s: f64,
+    pub orders: usize,
+    pub report_s: Vec<f64>,
+    pub report_lines: usize,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -49,7 +54,17 @@ impl OversightReport {
             per_s(self.verify_s),
             per_s(self.read_s),
             100.0 * self.read_s / self.verify_s.max(1e-9)
-        )
+        ) + &if self.orders > 0 {
+            format!(
+                "  transaction report over {} orders (a year, by day, channel, origin, province: {} lines): median {:.2} s of {} runs (target ≤ 2 s)\n",
+                self.orders,
+                self.report_lines,
+                median(self.report_s.clone()),
+                self.report_s.len()
+            )
+        } else {
+            String::new()
+        }
     }
 }
 
@@ -154,6 +169,7 @@ pub async fn oversight(options: &OversightBenchOptions) -> anyhow::Result<Oversi
         after = last.int("chain_seq")?;
     }
     let read_s = started.elapsed().as_secs_f64();
+    let (report_s, report_lines) = transaction_report(&store, options.orders).await?;
     Ok(OversightReport {
         backend,
         rule_check_ns,
@@ -162,5 +178,93 @@ pub async fn oversight(options: &OversightBenchOptions) -> anyhow::Result<Oversi
         seal_s,
         verify_s,
         read_s,
+        orders: options.orders,
+        report_s,
+        report_lines,
     })
+}
+
+/// `orders` orders over 2026 by 2,000 merchants (of 6 provinces, a tenth cross-border), both
+/// channels, every status, written straight into the tables; then the year's report, 3 times.
+async fn transaction_report(store: &Store, orders: usize) -> anyhow::Result<(Vec<f64>, usize)> {
+    if orders == 0 {
+        return Ok((Vec::new(), 0));
+    }
+    const MERCHANTS: usize = 2_000;
+    const PROVINCES: [&str; 6] = ["Aceh", "Bali", "DKI Jakarta", "Jawa Barat", "Jawa Timur", "Papua"];
+    let merchant = |i: usize| format!("mer_bench{i:06}");
+    for chunk in (0..MERCHANTS).collect::<Vec<_>>().chunks(500) {
+        let chunk = chunk.to_vec();
+        store
+            .write(None, move |conn| {
+                let chunk = chunk.clone();
+                Box::pin(async move {
+                    for i in chunk {
+                        q("INSERT INTO merchants (merchant_id, name, origin, province, nib, created_at_ms)
+                           VALUES ($1, $2, $3, $4, NULL, 0)")
+                        .bind(merchant(i))
+                        .bind(format!("Toko {i}"))
+                        .bind(if i % 10 == 0 { "cross_border" } else { "local" })
+                        .bind(PROVINCES[i % PROVINCES.len()])
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+    }
+    const STATUSES: [&str; 6] =
+        ["awaiting_payment", "paid", "shipped", "delivered", "completed", "cancelled"];
+    let year_start_ms: i64 = 1_767_200_400_000; // 2026-01-01 00:00 WIB
+    let mut written = 0;
+    while written < orders {
+        let n = (orders - written).min(5_000);
+        let base = written;
+        store
+            .write(None, move |conn| {
+                Box::pin(async move {
+                    for rows in (base..base + n).collect::<Vec<_>>().chunks(64) {
+                        let mut tuples = Vec::new();
+                        for k in 0..rows.len() {
+                            let p = k * 6;
+                            tuples.push(format!(
+                                "(${}, ${}, ${}, ${}, 'buyer', ${}, 'qris', ${}, 'x', '+6281200000000', 'x', 'x', 'Bali', '80000', ${}, ${}, 1, 0, 'core')",
+                                p + 1, p + 2, p + 2, p + 3, p + 4, p + 5, p + 6, p + 6
+                            ));
+                        }
+                        let sql = format!(
+                            "INSERT INTO orders (merchant_id, order_id, checkout_id, channel, buyer_id, status, payment_method, total_idr,
+                             recipient_name, recipient_phone, street, city, province, postal_code, created_at_ms, updated_at_ms, version, fee_idr, origin)
+                             VALUES {}",
+                            tuples.join(", ")
+                        );
+                        let mut query = q(sql);
+                        for &i in rows {
+                            query = query
+                                .bind(merchant(i.wrapping_mul(7919) % MERCHANTS))
+                                .bind(format!("ord_bench{i:09}"))
+                                .bind(if i % 3 == 0 { "marketplace" } else { "social" })
+                                .bind(STATUSES[i % STATUSES.len()])
+                                .bind(10_000 + (i as i64 % 97) * 1_500)
+                                .bind(year_start_ms + (i as i64).wrapping_mul(2_654_435_761) % (365 * 86_400_000));
+                        }
+                        query.execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        written += n;
+    }
+    let mut times = Vec::new();
+    let mut lines = 0;
+    // 2026-01-01 ..= 2026-12-31 as days since 1970-01-01.
+    let (from, to) = (20_454, 20_454 + 364);
+    for _ in 0..3 {
+        let started = Instant::now();
+        lines = store.transaction_report(from, to).await?.len();
+        times.push(started.elapsed().as_secs_f64());
+    }
+    Ok((times, lines))
 }

@@ -245,3 +245,66 @@ impl Store {
         .await
     }
 }
+
+/// One line of the transaction report: orders paid (or further) and their GMV, by the day
+/// they were placed (Western Indonesian Time, UTC+7), channel, and the merchant's origin and
+/// province.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportLine {
+    /// Days since 1970-01-01 in WIB.
+    pub day: i64,
+    pub channel: String,
+    pub origin: String,
+    pub province: String,
+    pub orders: i64,
+    pub gmv_idr: i64,
+}
+
+/// WIB is UTC+7 all year.
+pub const WIB_OFFSET_MS: i64 = 7 * 60 * 60 * 1000;
+
+impl Store {
+    /// The transaction report of WIB days `from_day..=to_day` (days since 1970-01-01).
+    pub async fn transaction_report(
+        &self,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<ReportLine>, StoreError> {
+        self.read(move |conn| {
+            Box::pin(async move {
+                let from_ms = from_day * 86_400_000 - WIB_OFFSET_MS;
+                let to_ms = (to_day + 1) * 86_400_000 - WIB_OFFSET_MS;
+                // WIB's offset is written into the SQL (25,200,000 ms), not bound: PostgreSQL
+                // matches a GROUP BY expression to the select list by its text.
+                q("SELECT t.day, t.channel, m.origin, m.province,
+                          CAST(SUM(t.orders) AS BIGINT) AS orders, CAST(SUM(t.gmv) AS BIGINT) AS gmv
+                   FROM (SELECT (o.created_at_ms + 25200000) / 86400000 AS day, o.merchant_id, o.channel,
+                                COUNT(*) AS orders, SUM(o.total_idr) AS gmv
+                         FROM orders o
+                         WHERE o.created_at_ms >= $1 AND o.created_at_ms < $2
+                           AND o.status IN ('paid', 'shipped', 'delivered', 'completed')
+                         GROUP BY (o.created_at_ms + 25200000) / 86400000, o.merchant_id, o.channel) t
+                   JOIN merchants m ON m.merchant_id = t.merchant_id
+                   GROUP BY t.day, t.channel, m.origin, m.province
+                   ORDER BY t.day, t.channel, m.origin, m.province")
+                .bind(from_ms)
+                .bind(to_ms)
+                .fetch_all(conn)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(ReportLine {
+                        day: rows::int(r, "day")?,
+                        channel: rows::text(r, "channel")?,
+                        origin: rows::text(r, "origin")?,
+                        province: rows::text(r, "province")?,
+                        orders: rows::int(r, "orders")?,
+                        gmv_idr: rows::int(r, "gmv")?,
+                    })
+                })
+                .collect()
+            })
+        })
+        .await
+    }
+}
