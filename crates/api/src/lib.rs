@@ -215,6 +215,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(oversight::list_rules))
         .routes(routes!(oversight::transactions_report))
         .routes(routes!(oversight::list_findings))
+        .routes(routes!(oversight::acknowledge_finding))
+        .routes(routes!(oversight::resolve_finding))
         .routes(routes!(oversight::get_chain))
         .routes(routes!(oversight::list_digests))
         .routes(routes!(oversight::get_digest))

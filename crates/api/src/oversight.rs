@@ -213,6 +213,23 @@ pub struct FindingWire {
     pub found_at: String,
 }
 
+impl From<&jembatan_store::findings::FindingRecord> for FindingWire {
+    fn from(f: &jembatan_store::findings::FindingRecord) -> Self {
+        FindingWire {
+            finding_id: f.id.to_string(),
+            rule: f.finding.rule_id.clone(),
+            article: f.finding.article.clone(),
+            severity: f.finding.severity.clone(),
+            merchant_id: f.finding.merchant_id.clone(),
+            entity_type: f.finding.entity_type.clone(),
+            entity_id: f.finding.entity_id.clone(),
+            evidence: serde_json::from_str(&f.finding.evidence).unwrap_or(serde_json::Value::Null),
+            state: f.state.clone(),
+            found_at: crate::wire::rfc3339(f.found_at),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct FindingPage {
     pub findings: Vec<FindingWire>,
@@ -261,21 +278,7 @@ pub async fn list_findings(
         .await
         .map_err(jembatan_core::CoreError::from)?;
     let next_cursor = (found.len() as u32 == limit).then(|| found.last().map(|f| f.id.to_string())).flatten();
-    let findings: Vec<FindingWire> = found
-        .iter()
-        .map(|f| FindingWire {
-            finding_id: f.id.to_string(),
-            rule: f.finding.rule_id.clone(),
-            article: f.finding.article.clone(),
-            severity: f.finding.severity.clone(),
-            merchant_id: f.finding.merchant_id.clone(),
-            entity_type: f.finding.entity_type.clone(),
-            entity_id: f.finding.entity_id.clone(),
-            evidence: serde_json::from_str(&f.finding.evidence).unwrap_or(serde_json::Value::Null),
-            state: f.state.clone(),
-            found_at: crate::wire::rfc3339(f.found_at),
-        })
-        .collect();
+    let findings: Vec<FindingWire> = found.iter().map(FindingWire::from).collect();
     if !csv {
         return ok(StatusCode::OK, &FindingPage { findings, next_cursor });
     }
@@ -427,4 +430,55 @@ pub async fn transactions_report(
         StatusCode::OK,
         &ReportWire { from: from.to_string(), to: to.to_string(), lines, total_orders, total_gmv_idr },
     )
+}
+
+#[derive(Debug, serde::Deserialize, ToSchema)]
+pub struct FindingNote {
+    /// What was done about it (recorded in the audit log), 1 to 2,000 characters.
+    pub note: String,
+}
+
+async fn move_finding(
+    state: &AppState,
+    who: &jembatan_domain::Principal,
+    raw: &str,
+    to: &'static str,
+    note: String,
+) -> Answer {
+    let id = <jembatan_domain::FindingId as jembatan_domain::TypedId>::parse(raw)
+        .map_err(|e| Problem::not_found(&format!("`{raw}` ({e})")))?;
+    let record = jembatan_core::oversight::set_finding_state(&state.core, who, id, to, note).await?;
+    ok(StatusCode::OK, &FindingWire::from(&record))
+}
+
+#[utoipa::path(post, path = "/v1/oversight/findings/{finding_id}/acknowledge", tag = "oversight",
+    params(("finding_id" = String, Path)),
+    request_body = FindingNote,
+    responses((status = 200, body = FindingWire), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`conflict`: the finding is not open"), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+/// The operator acknowledges an open finding, with a note. Operator only.
+pub async fn acknowledge_finding(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+    body: crate::extract::JsonBody<FindingNote>,
+) -> Answer {
+    move_finding(&state, &who, &raw, "acknowledged", body.value.note).await
+}
+
+#[utoipa::path(post, path = "/v1/oversight/findings/{finding_id}/resolve", tag = "oversight",
+    params(("finding_id" = String, Path)),
+    request_body = FindingNote,
+    responses((status = 200, body = FindingWire), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "`conflict`: the finding is resolved already"), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+/// The operator resolves a finding, with a note saying what was done. Operator only.
+pub async fn resolve_finding(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(raw): Path<String>,
+    body: crate::extract::JsonBody<FindingNote>,
+) -> Answer {
+    move_finding(&state, &who, &raw, "resolved", body.value.note).await
 }

@@ -296,6 +296,21 @@ async fn the_regulator_is_refused_every_write_the_api_document_lists() {
     app.post(&consents).token(&app.social).json(&consent).send().await.expect(StatusCode::CREATED);
     // A shop loaded into the legacy store and not yet enrolled.
     let fresh_shop = seed_social_shop(&app, 3).await.shop_id;
+    // Two open findings: one to acknowledge, one to resolve.
+    let finding = |sku: &str| jembatan_store::findings::NewFinding {
+        merchant_id: merchant.id.clone(),
+        rule_id: "R7".to_owned(),
+        article: "Permendag 31/2023 art. 13 (price manipulation)".to_owned(),
+        severity: "review".to_owned(),
+        entity_type: "sku".to_owned(),
+        entity_id: sku.to_owned(),
+        evidence: "{}".to_owned(),
+    };
+    let ctx =
+        jembatan_store::WriteCtx { actor: jembatan_domain::Principal::Operator, now: app.core.clock().now() };
+    app.store().record_findings(ctx, vec![finding("sku-a"), finding("sku-b")]).await.unwrap();
+    let findings = app.store().findings(None, None, None, None, 10).await.unwrap();
+    let (to_acknowledge, to_resolve) = (findings[0].id.to_string(), findings[1].id.to_string());
 
     let document = app.get("/openapi.json").send().await.expect(StatusCode::OK).json();
     let mut writes = Vec::new();
@@ -439,6 +454,16 @@ async fn the_regulator_is_refused_every_write_the_api_document_lists() {
             "/v1/ops/migration/waves/{name}/pause" | "/v1/ops/migration/waves/{name}/resume" => {
                 (template.replace("{name}", "engine-setup"), None, &app.operator)
             }
+            "/v1/oversight/findings/{finding_id}/acknowledge" => (
+                template.replace("{finding_id}", &to_acknowledge),
+                Some(json!({"note": "the merchant was asked to explain its price"})),
+                &app.operator,
+            ),
+            "/v1/oversight/findings/{finding_id}/resolve" => (
+                template.replace("{finding_id}", &to_resolve),
+                Some(json!({"note": "the price was a typo and is corrected"})),
+                &app.operator,
+            ),
             other => panic!("{method} {other} is new: give the regulator test a valid request for it"),
         };
         let method = Method::from_bytes(method.as_bytes()).expect("method");
@@ -1194,6 +1219,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/oversight/rules"),
     ("get", "/v1/oversight/reports/transactions"),
     ("get", "/v1/oversight/findings"),
+    ("post", "/v1/oversight/findings/{finding_id}/acknowledge"),
+    ("post", "/v1/oversight/findings/{finding_id}/resolve"),
     ("get", "/v1/oversight/audit/chain"),
     ("get", "/v1/oversight/audit/digests"),
     ("get", "/v1/oversight/audit/digests/{day}"),
@@ -1341,11 +1368,32 @@ async fn the_regulator_reads_the_rules_and_the_findings_as_json_and_csv() {
     );
     assert!(lines[1].contains(",R2,") && lines[1].contains(&abroad.id), "{}", lines[1]);
 
+    // The operator acknowledges, then resolves; a finding never moves back; notes are required.
+    let id = f["finding_id"].as_str().unwrap().to_owned();
+    let path = |action: &str| format!("/v1/oversight/findings/{id}/{action}");
+    let note = json!({"note": "asked the seller for the FOB invoice"});
+    let reply = app.post(&path("acknowledge")).token(&app.operator).json(&note).send().await;
+    assert_eq!(reply.expect(StatusCode::OK).json()["state"], "acknowledged");
+    let empty = app.post(&path("resolve")).token(&app.operator).json(&json!({"note": " "})).send().await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", empty.text());
+    let reply = app.post(&path("resolve")).token(&app.operator).json(&note).send().await;
+    assert_eq!(reply.expect(StatusCode::OK).json()["state"], "resolved");
+    let again = app.post(&path("acknowledge")).token(&app.operator).json(&note).send().await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
+    let unknown =
+        app.post("/v1/oversight/findings/fnd_nope/resolve").token(&app.operator).json(&note).send().await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let resolved = app.get("/v1/oversight/findings?state=resolved").token(&app.regulator).send().await.json();
+    assert_eq!(resolved["findings"][0]["finding_id"], id.as_str());
+
     for bad in ["state=closed", "format=xml", "limit=0"] {
         let reply = app.get(&format!("/v1/oversight/findings?{bad}")).token(&app.regulator).send().await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", reply.text());
     }
     let merchant = app.token_for(jembatan_domain::Principal::Merchant(abroad.id.parse().unwrap())).await;
+    let open_one = app.get("/v1/oversight/findings?state=open").token(&app.regulator).send().await.json();
+    let open_one = open_one["findings"].as_array().map(|f| f.len()).unwrap_or(0);
+    assert_eq!(open_one, 0, "the only finding is resolved");
     for path in ["/v1/oversight/rules", "/v1/oversight/findings"] {
         for token in [&merchant, &app.social] {
             assert_eq!(app.get(path).token(token).send().await.status, StatusCode::FORBIDDEN, "{path}");

@@ -175,3 +175,23 @@ pub fn day_text(day: i64) -> String {
     let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1).expect("a date");
     (epoch + time::Duration::days(day)).to_string()
 }
+
+/// The operator acknowledges or resolves a finding, with a note (audited). The regulator reads
+/// findings but never changes them.
+pub async fn set_finding_state(
+    core: &Core,
+    who: &Principal,
+    id: jembatan_domain::FindingId,
+    to: &'static str,
+    note: String,
+) -> Result<jembatan_store::findings::FindingRecord, CoreError> {
+    if *who != Principal::Operator {
+        return Err(CoreError::Forbidden("only the operator acknowledges or resolves findings".to_owned()));
+    }
+    if note.trim().is_empty() || note.chars().count() > 2_000 {
+        return Err(CoreError::Store(jembatan_store::StoreError::Domain(
+            jembatan_domain::DomainError::invalid("note", "say what was done, in 1 to 2,000 characters"),
+        )));
+    }
+    Ok(core.store().set_finding_state(core.ctx(who), id, to, note).await?)
+}

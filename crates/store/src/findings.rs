@@ -308,3 +308,58 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// Moves a finding forward: `open → acknowledged → resolved` (or `open → resolved`), with
+    /// the operator's note, journaled. A move backwards or to the same state is a conflict.
+    pub async fn set_finding_state(
+        &self,
+        ctx: WriteCtx,
+        id: FindingId,
+        to: &'static str,
+        note: String,
+    ) -> Result<FindingRecord, StoreError> {
+        self.write(None, move |conn| {
+            let (ctx, note) = (ctx.clone(), note.clone());
+            Box::pin(async move {
+                let row = q("SELECT * FROM findings WHERE finding_id = $1")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .ok_or_else(|| StoreError::not_found("finding", id))?;
+                let current = decode(&row)?;
+                let allowed = matches!((current.state.as_str(), to), ("open", "acknowledged" | "resolved") | ("acknowledged", "resolved"));
+                if !allowed {
+                    return Err(StoreError::Conflict(format!("the finding is {}: it cannot become {to}", current.state)));
+                }
+                q("UPDATE findings SET state = $2, updated_at_ms = $3 WHERE finding_id = $1 AND state = $4")
+                    .bind(id.to_string())
+                    .bind(to)
+                    .bind(ctx.now.unix_ms())
+                    .bind(current.state.clone())
+                    .execute(&mut *conn)
+                    .await?;
+                let (event_type, action) = match to {
+                    "acknowledged" => ("finding.acknowledged", "finding.acknowledge"),
+                    _ => ("finding.resolved", "finding.resolve"),
+                };
+                journal::record(
+                    conn,
+                    &ctx,
+                    Change {
+                        event_type,
+                        action,
+                        entity_type: "finding",
+                        entity_id: id.to_string(),
+                        merchant_id: current.finding.merchant_id.parse().ok(),
+                        channel: None,
+                        payload: serde_json::json!({"finding_id": id.to_string(), "from": current.state, "to": to, "note": note}),
+                    },
+                )
+                .await?;
+                Ok(FindingRecord { state: to.to_owned(), updated_at: ctx.now, ..current })
+            })
+        })
+        .await
+    }
+}
