@@ -482,3 +482,54 @@ pub async fn resolve_finding(
 ) -> Answer {
     move_finding(&state, &who, &raw, "resolved", body.value.note).await
 }
+
+/// A data subject's request under UU PDP, with its deadline.
+#[derive(Serialize, ToSchema)]
+pub struct PdpRequestWire {
+    pub request_id: String,
+    /// The user's pseudonymous reference (never a name).
+    pub buyer_ref: String,
+    /// `export` or `withdrawal`.
+    pub kind: String,
+    pub detail: String,
+    pub received_at: String,
+    /// 3 × 24 hours after it was received.
+    pub due_at: String,
+    pub completed_at: Option<String>,
+    /// Completed by its deadline.
+    pub on_time: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PdpRequestList {
+    pub requests: Vec<PdpRequestWire>,
+}
+
+#[utoipa::path(get, path = "/v1/oversight/pdp-requests", tag = "oversight",
+    responses((status = 200, body = PdpRequestList), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+/// Data subjects' requests (exports, consent withdrawals), newest first, with their deadlines
+/// and whether they were met. Regulator and operator.
+pub async fn list_pdp_requests(State(state): State<AppState>, Caller(who): Caller) -> Answer {
+    may_read_proofs(&who)?;
+    let at = |ms: i64| crate::wire::rfc3339(jembatan_domain::Timestamp::from_unix_ms(ms));
+    let requests = state
+        .core
+        .store()
+        .pdp_requests(500)
+        .await
+        .map_err(jembatan_core::CoreError::from)?
+        .into_iter()
+        .map(|r| PdpRequestWire {
+            on_time: r.completed_at_ms.is_some_and(|c| c <= r.due_at_ms),
+            request_id: r.request_id,
+            buyer_ref: r.buyer_ref,
+            kind: r.kind,
+            detail: r.detail,
+            received_at: at(r.received_at_ms),
+            due_at: at(r.due_at_ms),
+            completed_at: r.completed_at_ms.map(at),
+        })
+        .collect();
+    ok(StatusCode::OK, &PdpRequestList { requests })
+}

@@ -745,6 +745,46 @@ pub async fn social_withdraw_consent(
     Ok(raw_response(StatusCode::NO_CONTENT, String::new()))
 }
 
+/// Everything the core holds about a social user, for the user (UU PDP No. 27/2022).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BuyerExportWire {
+    /// The pseudonymous reference the core knows the user by.
+    pub buyer_ref: String,
+    pub consents: Vec<serde_json::Value>,
+    pub profile: Option<serde_json::Value>,
+    /// The user's orders with their shipping details.
+    pub orders: Vec<serde_json::Value>,
+    /// What was done with the data: the audit entries about the orders and consents.
+    pub processing: Vec<serde_json::Value>,
+}
+
+#[utoipa::path(get, path = "/social/v1/buyers/{buyer_id}/data-export", tag = "social",
+    params(("buyer_id" = String, Path)),
+    responses((status = 200, body = BuyerExportWire), (status = 400, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+/// A data subject's export under UU PDP: everything the core holds about the user and its
+/// processing record. Answered at once and recorded with its 3 × 24-hour deadline. The social
+/// channel asks on the user's behalf.
+pub async fn social_export_buyer(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    Path(buyer): Path<String>,
+) -> Answer {
+    let buyer = social_id("buyer_id", &buyer)?;
+    let gateway = gateway(&state)?;
+    let export = gateway.export_buyer(&who, &buyer).await?;
+    ok(
+        StatusCode::OK,
+        &BuyerExportWire {
+            buyer_ref: gateway.buyer_ref(&buyer).as_str().to_owned(),
+            consents: export.consents,
+            profile: export.profile,
+            orders: export.orders,
+            processing: export.processing,
+        },
+    )
+}
+
 #[utoipa::path(post, path = "/social/v1/buyers/{buyer_id}/profile-share", tag = "social",
     params(("buyer_id" = String, Path)),
     responses((status = 201, body = SharedProfileWire), (status = 400, body = Problem), (status = 404, body = Problem),

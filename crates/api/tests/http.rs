@@ -1217,6 +1217,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/ops/migration/waves/{name}/pause"),
     ("post", "/v1/ops/migration/waves/{name}/resume"),
     ("get", "/v1/oversight/rules"),
+    ("get", "/v1/oversight/pdp-requests"),
+    ("get", "/social/v1/buyers/{buyer_id}/data-export"),
     ("get", "/v1/oversight/reports/transactions"),
     ("get", "/v1/oversight/findings"),
     ("post", "/v1/oversight/findings/{finding_id}/acknowledge"),

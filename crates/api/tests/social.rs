@@ -994,3 +994,74 @@ async fn a_legacy_shops_orders_change_only_through_the_gateway() {
     assert_eq!(cancelled["status"], 140);
     assert_eq!(app.order(&twin).await["status"], "cancelled");
 }
+
+/// UU PDP: the social channel asks, for a user, everything the core holds about it — its
+/// orders with their shipping details, its consents and profile, and what was done with them —
+/// and withdraws a consent; both are answered at once and tracked with their 3 × 24-hour
+/// deadline, which the regulator reads without the user's name.
+#[tokio::test]
+async fn a_users_data_export_and_consent_withdrawal_are_answered_within_the_deadline() {
+    let app = App::start().await;
+    let shop = seed_social_shop(&app, 1).await;
+    let body = social_order_body(&shop, &[(0, 0, 1)], "EWALLET");
+    app.post("/social/v1/orders").token(&app.social).json(&body).send().await.expect(StatusCode::CREATED);
+    let consents = format!("/social/v1/buyers/{SOCIAL_BUYER}/consents");
+    let consent = json!({"purpose": "profile_sharing", "text_version": "2024-01"});
+    app.post(&consents).token(&app.social).json(&consent).send().await.expect(StatusCode::CREATED);
+    app.post(&format!("/social/v1/buyers/{SOCIAL_BUYER}/profile-share"))
+        .token(&app.social)
+        .send()
+        .await
+        .expect(StatusCode::CREATED);
+
+    let export = format!("/social/v1/buyers/{SOCIAL_BUYER}/data-export");
+    let data = app.get(&export).token(&app.social).send().await.expect(StatusCode::OK).json();
+    assert!(data["buyer_ref"].as_str().unwrap().starts_with("sb_"), "{data}");
+    assert_eq!(data["orders"].as_array().unwrap().len(), 1, "{data}");
+    assert_eq!(data["orders"][0]["recipient_name"], "Putri Lestari", "{data}");
+    assert_eq!(data["consents"][0]["purpose"], "profile_sharing");
+    assert_eq!(data["profile"]["nickname"], "putri.cantik88", "{data}");
+    let actions: Vec<&str> =
+        data["processing"].as_array().unwrap().iter().map(|p| p["action"].as_str().unwrap()).collect();
+    for action in ["order.create", "consent.grant", "buyer_profile.share"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    // Not the seller's to ask, nor the regulator's.
+    for token in [&shop.token, &app.regulator] {
+        assert_eq!(app.get(&export).token(token).send().await.status, StatusCode::FORBIDDEN);
+    }
+
+    app.delete(&format!("{consents}/profile_sharing"))
+        .token(&app.social)
+        .send()
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let after = app.get(&export).token(&app.social).send().await.expect(StatusCode::OK).json();
+    assert_eq!(after["profile"], Value::Null, "the withdrawal stopped the sharing it covered");
+
+    let requests = app.get("/v1/oversight/pdp-requests").token(&app.regulator).send().await;
+    let requests = requests.expect(StatusCode::OK).json();
+    let kinds: Vec<&str> =
+        requests["requests"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["export", "withdrawal", "export"], "newest first");
+    for r in requests["requests"].as_array().unwrap() {
+        assert_eq!(r["on_time"], true, "{r}");
+        let received = ::time::OffsetDateTime::parse(
+            r["received_at"].as_str().unwrap(),
+            &::time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        let due = ::time::OffsetDateTime::parse(
+            r["due_at"].as_str().unwrap(),
+            &::time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert_eq!(due - received, ::time::Duration::hours(72), "{r}");
+    }
+    assert!(!requests.to_string().contains(SOCIAL_BUYER), "the regulator sees pseudonyms, not users");
+    app.get("/v1/oversight/pdp-requests")
+        .token(&app.social)
+        .send()
+        .await
+        .problem(StatusCode::FORBIDDEN, "forbidden");
+}

@@ -782,6 +782,19 @@ impl Gateway {
             .await?)
     }
 
+    /// A data subject's export under UU PDP: everything the core holds about the user (as its
+    /// pseudonymous reference) and the record of what was done with it; the request is
+    /// recorded as answered with its deadline. The social channel asks on the user's behalf.
+    pub async fn export_buyer(
+        &self,
+        who: &Principal,
+        buyer_id: &SocialId,
+    ) -> Result<jembatan_store::pdp::BuyerExport, CoreError> {
+        authz::check(who, Access::Checkout(Channel::Social))?;
+        let buyer_ref = self.buyer_ref(buyer_id);
+        Ok(self.core.store().export_buyer(self.core.ctx(who), buyer_ref.as_str().to_owned()).await?)
+    }
+
     pub async fn consents(&self, who: &Principal, buyer_id: &SocialId) -> Result<Vec<Consent>, CoreError> {
         authz::check_role(who, Access::ReadOrder { merchant: authz::anyone(), channel: Channel::Social })?;
         if matches!(who, Principal::Merchant(_)) {

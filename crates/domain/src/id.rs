@@ -106,6 +106,8 @@ typed_ids! {
     AuditId => "aud", "audit_id";
     /// A compliance finding.
     FindingId => "fnd", "finding_id";
+    /// A data subject's request under UU PDP (an export, a consent withdrawal).
+    PdpRequestId => "pdp", "request_id";
     /// An API token (its public id; the secret is never stored).
     TokenId => "tok", "token_id";
     /// A ledger account.

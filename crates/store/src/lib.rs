@@ -30,6 +30,7 @@ pub mod migration_run;
 pub mod orders;
 pub mod payments;
 pub mod payouts;
+pub mod pdp;
 pub mod reconciliation;
 mod rows;
 pub mod schema;

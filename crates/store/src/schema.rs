@@ -60,6 +60,7 @@ const MIGRATIONS: &[(i64, &str, On, &str)] = &[
     (14, "audit_chain", On::Both, include_str!("../migrations/0014_audit_chain.sql")),
     (15, "findings", On::Both, include_str!("../migrations/0015_findings.sql")),
     (16, "reports", On::Both, include_str!("../migrations/0016_reports.sql")),
+    (17, "pdp", On::Both, include_str!("../migrations/0017_pdp.sql")),
 ];
 
 /// The social shop's legacy database. Its change-capture triggers are not a migration: they

@@ -454,6 +454,9 @@ impl Store {
                     payload: serde_json::json!({"purpose": purpose, "withdrawn": withdrawn}),
                 };
                 journal::record(conn, &ctx, change).await?;
+                // A data subject's request under UU PDP, answered in this very unit.
+                let detail = format!("purpose {purpose}: {withdrawn} consents withdrawn");
+                crate::pdp::record_completed(conn, &ctx, &buyer_ref, "withdrawal", &detail).await?;
                 Ok(withdrawn)
             })
         })
