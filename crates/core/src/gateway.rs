@@ -1121,7 +1121,31 @@ impl Gateway {
             action,
         })?;
         let shop_id = found.shop_id().to_owned();
-        self.write_route(&shop_id, |_| async {
+        // A step is several transactions (the core twin's, then the legacy row's). If the
+        // database aborts a later one to break a deadlock (PostgreSQL), the earlier ones stand:
+        // answering "nothing was written" would be false. The call runs again instead — each
+        // step already taken is skipped — a few times before the conflict is given back.
+        let mut attempts = 0;
+        loop {
+            match self.order_step_once(who, order_id, action, &shop_id).await {
+                Err(CoreError::Store(e)) if e.is_retry_abort() && attempts < 5 => {
+                    attempts += 1;
+                    metrics::counter!("jembatan_gateway_step_retries_total").increment(1);
+                    tokio::time::sleep(self.options.fence_poll).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn order_step_once(
+        &self,
+        who: &Principal,
+        order_id: &SocialId,
+        action: OrderAction,
+        shop_id: &str,
+    ) -> Result<SocialOrder, CoreError> {
+        self.write_route(shop_id, |_| async {
             // Found again inside the route: the shop may have moved while this call waited.
             let found =
                 self.find_order(order_id.as_str()).await?.ok_or_else(|| not_found("order", order_id))?;
@@ -1152,7 +1176,12 @@ impl Gateway {
                         None => None,
                     };
                     let (from, to) = legacy_step(action, had_twin, order_id)?;
-                    let order = self.legacy.set_order_status(&order.order_id, from, to, self.now_s()).await?;
+                    // Taken already by an earlier attempt of this call: not taken again.
+                    let order = if order.status == to.code() {
+                        order
+                    } else {
+                        self.legacy.set_order_status(&order.order_id, from, to, self.now_s()).await?
+                    };
                     if !had_twin && action == OrderAction::Cancel {
                         // A concurrent pay may have opened a twin after this call looked:
                         // it must not stay payable.

@@ -44,16 +44,22 @@ impl From<DbError> for StoreError {
         }
         if error.retryable {
             tracing::warn!(%error, "the database aborted a transaction to resolve a deadlock");
-            return StoreError::Conflict(
-                "the database aborted this request to resolve a conflict with a concurrent one; nothing was written: retry"
-                    .to_owned(),
-            );
+            return StoreError::Conflict(RETRY_ABORT.to_owned());
         }
         StoreError::Database(error)
     }
 }
 
+/// The conflict a transaction the database aborted (a deadlock, a serialisation failure) is
+/// answered with: that transaction wrote nothing and may be run again.
+pub const RETRY_ABORT: &str = "the database aborted this request to resolve a conflict with a concurrent one; nothing was written: retry";
+
 impl StoreError {
+    /// The database aborted the transaction to resolve a conflict: running it again is safe.
+    pub fn is_retry_abort(&self) -> bool {
+        matches!(self, StoreError::Conflict(message) if message == RETRY_ABORT)
+    }
+
     pub fn not_found(entity: &'static str, id: impl ToString) -> StoreError {
         StoreError::NotFound { entity, id: id.to_string() }
     }
