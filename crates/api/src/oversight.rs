@@ -84,7 +84,7 @@ pub struct PublicKeyWire {
 /// match. Regulator and operator.
 pub async fn get_chain(State(state): State<AppState>, Caller(who): Caller) -> Answer {
     may_read_proofs(&who)?;
-    let report = verify_chain(state.core.store(), None).await.map_err(jembatan_core::CoreError::from)?;
+    let report = verify_chain(state.core.store(), None).await?;
     ok(
         StatusCode::OK,
         &ChainWire {
@@ -103,7 +103,7 @@ pub async fn get_chain(State(state): State<AppState>, Caller(who): Caller) -> An
 /// --digest FILE --public-key KEY` or any Ed25519 library. Regulator and operator.
 pub async fn list_digests(State(state): State<AppState>, Caller(who): Caller) -> Answer {
     may_read_proofs(&who)?;
-    let digests = state.core.store().audit_digests(366).await.map_err(jembatan_core::CoreError::from)?;
+    let digests = state.core.store().audit_digests(366).await?;
     ok(StatusCode::OK, &DigestList { digests: digests.iter().map(DigestWire::from).collect() })
 }
 
@@ -118,7 +118,7 @@ pub async fn get_digest(
     Path(day): Path<String>,
 ) -> Answer {
     may_read_proofs(&who)?;
-    match state.core.store().audit_digest(&day).await.map_err(jembatan_core::CoreError::from)? {
+    match state.core.store().audit_digest(&day).await? {
         Some(d) => ok(StatusCode::OK, &DigestWire::from(&d)),
         None => Err(Problem::not_found(&format!(
             "the digest of `{day}` (days are YYYY-MM-DD; a day is signed after it ends)"
@@ -249,9 +249,7 @@ pub async fn list_findings(
     q: Result<axum::extract::Query<FindingsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
     may_read_proofs(&who)?;
-    let q = q
-        .map(|axum::extract::Query(q)| q)
-        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
+    let q = query(q)?;
     let limit = crate::routes::page_size(&state.limits, q.limit)?;
     if let Some(s) = q.state.as_deref().filter(|s| !matches!(*s, "open" | "acknowledged" | "resolved")) {
         return Err(Problem::new(
@@ -260,29 +258,13 @@ pub async fn list_findings(
             format!("state `{s}` is not one of open, acknowledged, resolved"),
         ));
     }
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation",
-                format!("format `{other}` is not json or csv"),
-            ));
-        }
-    };
-    let found = state
-        .core
-        .store()
-        .findings(q.merchant_id, q.rule, q.state, q.cursor, limit)
-        .await
-        .map_err(jembatan_core::CoreError::from)?;
+    let csv = wants_csv(q.format.as_deref())?;
+    let found = state.core.store().findings(q.merchant_id, q.rule, q.state, q.cursor, limit).await?;
     let next_cursor = (found.len() as u32 == limit).then(|| found.last().map(|f| f.id.to_string())).flatten();
     let findings: Vec<FindingWire> = found.iter().map(FindingWire::from).collect();
     if !csv {
         return ok(StatusCode::OK, &FindingPage { findings, next_cursor });
     }
-    use axum::response::IntoResponse;
     use jembatan_domain::csv::field;
     let mut body = String::from(
         "finding_id,rule,article,severity,merchant_id,entity_type,entity_id,state,found_at,evidence\n",
@@ -303,15 +285,7 @@ pub async fn list_findings(
         body.push_str(&cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
         body.push('\n');
     }
-    Ok((
-        StatusCode::OK,
-        [
-            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"findings.csv\"".to_owned()),
-        ],
-        body,
-    )
-        .into_response())
+    csv_file("findings.csv", body)
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -349,15 +323,42 @@ pub struct ReportWire {
     pub total_gmv_idr: i64,
 }
 
-fn day_param(name: &str, raw: &str) -> Result<time::Date, Problem> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(raw, format).map_err(|_| {
-        Problem::new(
+fn day_param(name: &'static str, raw: &str) -> Result<time::Date, Problem> {
+    Ok(jembatan_domain::time::parse_day(name, raw)?)
+}
+
+/// `format=json` (the default) or `format=csv`: whether CSV is asked for.
+fn wants_csv(format: Option<&str>) -> Result<bool, Problem> {
+    match format {
+        None | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(other) => Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation",
-            format!("`{name}`: `{raw}` is not a day as YYYY-MM-DD"),
-        )
-    })
+            format!("format `{other}` is not json or csv"),
+        )),
+    }
+}
+
+/// A CSV file as the answer, to be saved as `filename`.
+fn csv_file(filename: &str, body: String) -> Answer {
+    use axum::response::IntoResponse;
+    Ok((
+        StatusCode::OK,
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn query<T>(
+    q: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, Problem> {
+    q.map(|axum::extract::Query(q)| q)
+        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))
 }
 
 #[utoipa::path(get, path = "/v1/oversight/reports/transactions", tag = "oversight",
@@ -372,21 +373,9 @@ pub async fn transactions_report(
     q: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
     may_read_proofs(&who)?;
-    let q = q
-        .map(|axum::extract::Query(q)| q)
-        .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", e.body_text()))?;
+    let q = query(q)?;
     let (from, to) = (day_param("from", &q.from)?, day_param("to", &q.to)?);
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation",
-                format!("format `{other}` is not json or csv"),
-            ));
-        }
-    };
+    let csv = wants_csv(q.format.as_deref())?;
     let lines: Vec<ReportLineWire> = jembatan_core::oversight::transactions(&state.core, &who, from, to)
         .await?
         .into_iter()
@@ -400,7 +389,6 @@ pub async fn transactions_report(
         })
         .collect();
     if csv {
-        use axum::response::IntoResponse;
         use jembatan_domain::csv::field;
         let mut body = String::from("day,channel,merchant_origin,province,orders,gmv_idr\n");
         for l in &lines {
@@ -414,16 +402,7 @@ pub async fn transactions_report(
                 l.gmv_idr
             ));
         }
-        let disposition = format!("attachment; filename=\"transactions-{from}-{to}.csv\"");
-        return Ok((
-            StatusCode::OK,
-            [
-                (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                (axum::http::header::CONTENT_DISPOSITION, disposition),
-            ],
-            body,
-        )
-            .into_response());
+        return csv_file(&format!("transactions-{from}-{to}.csv"), body);
     }
     let (total_orders, total_gmv_idr) = lines.iter().fold((0, 0), |(o, g), l| (o + l.orders, g + l.gmv_idr));
     ok(
@@ -517,8 +496,7 @@ pub async fn list_pdp_requests(State(state): State<AppState>, Caller(who): Calle
         .core
         .store()
         .pdp_requests(500)
-        .await
-        .map_err(jembatan_core::CoreError::from)?
+        .await?
         .into_iter()
         .map(|r| PdpRequestWire {
             on_time: r.completed_at_ms.is_some_and(|c| c <= r.due_at_ms),

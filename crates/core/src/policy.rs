@@ -85,7 +85,7 @@ struct PlatformFile {
     merchants: Vec<String>,
 }
 
-fn day(raw: &str, what: &str) -> Result<time::Date, String> {
+fn day(raw: &str, what: &'static str) -> Result<time::Date, String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(raw, format).map_err(|_| format!("{what}: `{raw}` is not a day as YYYY-MM-DD"))
 }

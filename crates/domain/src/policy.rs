@@ -201,8 +201,8 @@ impl Policy {
 
     /// R2 with R3's exemption.
     fn check_cross_border(&self, listing: &Listing, day: time::Date) -> Option<Violation> {
-        if let Some(entry) = listing.hs_code.as_deref().and_then(|hs| self.positive_entry(hs, day)) {
-            let _exempt = entry; // on the positive list that day: no floor (R3)
+        // On the positive list that day: no floor (R3).
+        if listing.hs_code.as_deref().and_then(|hs| self.positive_entry(hs, day)).is_some() {
             return None;
         }
         let usd_cents = match listing.fob_usd_cents {

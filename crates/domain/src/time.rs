@@ -17,3 +17,10 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(ms))
     }
 }
+
+/// A calendar day written `YYYY-MM-DD` (report ranges, digests, dated policy entries).
+pub fn parse_day(field: &'static str, raw: &str) -> Result<time::Date, crate::DomainError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(raw, format)
+        .map_err(|_| crate::DomainError::invalid(field, format!("`{raw}` is not a day as YYYY-MM-DD")))
+}

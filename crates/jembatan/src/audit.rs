@@ -151,9 +151,7 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<()> {
 }
 
 fn parse_day(day: &str) -> anyhow::Result<String> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(day, format).with_context(|| format!("`{day}` is not a day as YYYY-MM-DD"))?;
-    Ok(day.to_owned())
+    Ok(jembatan_domain::time::parse_day("--day", day)?.to_string())
 }
 
 /// A digest as the API and the CLI print it.

@@ -60,10 +60,8 @@ pub async fn run(command: OversightCommand) -> anyhow::Result<()> {
             let config = load_config(&store, None)?;
             let policy = config.policy()?;
             let core = open_core(&config).await?;
-            let format = time::macros::format_description!("[year]-[month]-[day]");
             let day = match day {
-                Some(raw) => time::Date::parse(&raw, format)
-                    .map_err(|_| anyhow::anyhow!("`{raw}` is not a day as YYYY-MM-DD"))?,
+                Some(raw) => jembatan_domain::time::parse_day("--day", &raw)?,
                 None => time::OffsetDateTime::now_utc().date(),
             };
             let started = std::time::Instant::now();
@@ -86,14 +84,9 @@ pub async fn run(command: OversightCommand) -> anyhow::Result<()> {
         }
         OversightCommand::Report { store, from, to } => {
             let core = open_core(&load_config(&store, None)?).await?;
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            let day = |raw: &str| {
-                time::Date::parse(raw, format)
-                    .map_err(|_| anyhow::anyhow!("`{raw}` is not a day as YYYY-MM-DD"))
-            };
-            let lines =
-                jembatan_core::oversight::transactions(&core, &Principal::Operator, day(&from)?, day(&to)?)
-                    .await?;
+            let day = jembatan_domain::time::parse_day;
+            let (from, to) = (day("--from", &from)?, day("--to", &to)?);
+            let lines = jembatan_core::oversight::transactions(&core, &Principal::Operator, from, to).await?;
             println!("day,channel,merchant_origin,province,orders,gmv_idr");
             for l in lines {
                 println!(

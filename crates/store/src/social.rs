@@ -575,26 +575,7 @@ pub(crate) async fn insert_id_once(
     merchant_id: MerchantId,
     core_id: &str,
 ) -> Result<(), StoreError> {
-    let inserted =
-        q("INSERT INTO social_ids (kind, social_id, merchant_id, core_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-            .bind(kind.as_str())
-            .bind(social_id)
-            .bind(merchant_id.to_string())
-            .bind(core_id)
-            .execute(&mut *conn)
-            .await?;
-    if inserted == 1 {
-        return Ok(());
-    }
-    // Already there: fine if it is this very mapping (a replay), a conflict otherwise.
-    let mapped = lookup(conn, kind, "social_id", &[social_id.to_owned()]).await?;
-    match mapped.first() {
-        Some(m) if m.core_id == core_id => Ok(()),
-        _ => Err(StoreError::Conflict(format!(
-            "social {} {social_id} is mapped to another core id",
-            kind.as_str()
-        ))),
-    }
+    insert_ids_once(conn, merchant_id, vec![(kind, social_id.to_owned(), core_id.to_owned())]).await
 }
 
 /// [`insert_id_once`] for many ids in multi-row statements: each `(kind, social id, core id)`
